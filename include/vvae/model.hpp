@@ -1,0 +1,115 @@
+#pragma once
+// The public API: load a video autoencoder, encode clips to latents, decode latents to clips.
+//
+//   vvae::LoadOptions load;
+//   load.model = "flux-ae";            // a preset, a model directory or a .safetensors file
+//   load.weights = "ae.safetensors";
+//   vvae::Model model = vvae::Model::load(load);
+//   vvae::EncodeResult enc = model.encode(x);   // x: (B, C, T, H, W), values in [-1, 1]
+//   vvae::Tensor x_rec = model.decode(enc.z);   // (B, C, T, H, W), not clamped
+//
+// Every tensor crossing this API is float32, row-major, shaped (B, C, T, H, W).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vvae/error.hpp"
+#include "vvae/tensor.hpp"
+
+namespace vvae {
+
+// Overrides for the tiling keys of a model's config; unset fields keep the config's value.
+struct TilingOptions {
+  bool disable = false;                // --no-tiling: both spatial and temporal tiling off
+  std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
+  std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
+  std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
+};
+
+struct LoadOptions {
+  std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint
+  std::string weights;  // checkpoint to use with a preset or an explicit config
+  std::string config;   // config.json to use instead of the one in the model directory
+  std::string preset;   // forces a preset instead of recognising the checkpoint
+  bool strict = false;  // unexpected checkpoint tensors are an error, not a warning
+  // Build the architecture without weights (for `vvae info` on a bare preset).
+  bool without_weights = false;
+  TilingOptions tiling;
+};
+
+struct EncodeOptions {
+  bool sample = false;  // draw from the posterior instead of taking its mode
+  uint64_t seed = 0;    // sampling seed; the same seed gives the same latent on any thread count
+};
+
+struct EncodeResult {
+  Tensor z;        // the latent, scaled and shifted as upstream does
+  Tensor mean;     // raw posterior mean (variational families only, else undefined)
+  Tensor logvar;   // raw posterior log-variance, clamped to [-30, 20]
+  Tensor moments;  // the encoder's raw output [mean | logvar] before clamping (variational only)
+};
+
+struct ParameterInfo {
+  std::string name;
+  Shape shape;
+};
+
+struct ModelInfo {
+  std::string family;        // "ae2d", "hunyuan", "dcae"
+  std::string preset;        // preset name, empty for a custom config
+  std::string config_json;   // the resolved model_args as compact JSON
+  bool variational = false;  // has a posterior (mean/logvar)
+  int64_t in_channels = 0;
+  int64_t latent_channels = 0;
+  int64_t time_ratio = 1;     // frames per latent frame
+  int64_t spatial_ratio = 1;  // pixels per latent pixel
+  std::vector<ParameterInfo> parameters;
+  int64_t parameter_count = 0;
+  std::vector<std::string> warnings;  // load warnings, e.g. unexpected checkpoint tensors
+};
+
+// What running a given input would do, computed without running the model.
+struct RunPlan {
+  Shape input;
+  Shape output;
+  std::vector<std::string> notes;  // tiles that will run and similar facts, one line each
+  int64_t weight_bytes = 0;
+  int64_t peak_activation_bytes = 0;
+  int64_t scratch_bytes = 0;
+  int64_t estimated_peak_bytes = 0;
+};
+
+class ModelImpl;
+
+class Model {
+ public:
+  static Model load(const LoadOptions& options);
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const ModelInfo& info() const;
+  EncodeResult encode(const Tensor& x, const EncodeOptions& options = {}) const;
+  Tensor decode(const Tensor& z) const;
+  // Shapes and memory of an encode (or decode) of `input`; throws Error on an invalid shape.
+  RunPlan plan_encode(const Shape& input) const;
+  RunPlan plan_decode(const Shape& input) const;
+
+ private:
+  explicit Model(std::unique_ptr<ModelImpl> impl);
+  std::unique_ptr<ModelImpl> impl_;
+};
+
+// Presets known to vvae (`flux-ae`, ...).
+std::vector<std::string> preset_names();
+
+// Threads used by every kernel (OpenMP, shared with oneDNN). 0 means all cores.
+void set_num_threads(int threads);
+int num_threads();
+
+std::string version();
+
+}  // namespace vvae

@@ -1,0 +1,65 @@
+#pragma once
+// A dense, row-major float32 tensor of rank 0..5 with 64-bit sizes. Storage is shared between
+// copies (copying a Tensor is cheap); it is either an aligned heap block or a region of a
+// memory-mapped file kept alive by the tensor.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace vvae {
+
+using Shape = std::vector<int64_t>;
+
+int64_t numel(const Shape& shape);
+std::string to_string(const Shape& shape);  // "[1, 3, 8, 64, 64]"
+
+class Tensor {
+ public:
+  static constexpr int kMaxRank = 5;
+
+  Tensor() = default;
+  static Tensor empty(const Shape& shape);  // uninitialised
+  static Tensor zeros(const Shape& shape);
+  static Tensor full(const Shape& shape, float value);
+  // A tensor over memory owned by `owner` (for example a mapped file); no copy is made.
+  static Tensor borrow(const Shape& shape, float* data, std::shared_ptr<void> owner);
+
+  bool defined() const { return data_ != nullptr || numel_ == 0; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return static_cast<int>(shape_.size()); }
+  int64_t dim(int axis) const;  // negative axes count from the end
+  int64_t numel() const { return numel_; }
+  int64_t bytes() const { return numel_ * static_cast<int64_t>(sizeof(float)); }
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+
+  // Same storage, new shape with the same number of elements.
+  Tensor reshape(const Shape& shape) const;
+  // Rows [begin, end) along axis 0, sharing storage.
+  Tensor slice0(int64_t begin, int64_t end) const;
+  Tensor clone() const;
+  // True when no other tensor shares this storage, so it may be overwritten in place.
+  bool storage_unique() const { return owner_ != nullptr && owner_.use_count() == 1; }
+
+ private:
+  Tensor(Shape shape, float* data, std::shared_ptr<void> owner);
+
+  Shape shape_;
+  int64_t numel_ = 0;
+  float* data_ = nullptr;
+  std::shared_ptr<void> owner_;
+};
+
+// Bytes held by heap tensors right now and at most since the last reset (for benchmarks and
+// memory tests).
+struct MemoryStats {
+  int64_t live_bytes = 0;
+  int64_t peak_bytes = 0;
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
+
+}  // namespace vvae

@@ -1,0 +1,35 @@
+#include "core/dry_run.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+namespace vvae {
+namespace {
+thread_local bool t_dry_run = false;
+std::atomic<int64_t> g_scratchpad{0};
+}  // namespace
+
+bool dry_run_active() {
+  return t_dry_run;
+}
+
+DryRunScope::DryRunScope() : previous_(t_dry_run) {
+  t_dry_run = true;
+}
+DryRunScope::~DryRunScope() {
+  t_dry_run = previous_;
+}
+
+void note_scratchpad_bytes(int64_t bytes) {
+  int64_t seen = g_scratchpad.load();
+  while (bytes > seen && !g_scratchpad.compare_exchange_weak(seen, bytes)) {
+  }
+}
+int64_t max_scratchpad_bytes() {
+  return g_scratchpad.load();
+}
+void reset_scratchpad_bytes() {
+  g_scratchpad.store(0);
+}
+
+}  // namespace vvae

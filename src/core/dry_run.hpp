@@ -1,0 +1,28 @@
+#pragma once
+// A dry run executes a model's control flow with shape-only tensors: allocations are counted but
+// not made and kernels return right after shaping their output. It tells `vvae info` the exact
+// output shapes, tiles and peak activation memory of a run without computing anything.
+
+#include <cstdint>
+
+namespace vvae {
+
+bool dry_run_active();
+
+class DryRunScope {
+ public:
+  DryRunScope();
+  ~DryRunScope();
+  DryRunScope(const DryRunScope&) = delete;
+  DryRunScope& operator=(const DryRunScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// Largest oneDNN scratchpad seen (bytes); primitives report it, dry runs read it.
+void note_scratchpad_bytes(int64_t bytes);
+int64_t max_scratchpad_bytes();
+void reset_scratchpad_bytes();
+
+}  // namespace vvae

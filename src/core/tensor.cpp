@@ -1,0 +1,136 @@
+#include "vvae/tensor.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "core/dry_run.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+namespace {
+
+std::atomic<int64_t> g_live_bytes{0};
+std::atomic<int64_t> g_peak_bytes{0};
+
+void track_alloc(int64_t bytes) {
+  const int64_t live = g_live_bytes.fetch_add(bytes) + bytes;
+  int64_t peak = g_peak_bytes.load();
+  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
+  }
+}
+
+// An aligned heap block; in a dry run only its size is counted (no memory is taken).
+struct Block {
+  explicit Block(int64_t bytes, bool meta) : size(bytes) {
+    if (!meta && bytes > 0) {
+      constexpr int64_t kAlign = 64;
+      const int64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+      data = static_cast<float*>(std::aligned_alloc(kAlign, static_cast<size_t>(rounded)));
+      if (data == nullptr) fail("out of memory allocating ", bytes, " bytes");
+    }
+    track_alloc(size);
+  }
+  ~Block() {
+    std::free(data);
+    g_live_bytes.fetch_sub(size);
+  }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+
+  int64_t size;
+  float* data = nullptr;
+};
+
+void check_shape(const Shape& shape) {
+  if (shape.size() > static_cast<size_t>(Tensor::kMaxRank))
+    fail("tensor rank ", shape.size(), " exceeds the maximum of ", Tensor::kMaxRank);
+  for (int64_t d : shape)
+    if (d < 0) fail("negative dimension in shape ", to_string(shape));
+}
+
+}  // namespace
+
+int64_t numel(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string to_string(const Shape& shape) {
+  std::ostringstream out;
+  out << '[';
+  for (size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+  out << ']';
+  return out.str();
+}
+
+Tensor::Tensor(Shape shape, float* data, std::shared_ptr<void> owner)
+    : shape_(std::move(shape)),
+      numel_(vvae::numel(shape_)),
+      data_(data),
+      owner_(std::move(owner)) {}
+
+Tensor Tensor::empty(const Shape& shape) {
+  check_shape(shape);
+  auto block =
+      std::make_shared<Block>(vvae::numel(shape) * int64_t{sizeof(float)}, dry_run_active());
+  float* data = block->data;
+  return Tensor(shape, data, std::move(block));
+}
+
+Tensor Tensor::zeros(const Shape& shape) {
+  return full(shape, 0.0f);
+}
+
+Tensor Tensor::full(const Shape& shape, float value) {
+  Tensor t = empty(shape);
+  if (t.data_ != nullptr) std::fill(t.data_, t.data_ + t.numel_, value);
+  return t;
+}
+
+Tensor Tensor::borrow(const Shape& shape, float* data, std::shared_ptr<void> owner) {
+  check_shape(shape);
+  return Tensor(shape, data, std::move(owner));
+}
+
+int64_t Tensor::dim(int axis) const {
+  const int r = rank();
+  const int a = axis < 0 ? axis + r : axis;
+  if (a < 0 || a >= r) fail("axis ", axis, " out of range for a tensor of rank ", r);
+  return shape_[static_cast<size_t>(a)];
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  check_shape(shape);
+  if (vvae::numel(shape) != numel_)
+    fail("cannot reshape ", to_string(shape_), " to ", to_string(shape));
+  return Tensor(shape, data_, owner_);
+}
+
+Tensor Tensor::slice0(int64_t begin, int64_t end) const {
+  if (rank() == 0 || begin < 0 || end < begin || end > shape_[0])
+    fail("slice [", begin, ", ", end, ") out of range for ", to_string(shape_));
+  Shape shape = shape_;
+  shape[0] = end - begin;
+  const int64_t row = shape_[0] == 0 ? 0 : numel_ / shape_[0];
+  return Tensor(shape, data_ == nullptr ? nullptr : data_ + begin * row, owner_);
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(shape_);
+  if (data_ != nullptr && t.data_ != nullptr)
+    std::memcpy(t.data_, data_, static_cast<size_t>(bytes()));
+  return t;
+}
+
+MemoryStats memory_stats() {
+  return {g_live_bytes.load(), g_peak_bytes.load()};
+}
+
+void reset_peak_memory() {
+  g_peak_bytes.store(g_live_bytes.load());
+}
+
+}  // namespace vvae

@@ -1,0 +1,57 @@
+#pragma once
+// vvae's model config is the golden `config.json` format: {"family": ..., "model_args": {...}}
+// where model_args are the upstream constructor arguments; other top-level keys are ignored.
+// ArgReader reads model_args with type checks and refuses keys a family does not know.
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace vvae {
+
+using Json = nlohmann::json;
+
+struct ModelConfig {
+  std::string family;
+  Json args = Json::object();
+  std::string source;  // where it came from, for messages
+};
+
+ModelConfig read_model_config(const std::string& path);
+ModelConfig parse_model_config(const std::string& text, const std::string& source);
+
+class ArgReader {
+ public:
+  ArgReader(const Json& args, std::string family);
+
+  int64_t get_int(const std::string& key, int64_t fallback);
+  double get_number(const std::string& key, double fallback);
+  bool get_bool(const std::string& key, bool fallback);
+  std::string get_string(const std::string& key, const std::string& fallback);
+  std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& fallback);
+  std::vector<std::string> get_string_list(const std::string& key,
+                                           const std::vector<std::string>& fallback);
+  // A number that may be null (None upstream); returns fallback when absent or null.
+  double get_optional_number(const std::string& key, double fallback);
+  // The sub-object at key (for nested configs); empty object when absent.
+  Json get_object(const std::string& key);
+  bool has(const std::string& key) const;
+  // Keys that do not affect the math (paths, device hints): accepted and ignored.
+  void ignore(const std::string& key);
+  // A key whose only implemented value is `supported`; anything else is refused.
+  void require(const std::string& key, const Json& supported, const std::string& why);
+  // Throws if any key was neither read nor ignored.
+  void finish() const;
+
+ private:
+  const Json* find(const std::string& key);
+  [[noreturn]] void bad_type(const std::string& key, const char* expected) const;
+
+  const Json& args_;
+  std::string family_;
+  std::set<std::string> seen_;
+};
+
+}  // namespace vvae

@@ -1,0 +1,14 @@
+#pragma once
+// The Flux-style 2D AutoEncoder of Open-Sora (opensora/models/vae/autoencoder_2d.py), applied
+// frame by frame to (B, C, T, H, W) clips.
+
+#include <vector>
+
+#include "models/family.hpp"
+
+namespace vvae {
+
+Family ae2d_family();
+std::vector<Preset> ae2d_presets();
+
+}  // namespace vvae

@@ -1,0 +1,227 @@
+// The public Model: resolves what --model names (directory, preset, checkpoint), builds the
+// family's module tree bound to the checkpoint, and plans runs with a dry run.
+#include <filesystem>
+#include <sstream>
+
+#include "core/dry_run.hpp"
+#include "io/config.hpp"
+#include "io/safetensors.hpp"
+#include "models/family.hpp"
+#include "vvae/model.hpp"
+
+namespace vvae {
+
+namespace fs = std::filesystem;
+
+class ModelImpl {
+ public:
+  ModelInfo info;
+  std::unique_ptr<VaeModel> model;
+};
+
+namespace {
+
+struct Source {
+  ModelConfig config;
+  std::string preset;   // name when the config is a preset's
+  std::string weights;  // checkpoint path, empty without weights
+};
+
+bool is_safetensors_path(const std::string& path) {
+  return fs::path(path).extension() == ".safetensors";
+}
+
+std::string known_presets() {
+  std::string out;
+  for (const auto& name : preset_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+Source from_preset(const Preset& p, const std::string& weights) {
+  Source s;
+  s.config.family = p.family;
+  s.config.args = p.args;
+  s.config.source = "preset " + p.name;
+  s.preset = p.name;
+  s.weights = weights;
+  return s;
+}
+
+const Preset& preset_or_fail(const std::string& name) {
+  const Preset* p = find_preset(name);
+  if (p == nullptr) fail("unknown preset '", name, "' (known: ", known_presets(), ")");
+  return *p;
+}
+
+std::unique_ptr<VaeModel> build(const Family& family, const Json& args, WeightStore& store,
+                                ModelInfo& info) {
+  return family.build(args, store, info);
+}
+
+// How many of a preset's parameters a checkpoint lacks or holds with another shape.
+size_t mismatches(const Preset& preset, const SafetensorsFile& file,
+                  const std::vector<std::string>& names) {
+  const Family& family = find_family(preset.family);
+  const auto renames = family.checkpoint_renames(names);
+  WeightStore store = WeightStore::shapes_only();
+  ModelInfo scratch;
+  build(family, preset.args, store, scratch);
+  size_t bad = 0;
+  for (const auto& p : store.requested()) {
+    auto it = renames.find(p.name);
+    const SafetensorsEntry* e = file.find(it == renames.end() ? p.name : it->second);
+    if (e == nullptr || numel(e->shape) != numel(p.shape)) ++bad;
+  }
+  return bad;
+}
+
+// The preset whose every parameter the checkpoint holds with the right shape.
+const Preset& recognise(const SafetensorsFile& file) {
+  const std::vector<std::string> names = file.names();
+  const Preset* best = nullptr;
+  size_t best_bad = 0;
+  for (const Preset& p : presets()) {
+    const size_t bad = mismatches(p, file, names);
+    if (bad == 0) return p;
+    if (best == nullptr || bad < best_bad) best = &p, best_bad = bad;
+  }
+  std::ostringstream msg;
+  msg << "cannot recognise checkpoint '" << file.path() << "' (" << names.size()
+      << " tensors) as a known preset";
+  if (best != nullptr)
+    msg << "; closest is " << best->name << " with " << best_bad
+        << " tensors missing or mis-shaped";
+  msg << ". Pass --preset NAME (" << known_presets() << ") or --config FILE";
+  throw Error(msg.str());
+}
+
+Source resolve(const LoadOptions& o) {
+  if (!o.config.empty()) {
+    Source s;
+    s.config = read_model_config(o.config);
+    s.weights = o.weights;
+    if (s.weights.empty() && !o.model.empty())
+      s.weights = fs::is_directory(o.model) ? (fs::path(o.model) / "weights.safetensors").string()
+                                            : o.model;
+    return s;
+  }
+  if (!o.model.empty() && fs::is_directory(o.model)) {
+    const fs::path config = fs::path(o.model) / "config.json";
+    if (!fs::exists(config)) fail("model directory '", o.model, "' has no config.json");
+    Source s;
+    s.config = read_model_config(config.string());
+    s.weights =
+        o.weights.empty() ? (fs::path(o.model) / "weights.safetensors").string() : o.weights;
+    return s;
+  }
+  if (o.model.empty() || find_preset(o.model) != nullptr) {
+    const std::string name = o.model.empty() ? o.preset : o.model;
+    if (name.empty()) fail("no model given: pass --model DIR|PRESET|FILE.safetensors");
+    if (o.weights.empty() && !o.without_weights)
+      fail("preset '", name, "' needs its weights: pass --weights FILE.safetensors");
+    return from_preset(preset_or_fail(name), o.weights);
+  }
+  if (fs::is_regular_file(o.model)) {
+    if (!o.preset.empty()) return from_preset(preset_or_fail(o.preset), o.model);
+    Source s = from_preset(recognise(SafetensorsFile::open(o.model)), o.model);
+    return s;
+  }
+  if (is_safetensors_path(o.model)) fail("checkpoint '", o.model, "' does not exist");
+  fail("--model '", o.model, "' is neither a model directory, a preset (", known_presets(),
+       ") nor a .safetensors checkpoint");
+}
+
+bool has_tiling_override(const TilingOptions& t) {
+  return t.disable || t.tile_size || t.tile_frames || t.overlap;
+}
+
+}  // namespace
+
+Model Model::load(const LoadOptions& options) {
+  Source source = resolve(options);
+  const Family& family = find_family(source.config.family);
+  if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
+
+  auto impl = std::make_unique<ModelImpl>();
+  ModelInfo& info = impl->info;
+  info.family = family.name;
+  info.preset = source.preset;
+  info.config_json = source.config.args.dump();
+
+  const bool with_weights = !options.without_weights;
+  if (with_weights && source.weights.empty())
+    fail("no weights given for ", source.config.source, ": pass --weights FILE.safetensors");
+  std::shared_ptr<const SafetensorsFile> file;
+  if (with_weights) file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(source.weights));
+  WeightStore store =
+      file ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
+           : WeightStore::shapes_only();
+  impl->model = build(family, source.config.args, store, info);
+  info.warnings = store.finish(options.strict || family.strict_loading,
+                               source.preset.empty() ? family.name : source.preset);
+  info.parameters = store.requested();
+  for (const auto& p : info.parameters) info.parameter_count += numel(p.shape);
+  return Model(std::move(impl));
+}
+
+Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+const ModelInfo& Model::info() const {
+  return impl_->info;
+}
+
+EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  return impl_->model->encode(x, options);
+}
+
+Tensor Model::decode(const Tensor& z) const {
+  return impl_->model->decode(z);
+}
+
+namespace {
+
+template <typename Run>
+RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
+                 std::vector<std::string> notes, Run run) {
+  RunPlan plan;
+  plan.input = input;
+  plan.output = std::move(output);
+  plan.notes = std::move(notes);
+  {
+    DryRunScope dry;
+    reset_scratchpad_bytes();
+    const int64_t base = memory_stats().live_bytes;
+    reset_peak_memory();
+    run(Tensor::empty(input));
+    plan.peak_activation_bytes = memory_stats().peak_bytes - base;
+    plan.scratch_bytes = max_scratchpad_bytes();
+  }
+  plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
+  // Weights are held twice: as loaded and packed in oneDNN's layout.
+  plan.estimated_peak_bytes =
+      2 * plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  return plan;
+}
+
+}  // namespace
+
+RunPlan Model::plan_encode(const Shape& input) const {
+  const VaeModel& m = *impl_->model;
+  return plan_run(impl_->info, input, m.encoded_shape(input), m.encode_notes(input),
+                  [&](const Tensor& x) { m.encode(x, {}); });
+}
+
+RunPlan Model::plan_decode(const Shape& input) const {
+  const VaeModel& m = *impl_->model;
+  return plan_run(impl_->info, input, m.decoded_shape(input), m.decode_notes(input),
+                  [&](const Tensor& z) { m.decode(z); });
+}
+
+std::string version() {
+  return VVAE_VERSION;
+}
+
+}  // namespace vvae

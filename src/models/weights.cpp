@@ -1,0 +1,138 @@
+#include "models/weights.hpp"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "core/random.hpp"
+#include "core/threads.hpp"
+#include "io/safetensors.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Shapes equal up to trailing 1s: a Linear [O, I] weight stored for a 1x1 convolution
+// [O, I, 1, 1] (or the reverse) holds the same numbers in the same order.
+bool same_up_to_trailing_ones(Shape a, Shape b) {
+  while (a.size() > 2 && a.back() == 1) a.pop_back();
+  while (b.size() > 2 && b.back() == 1) b.pop_back();
+  return a == b;
+}
+
+// FNV-1a: a stable hash, so random weights are the same on every platform.
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+Tensor random_tensor(uint64_t seed, const std::string& name, const Shape& shape) {
+  const uint64_t stream = fnv1a(name);
+  Tensor t = Tensor::empty(shape);
+  float* p = t.data();
+  const bool matrix = shape.size() >= 2, bias = ends_with(name, "bias");
+  const float std = matrix ? 1.0f / std::sqrt(static_cast<float>(t.numel() / shape[0])) : 0.0f;
+  parallel_for(t.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const uint64_t index = static_cast<uint64_t>(i);
+      if (matrix) {
+        p[i] = std * normal_at(seed, index, stream);
+      } else {
+        const float u = uniform_at(seed, index, stream);
+        p[i] = bias ? -0.1f + 0.2f * u : 0.7f + 0.6f * u;
+      }
+    }
+  });
+  return t;
+}
+
+}  // namespace
+
+WeightStore WeightStore::from_checkpoint(std::shared_ptr<const SafetensorsFile> file,
+                                         const std::map<std::string, std::string>& renames) {
+  WeightStore store(Mode::kCheckpoint);
+  std::set<std::string> renamed_keys;
+  for (const auto& [model_name, key] : renames) {
+    store.keys_[model_name] = key;
+    renamed_keys.insert(key);
+  }
+  for (const auto& entry : file->entries())
+    if (!renamed_keys.count(entry.name)) store.keys_.emplace(entry.name, entry.name);
+  store.file_ = std::move(file);
+  return store;
+}
+
+WeightStore WeightStore::random(uint64_t seed) {
+  WeightStore store(Mode::kRandom);
+  store.seed_ = seed;
+  return store;
+}
+
+WeightStore WeightStore::shapes_only() {
+  return WeightStore(Mode::kShapesOnly);
+}
+
+Tensor WeightStore::take(const std::string& name, const Shape& shape) {
+  requested_.push_back({name, shape});
+  Tensor t;
+  switch (mode_) {
+    case Mode::kShapesOnly:
+      return Tensor::borrow(shape, nullptr, nullptr);
+    case Mode::kRandom:
+      t = random_tensor(seed_, name, shape);
+      break;
+    case Mode::kCheckpoint: {
+      auto it = keys_.find(name);
+      if (it == keys_.end()) {
+        missing_.push_back(name + " " + to_string(shape));
+        return Tensor::borrow(shape, nullptr, nullptr);
+      }
+      const SafetensorsEntry* entry = file_->find(it->second);
+      if (entry->shape != shape && !same_up_to_trailing_ones(entry->shape, shape)) {
+        misshaped_.push_back(
+            cat(it->second, " is ", to_string(entry->shape), ", needs ", to_string(shape)));
+        return Tensor::borrow(shape, nullptr, nullptr);
+      }
+      t = file_->load(it->second).reshape(shape);
+      break;
+    }
+  }
+  taken_.emplace_back(name, t);
+  return t;
+}
+
+std::vector<std::string> WeightStore::finish(bool strict, const std::string& model_name) const {
+  if (mode_ != Mode::kCheckpoint) return {};
+  std::set<std::string> used;
+  for (const auto& p : requested_) {
+    auto it = keys_.find(p.name);
+    if (it != keys_.end()) used.insert(it->second);
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& entry : file_->entries())
+    if (!used.count(entry.name)) unexpected.push_back(entry.name);
+
+  if (!missing_.empty() || !misshaped_.empty() || (strict && !unexpected.empty())) {
+    std::ostringstream msg;
+    msg << "checkpoint '" << file_->path() << "' does not fit the " << model_name << " model:";
+    const auto list = [&](const char* what, const std::vector<std::string>& items) {
+      if (items.empty()) return;
+      msg << ' ' << items.size() << ' ' << what << " (";
+      for (size_t i = 0; i < items.size(); ++i) msg << (i ? ", " : "") << items[i];
+      msg << ')';
+    };
+    list("missing", missing_);
+    list("wrongly shaped", misshaped_);
+    if (strict) list("unexpected", unexpected);
+    throw Error(msg.str());
+  }
+  return unexpected;
+}
+
+}  // namespace vvae

@@ -1,0 +1,200 @@
+#include "ops/conv.hpp"
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "core/dry_run.hpp"
+#include "ops/dnnl_context.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+
+ConvGeometry ConvGeometry::uniform(int spatial_dims, int64_t stride, int64_t pad) {
+  ConvGeometry g;
+  g.spatial_dims = spatial_dims;
+  g.stride = {stride, stride, stride};
+  g.pad_lo = {pad, pad, pad};
+  g.pad_hi = {pad, pad, pad};
+  return g;
+}
+
+namespace {
+
+struct Primitive {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward conv;
+  memory weights;  // packed in the layout this primitive wants
+};
+
+tag activation_tag(int spatial_dims) {
+  return spatial_dims == 3 ? tag::ndhwc : tag::nhwc;
+}
+
+tag weights_tag(int spatial_dims, bool grouped) {
+  if (grouped) return spatial_dims == 3 ? tag::goidhw : tag::goihw;
+  return spatial_dims == 3 ? tag::oidhw : tag::oihw;
+}
+
+}  // namespace
+
+struct Conv::Impl {
+  Tensor weight, bias;
+  ConvGeometry geometry;
+  int64_t out_channels = 0, in_channels = 0;
+  std::array<int64_t, 3> kernel{1, 1, 1};
+
+  std::mutex mutex;
+  std::map<std::pair<Shape, bool>, std::shared_ptr<Primitive>> primitives;
+  std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format
+
+  memory::dims weight_dims() const {
+    const int s = geometry.spatial_dims;
+    memory::dims dims;
+    if (geometry.groups > 1)
+      dims = {geometry.groups, out_channels / geometry.groups, in_channels / geometry.groups};
+    else
+      dims = {out_channels, in_channels};
+    for (int i = 0; i < s; ++i) dims.push_back(kernel[static_cast<size_t>(i)]);
+    return dims;
+  }
+
+  memory pack_weights(const memory::desc& wanted) {
+    for (auto& [desc, mem] : packed)
+      if (desc == wanted) return mem;
+    memory::desc plain(weight_dims(), memory::data_type::f32,
+                       weights_tag(geometry.spatial_dims, geometry.groups > 1));
+    memory user(plain, cpu_engine(), const_cast<float*>(weight.data()));
+    memory mem(wanted, cpu_engine());
+    dnnl::reorder(user, mem).execute(cpu_stream(), user, mem);
+    cpu_stream().wait();
+    packed.emplace_back(wanted, mem);
+    return mem;
+  }
+
+  // The primitive for this input shape; in a dry run only its descriptor is made (to learn the
+  // scratchpad size), and a later real run completes the cached entry.
+  std::shared_ptr<Primitive> primitive(const Shape& x, const Shape& y, bool accumulate) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto key = std::make_pair(x, accumulate);
+    auto it = primitives.find(key);
+    if (it == primitives.end()) it = primitives.emplace(key, describe(x, y, accumulate)).first;
+    Primitive& prim = *it->second;
+    note_scratchpad_bytes(static_cast<int64_t>(prim.pd.scratchpad_desc().get_size()));
+    if (!dry_run_active() && !prim.conv) {
+      prim.conv = dnnl::convolution_forward(prim.pd);
+      prim.weights = pack_weights(prim.pd.weights_desc());
+    }
+    return it->second;
+  }
+
+  std::shared_ptr<Primitive> describe(const Shape& x, const Shape& y, bool accumulate) const {
+    const int s = geometry.spatial_dims;
+    const tag act = activation_tag(s);
+    // oneDNN orders activation dims as (N, C, spatial...) whatever the memory layout.
+    memory::dims src_dims = {x[0], x.back()}, dst_dims = {y[0], y.back()};
+    memory::dims strides, pad_l, pad_r;
+    for (int i = 0; i < s; ++i) {
+      const size_t d = static_cast<size_t>(i);
+      src_dims.push_back(x[d + 1]);
+      dst_dims.push_back(y[d + 1]);
+      strides.push_back(geometry.stride[d]);
+      pad_l.push_back(geometry.pad_lo[d]);
+      pad_r.push_back(geometry.pad_hi[d]);
+    }
+    const auto f32 = memory::data_type::f32;
+    memory::desc src_md(src_dims, f32, act), dst_md(dst_dims, f32, act);
+    memory::desc wei_md(weight_dims(), f32, tag::any);
+    memory::desc bias_md =
+        bias.numel() > 0 ? memory::desc({out_channels}, f32, tag::a) : memory::desc();
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src_md, wei_md,
+                                         bias_md, dst_md, strides, pad_l, pad_r);
+    dnnl::primitive_attr attr;
+    if (accumulate) {
+      dnnl::post_ops ops;
+      ops.append_sum(1.0f);
+      attr.set_post_ops(ops);
+    }
+    auto prim = std::make_shared<Primitive>();
+    prim->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+    return prim;
+  }
+};
+
+Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_shared<Impl>()) {
+  const int s = geometry.spatial_dims;
+  if (s != 2 && s != 3) fail("convolution must be 2-D or 3-D, got ", s, "-D");
+  if (weight.rank() != 2 + s)
+    fail("convolution weight ", to_string(weight.shape()), " is not ", 2 + s, "-D");
+  impl_->weight = std::move(weight);
+  impl_->bias = std::move(bias);
+  impl_->geometry = geometry;
+  impl_->out_channels = impl_->weight.dim(0);
+  impl_->in_channels = impl_->weight.dim(1) * geometry.groups;
+  for (int i = 0; i < s; ++i) impl_->kernel[static_cast<size_t>(i)] = impl_->weight.dim(2 + i);
+  if (geometry.groups < 1 || impl_->out_channels % geometry.groups != 0)
+    fail("convolution groups ", geometry.groups, " do not divide ", impl_->out_channels,
+         " outputs");
+  if (impl_->bias.numel() > 0 && impl_->bias.numel() != impl_->out_channels)
+    fail("convolution bias ", to_string(impl_->bias.shape()), " does not match ",
+         impl_->out_channels, " outputs");
+}
+
+int64_t Conv::in_channels() const {
+  return impl_->in_channels;
+}
+int64_t Conv::out_channels() const {
+  return impl_->out_channels;
+}
+
+Shape Conv::output_shape(const Shape& x) const {
+  const auto& g = impl_->geometry;
+  const int s = g.spatial_dims;
+  if (static_cast<int>(x.size()) != s + 2)
+    fail("a ", s, "-D convolution needs a rank-", s + 2, " input, got ", to_string(x));
+  if (x.back() != impl_->in_channels)
+    fail("convolution expects ", impl_->in_channels, " input channels, got ", x.back());
+  Shape y = x;
+  y.back() = impl_->out_channels;
+  for (int i = 0; i < s; ++i) {
+    const size_t d = static_cast<size_t>(i);
+    const int64_t span = x[d + 1] + g.pad_lo[d] + g.pad_hi[d] - impl_->kernel[d];
+    if (span < 0) fail("input ", to_string(x), " is smaller than the convolution kernel");
+    y[d + 1] = span / g.stride[d] + 1;
+  }
+  return y;
+}
+
+Tensor Conv::operator()(const Tensor& x) const {
+  Tensor y = Tensor::empty(output_shape(x.shape()));
+  run(x, y, false);
+  return y;
+}
+
+void Conv::accumulate(const Tensor& x, Tensor& dst) const {
+  if (output_shape(x.shape()) != dst.shape())
+    fail("convolution output ", to_string(output_shape(x.shape())), " does not match ",
+         to_string(dst.shape()));
+  run(x, dst, true);
+}
+
+void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
+  auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
+  if (dry_run_active()) return;
+  if (impl_->weight.data() == nullptr) fail("the model was built without weights");
+  memory src(prim->pd.src_desc(), cpu_engine(), const_cast<float*>(x.data()));
+  memory out(prim->pd.dst_desc(), cpu_engine(), dst.data());
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, out}};
+  if (impl_->bias.numel() > 0)
+    args.emplace(DNNL_ARG_BIAS, memory(prim->pd.bias_desc(), cpu_engine(),
+                                       const_cast<float*>(impl_->bias.data())));
+  prim->conv.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+}  // namespace vvae

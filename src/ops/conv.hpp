@@ -1,0 +1,47 @@
+#pragma once
+// N-dimensional convolution (2-D and 3-D) on channels-last activations through oneDNN.
+// Activations are (N, [D,] H, W, C) row-major; weights keep the checkpoint layout
+// (O, I/groups, [kD,] kH, kW) and are packed once per oneDNN weight format, on first use.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "vvae/tensor.hpp"
+
+namespace vvae {
+
+struct ConvGeometry {
+  int spatial_dims = 2;                    // 2: (H, W), 3: (D, H, W)
+  std::array<int64_t, 3> stride{1, 1, 1};  // per spatial dim, outermost first
+  std::array<int64_t, 3> pad_lo{0, 0, 0};  // zero padding before
+  std::array<int64_t, 3> pad_hi{0, 0, 0};  // zero padding after
+  int64_t groups = 1;
+
+  // Same stride and symmetric zero padding `pad` on every spatial dim.
+  static ConvGeometry uniform(int spatial_dims, int64_t stride, int64_t pad);
+};
+
+class Conv {
+ public:
+  Conv() = default;
+  // weight: (O, I/groups, k...) with spatial_dims kernel dims; bias: (O) or undefined.
+  Conv(Tensor weight, Tensor bias, ConvGeometry geometry);
+
+  bool defined() const { return impl_ != nullptr; }
+  int64_t in_channels() const;
+  int64_t out_channels() const;
+  Shape output_shape(const Shape& x) const;
+
+  // x (N, [D,] H, W, C_in) -> (N, [D',] H', W', C_out)
+  Tensor operator()(const Tensor& x) const;
+  // dst += conv(x), fused into the convolution (dst must have the output shape).
+  void accumulate(const Tensor& x, Tensor& dst) const;
+
+ private:
+  struct Impl;
+  void run(const Tensor& x, Tensor& dst, bool accumulate) const;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace vvae

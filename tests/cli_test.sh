@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The command-line contract: encode/decode/info through build/vvae against the golden files,
+# and every bad input giving one error line, a non-zero exit and no output file.
+set -u
+VVAE=$1
+DATA=$(cd "$2" && pwd)
+CASE=$DATA/golden/ae2d_small
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+failures=0
+
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_error NAME OUTPUT_FILE CMD...: non-zero exit, exactly one stderr line starting with
+# "vvae: error:", and OUTPUT_FILE (and any temporary beside it) not created.
+expect_error() {
+  local name=$1 out=$2
+  shift 2
+  "$@" >"$WORK/stdout" 2>"$WORK/stderr"
+  local rc=$?
+  local lines
+  lines=$(wc -l <"$WORK/stderr")
+  [ $rc -ne 0 ] || fail "$name: exit code 0"
+  [ "$lines" -eq 1 ] || fail "$name: $lines stderr lines: $(cat "$WORK/stderr")"
+  grep -q '^vvae: error: ' "$WORK/stderr" || fail "$name: stderr is not an error line: $(cat "$WORK/stderr")"
+  [ -e "$out" ] && fail "$name: output $out was left behind"
+  ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left behind"
+  echo "ok: $name: $(cat "$WORK/stderr")"
+}
+
+# --- the contract works --------------------------------------------------------------------
+"$VVAE" encode --model "$CASE" --input "$CASE/io.safetensors" --output "$WORK/z.safetensors" -q \
+  || fail "encode exited non-zero"
+"$VVAE" compare "$WORK/z.safetensors" "$CASE/io.safetensors" --tensor-a z --tensor-b z >"$WORK/cmp" || fail "compare"
+rel=$(sed -E 's/.*max\|a-b\|\/max\|a\| ([^ ]+).*/\1/' "$WORK/cmp")
+awk -v r="$rel" 'BEGIN { exit !(r <= 1e-4) }' || fail "CLI z parity: $rel"
+echo "ok: CLI encode z parity $rel"
+
+"$VVAE" decode --model "$CASE" --input "$WORK/z.safetensors" --output "$WORK/x.safetensors" -q || fail "decode"
+"$VVAE" compare "$WORK/x.safetensors" "$CASE/io.safetensors" --tensor-b dec >"$WORK/cmp" || fail "compare dec"
+rel=$(sed -E 's/.*max\|a-b\|\/max\|a\| ([^ ]+).*/\1/' "$WORK/cmp")
+awk -v r="$rel" 'BEGIN { exit !(r <= 1e-4) }' || fail "CLI dec parity: $rel"
+echo "ok: CLI decode parity $rel"
+
+# --config/--weights and symlinked model directories work too.
+mkdir -p "$WORK/linked"
+ln -s "$CASE/config.json" "$WORK/linked/config.json"
+ln -s "$CASE/weights.safetensors" "$WORK/linked/weights.safetensors"
+"$VVAE" encode --model "$WORK/linked" -i "$CASE/io.safetensors" -o "$WORK/z2.safetensors" -q --threads 1 \
+  || fail "symlinked model dir"
+"$VVAE" encode --config "$CASE/config.json" --weights "$CASE/weights.safetensors" \
+  -i "$CASE/io.safetensors" -o "$WORK/z3.safetensors" -q || fail "--config --weights"
+"$VVAE" compare "$WORK/z2.safetensors" "$WORK/z3.safetensors" --tensor-a z --tensor-b z | grep -q "max|a-b| 0 " \
+  || fail "symlinked and explicit config differ"
+
+# --sample draws from the posterior, reproducibly per seed.
+"$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$WORK/s1.safetensors" --sample --seed 3 -q || fail "sample"
+"$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$WORK/s2.safetensors" --sample --seed 3 -q --threads 1 || fail "sample"
+"$VVAE" compare "$WORK/s1.safetensors" "$WORK/s2.safetensors" --tensor-a z --tensor-b z | grep -q "max|a-b| 0 " \
+  || fail "same seed, different sample"
+
+for cmd in encode decode info compare; do
+  "$VVAE" $cmd --help >/dev/null || fail "$cmd --help"
+done
+"$VVAE" info --model flux-ae --input-shape 1,3,17,256,256 >"$WORK/info" || fail "info flux-ae"
+grep -q "83,819,683" "$WORK/info" || fail "info parameter count: $(cat "$WORK/info")"
+grep -q "\[1, 16, 17, 32, 32\]" "$WORK/info" || fail "info latent shape: $(cat "$WORK/info")"
+echo "ok: info"
+
+# --- bad input ------------------------------------------------------------------------------
+OUT=$WORK/out.safetensors
+head -c 100 "$CASE/weights.safetensors" >"$WORK/truncated.safetensors"
+# make_safetensors FILE HEADER DATA_BYTES: an 8-byte header length, the header, zero data.
+make_safetensors() {
+  printf "$(printf '\\x%02x' "${#2}")\x00\x00\x00\x00\x00\x00\x00%s" "$2" >"$1"
+  head -c "$3" /dev/zero >>"$1"
+}
+make_safetensors "$WORK/lying.safetensors" '{"x":{"dtype":"F32","shape":[1,3,1,8,8],"data_offsets":[0,768]}}' 100
+printf '{"family": "ae2d", "model_args": {"ch": 32, "is_training": true}}' >"$WORK/bad_config.json"
+make_safetensors "$WORK/rank4.safetensors" '{"x":{"dtype":"F32","shape":[1,3,2,2],"data_offsets":[0,48]}}' 48
+
+expect_error "missing input" "$OUT" "$VVAE" encode --model "$CASE" -i "$WORK/nope.safetensors" -o "$OUT"
+expect_error "truncated checkpoint" "$OUT" "$VVAE" encode --config "$CASE/config.json" --weights "$WORK/truncated.safetensors" -i "$CASE/io.safetensors" -o "$OUT"
+expect_error "lying header" "$OUT" "$VVAE" encode --model "$CASE" -i "$WORK/lying.safetensors" -o "$OUT"
+expect_error "bad config" "$OUT" "$VVAE" encode --config "$WORK/bad_config.json" --weights "$CASE/weights.safetensors" -i "$CASE/io.safetensors" -o "$OUT"
+expect_error "wrong rank" "$OUT" "$VVAE" encode --model "$CASE" -i "$WORK/rank4.safetensors" -o "$OUT"
+expect_error "wrong channels" "$OUT" "$VVAE" decode --model "$CASE" -i "$CASE/io.safetensors" --tensor x -o "$OUT"
+expect_error "ambiguous input" "$OUT" "$VVAE" decode --model "$CASE" -i "$CASE/weights.safetensors" -o "$OUT"
+expect_error "unwritable output" "$WORK/no/dir/out.safetensors" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$WORK/no/dir/out.safetensors"
+mkdir -p "$WORK/ro" && chmod 555 "$WORK/ro"
+if [ "$(id -u)" != 0 ]; then
+  expect_error "read-only folder" "$WORK/ro/out.safetensors" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$WORK/ro/out.safetensors"
+fi
+expect_error "unknown preset file" "$OUT" "$VVAE" encode --model "$CASE/weights.safetensors" -i "$CASE/io.safetensors" -o "$OUT"
+expect_error "unknown model" "$OUT" "$VVAE" encode --model nothing-here -i "$CASE/io.safetensors" -o "$OUT"
+expect_error "bad shape" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,x,8,8
+expect_error "odd frame size" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,1,30,32
+
+if [ $failures -ne 0 ]; then
+  echo "$failures CLI check(s) failed"
+  exit 1
+fi
+echo "all CLI checks passed"

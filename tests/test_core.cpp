@@ -1,0 +1,172 @@
+// Tensors, counter-based random numbers, threads.
+#include <omp.h>
+
+#include <cmath>
+
+#include "core/random.hpp"
+#include "core/threads.hpp"
+#include "models/posterior.hpp"
+#include "test_util.hpp"
+#include "vvae/error.hpp"
+#include "vvae/model.hpp"
+
+namespace vvae::test {
+namespace {
+
+TEST(Tensor, ShapesViewsAndCopies) {
+  Tensor t = Tensor::zeros({2, 3, 4});
+  EXPECT_EQ(t.numel(), 24);
+  EXPECT_EQ(t.dim(-1), 4);
+  EXPECT_THROW(t.dim(3), Error);
+  EXPECT_THROW(t.reshape({5, 5}), Error);
+  EXPECT_THROW(Tensor::empty({1, 1, 1, 1, 1, 1}), Error);
+  Tensor v = t.reshape({6, 4});
+  v.data()[5] = 7.0f;
+  EXPECT_EQ(t.data()[5], 7.0f);  // views share storage
+  Tensor s = t.slice0(1, 2);
+  EXPECT_EQ(s.shape(), (Shape{1, 3, 4}));
+  EXPECT_EQ(s.data(), t.data() + 12);
+  Tensor c = t.clone();
+  c.data()[5] = 1.0f;
+  EXPECT_EQ(t.data()[5], 7.0f);
+  EXPECT_FALSE(t.storage_unique());  // v and s share it
+  EXPECT_TRUE(c.storage_unique());
+}
+
+TEST(Tensor, SixtyFourBitSizes) {
+  // Shapes past 2^31 elements are represented exactly (no allocation needed to check).
+  const Shape big = {1, 128, 129, 512, 512};
+  EXPECT_EQ(numel(big), int64_t{128} * 129 * 512 * 512);
+  EXPECT_GT(numel(big), int64_t{1} << 31);
+}
+
+TEST(Tensor, MemoryStatsTrackLiveBytes) {
+  const int64_t before = memory_stats().live_bytes;
+  {
+    Tensor t = Tensor::empty({1000});
+    EXPECT_EQ(memory_stats().live_bytes, before + 4000);
+  }
+  EXPECT_EQ(memory_stats().live_bytes, before);
+}
+
+TEST(Random, PhiloxKnownAnswers) {
+  // Random123's known-answer vectors for philox4x32-10.
+  uint32_t out[4];
+  Philox4x32::generate(0, 0, 0, out);
+  EXPECT_EQ(out[0], 0x6627e8d5u);
+  EXPECT_EQ(out[1], 0xe169c58du);
+  EXPECT_EQ(out[2], 0xbc57ac4cu);
+  EXPECT_EQ(out[3], 0x9b00dbd8u);
+  Philox4x32::generate(~0ull, ~0ull, ~0ull, out);
+  EXPECT_EQ(out[0], 0x408f276du);
+  EXPECT_EQ(out[1], 0x41c83b0eu);
+  EXPECT_EQ(out[2], 0xa20bc7c6u);
+  EXPECT_EQ(out[3], 0x6d5451fdu);
+}
+
+TEST(Random, NormalMoments) {
+  const int n = 200000;
+  double sum = 0, sq = 0;
+  for (int i = 0; i < n; ++i) {
+    const double v = normal_at(42, static_cast<uint64_t>(i));
+    sum += v;
+    sq += v * v;
+  }
+  EXPECT_NEAR(sum / n, 0.0, 0.01);
+  EXPECT_NEAR(sq / n, 1.0, 0.01);
+}
+
+TEST(Threads, ParallelForCoversRangeOnce) {
+  std::vector<int> hits(1000, 0);
+  parallel_for(1000, 7, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)] += 1;
+  });
+  for (int h : hits) ASSERT_EQ(h, 1);
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(0);
+  EXPECT_EQ(num_threads(), omp_get_num_procs());
+}
+
+Tensor moments_for_test() {
+  Tensor m = random_tensor({2, 6, 3, 4, 5}, 11, 2.0f);
+  m.data()[3 * 60 + 1] = 50.0f;   // sample 0, logvar channel 0: clamped to 20
+  m.data()[3 * 60 + 2] = -50.0f;  // clamped to -30
+  return m;
+}
+
+TEST(Posterior, SplitsAndClamps) {
+  const Tensor m = moments_for_test();
+  const DiagonalGaussian g = DiagonalGaussian::from_moments(m);
+  ASSERT_EQ(g.mean().shape(), (Shape{2, 3, 3, 4, 5}));
+  const int64_t half = 3 * 3 * 4 * 5;
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < half; ++i) {
+      ASSERT_EQ(g.mean().data()[b * half + i], m.data()[b * 2 * half + i]);
+      ASSERT_EQ(g.logvar().data()[b * half + i],
+                std::clamp(m.data()[b * 2 * half + half + i], -30.0f, 20.0f));
+    }
+  EXPECT_EQ(g.logvar().data()[1], 20.0f);
+  EXPECT_EQ(g.logvar().data()[2], -30.0f);
+  EXPECT_FLOAT_EQ(g.std().data()[5], std::exp(0.5f * g.logvar().data()[5]));
+  EXPECT_FLOAT_EQ(g.var().data()[5], std::exp(g.logvar().data()[5]));
+  EXPECT_EQ(max_abs_diff(g.mode(), g.mean()), 0.0);
+  EXPECT_THROW(DiagonalGaussian::from_moments(random_tensor({1, 3, 1, 2, 2}, 1)), Error);
+}
+
+TEST(Posterior, KlConventions) {
+  const DiagonalGaussian g = DiagonalGaussian::from_moments(moments_for_test());
+  const std::vector<double> frames = g.kl_per_frame(), samples = g.kl_per_sample();
+  ASSERT_EQ(frames.size(), 6u);  // B * T
+  ASSERT_EQ(samples.size(), 2u);
+  const Tensor& m = g.mean();
+  const Tensor& lv = g.logvar();
+  for (int64_t b = 0; b < 2; ++b) {
+    double total = 0;
+    for (int64_t t = 0; t < 3; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < 3; ++c)
+        for (int64_t i = 0; i < 20; ++i) {
+          const int64_t k = ((b * 3 + c) * 3 + t) * 20 + i;
+          const double mu = m.data()[k], l = lv.data()[k];
+          s += 0.5 * (mu * mu + std::exp(l) - 1.0 - l);
+        }
+      EXPECT_NEAR(frames[static_cast<size_t>(b * 3 + t)], s, 1e-9 * std::max(1.0, std::abs(s)));
+      total += s;
+    }
+    EXPECT_NEAR(samples[static_cast<size_t>(b)], total, 1e-9 * std::max(1.0, std::abs(total)));
+  }
+}
+
+TEST(Posterior, SampleIsSeededAndThreadIndependent) {
+  Tensor moments = random_tensor({1, 8, 4, 16, 16}, 3);
+  const DiagonalGaussian g = DiagonalGaussian::from_moments(moments);
+  set_num_threads(1);
+  const Tensor one = g.sample(7);
+  set_num_threads(2);
+  const Tensor two = g.sample(7);
+  set_num_threads(0);
+  EXPECT_EQ(max_abs_diff(one, two), 0.0);
+  EXPECT_GT(max_abs_diff(one, g.sample(8)), 0.1);
+  // (sample - mean) / std is standard normal.
+  double sum = 0, sq = 0;
+  const Tensor s = g.std();
+  for (int64_t i = 0; i < one.numel(); ++i) {
+    const double e = (one.data()[i] - g.mean().data()[i]) / s.data()[i];
+    sum += e;
+    sq += e * e;
+  }
+  EXPECT_NEAR(sum / static_cast<double>(one.numel()), 0.0, 0.05);
+  EXPECT_NEAR(sq / static_cast<double>(one.numel()), 1.0, 0.05);
+}
+
+TEST(Posterior, LatentScaleOrder) {
+  Tensor z = Tensor::full({4}, 1.0f);
+  apply_latent_scale(z, 0.5, 0.25);  // 0.5 * (1 - 0.25)
+  EXPECT_FLOAT_EQ(z.data()[0], 0.375f);
+  remove_latent_scale(z, 0.5, 0.25);  // 0.375 / 0.5 + 0.25
+  EXPECT_FLOAT_EQ(z.data()[0], 1.0f);
+}
+
+}  // namespace
+}  // namespace vvae::test

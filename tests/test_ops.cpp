@@ -1,0 +1,305 @@
+// Each kernel against a naive reference written from its definition.
+#include <cmath>
+#include <limits>
+
+#include "core/random.hpp"
+#include "ops/attention.hpp"
+#include "ops/conv.hpp"
+#include "ops/elementwise.hpp"
+#include "ops/layout.hpp"
+#include "ops/norm.hpp"
+#include "ops/resample.hpp"
+#include "test_util.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae::test {
+namespace {
+
+// Channels-last (N, D, H, W, C) accessor over a rank-4 or rank-5 tensor (D = 1 for rank 4).
+struct View5 {
+  const Tensor& t;
+  int64_t d, h, w, c;
+  explicit View5(const Tensor& x)
+      : t(x), d(x.rank() == 5 ? x.dim(1) : 1), h(x.dim(-3)), w(x.dim(-2)), c(x.dim(-1)) {}
+  float at(int64_t n, int64_t z, int64_t y, int64_t x, int64_t ch) const {
+    return t.data()[(((n * d + z) * h + y) * w + x) * c + ch];
+  }
+};
+
+// Direct convolution from the definition, zero padding, channels-last.
+Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& b, const ConvGeometry& g,
+                  const Shape& out_shape) {
+  const int s = g.spatial_dims;
+  const View5 in(x);
+  Tensor y = Tensor::zeros(out_shape);
+  const View5 out(y);
+  const int64_t O = w.dim(0), Ig = w.dim(1), Og = O / g.groups;
+  const int64_t kd = s == 3 ? w.dim(2) : 1, kh = w.dim(-2), kw = w.dim(-1);
+  const int64_t sd = s == 3 ? g.stride[0] : 1, sh = g.stride[s - 2], sw = g.stride[s - 1];
+  const int64_t pd = s == 3 ? g.pad_lo[0] : 0, ph = g.pad_lo[s - 2], pw = g.pad_lo[s - 1];
+  for (int64_t n = 0; n < x.dim(0); ++n)
+    for (int64_t oz = 0; oz < out.d; ++oz)
+      for (int64_t oy = 0; oy < out.h; ++oy)
+        for (int64_t ox = 0; ox < out.w; ++ox)
+          for (int64_t o = 0; o < O; ++o) {
+            double acc = b.numel() ? b.data()[o] : 0.0;
+            const int64_t group = o / Og;
+            for (int64_t i = 0; i < Ig; ++i)
+              for (int64_t a = 0; a < kd; ++a)
+                for (int64_t p = 0; p < kh; ++p)
+                  for (int64_t q = 0; q < kw; ++q) {
+                    const int64_t iz = oz * sd - pd + a, iy = oy * sh - ph + p,
+                                  ix = ox * sw - pw + q;
+                    if (iz < 0 || iz >= in.d || iy < 0 || iy >= in.h || ix < 0 || ix >= in.w)
+                      continue;
+                    acc += double{in.at(n, iz, iy, ix, group * Ig + i)} *
+                           w.data()[(((o * Ig + i) * kd + a) * kh + p) * kw + q];
+                  }
+            y.data()[(((n * out.d + oz) * out.h + oy) * out.w + ox) * O + o] =
+                static_cast<float>(acc);
+          }
+  return y;
+}
+
+struct ConvCase {
+  int dims;
+  Shape x;
+  int64_t out;
+  std::vector<int64_t> kernel;
+  ConvGeometry geometry;
+};
+
+void check_conv(const ConvCase& c, uint64_t seed) {
+  const int64_t in = c.x.back();
+  Shape wshape = {c.out, in / c.geometry.groups};
+  wshape.insert(wshape.end(), c.kernel.begin(), c.kernel.end());
+  const Tensor x = random_tensor(c.x, seed), w = random_tensor(wshape, seed + 1),
+               b = random_tensor({c.out}, seed + 2);
+  const Conv conv(w, b, c.geometry);
+  const Tensor y = conv(x);
+  EXPECT_TRUE(close(y, naive_conv(x, w, b, c.geometry, y.shape()), 1e-5));
+  // accumulate: dst + conv(x)
+  Tensor dst = random_tensor(y.shape(), seed + 3);
+  Tensor expected = naive_conv(x, w, b, c.geometry, y.shape());
+  add_inplace(expected, dst);
+  conv.accumulate(x, dst);
+  EXPECT_TRUE(close(dst, expected, 1e-5));
+}
+
+TEST(Conv, TwoDimensional) {
+  check_conv({2, {2, 9, 7, 5}, 6, {3, 3}, ConvGeometry::uniform(2, 1, 1)}, 10);
+  check_conv({2, {1, 8, 6, 4}, 3, {1, 1}, ConvGeometry::uniform(2, 1, 0)}, 20);
+  ConvGeometry grouped = ConvGeometry::uniform(2, 1, 1);
+  grouped.groups = 2;
+  check_conv({2, {1, 5, 5, 4}, 6, {3, 3}, grouped}, 30);
+}
+
+TEST(Conv, AsymmetricZeroPadStrideTwo) {
+  // The ae2d Downsample: F.pad(x, (0, 1, 0, 1)) then a 3x3 stride-2 conv without padding.
+  ConvGeometry g = ConvGeometry::uniform(2, 2, 0);
+  g.pad_hi = {1, 1, 0};
+  check_conv({2, {1, 8, 10, 4}, 4, {3, 3}, g}, 40);
+  const Conv conv(random_tensor({4, 4, 3, 3}, 1), Tensor(), g);
+  EXPECT_EQ(conv.output_shape({1, 8, 10, 4}), (Shape{1, 4, 5, 4}));
+}
+
+TEST(Conv, ThreeDimensional) {
+  check_conv({3, {1, 5, 6, 4, 3}, 5, {3, 3, 3}, ConvGeometry::uniform(3, 1, 1)}, 50);
+  check_conv({3, {2, 5, 6, 6, 4}, 4, {3, 3, 3}, ConvGeometry::uniform(3, 2, 0)}, 60);
+  ConvGeometry depthwise = ConvGeometry::uniform(3, 1, 2);
+  depthwise.groups = 4;
+  check_conv({3, {1, 6, 5, 7, 4}, 4, {5, 5, 5}, depthwise}, 70);
+}
+
+TEST(Conv, RejectsMismatchedInput) {
+  const Conv conv(random_tensor({4, 3, 3, 3}, 1), Tensor(), ConvGeometry::uniform(2, 1, 1));
+  EXPECT_THROW(conv(random_tensor({1, 5, 5, 2}, 2)), Error);     // channels
+  EXPECT_THROW(conv(random_tensor({1, 5, 5, 5, 3}, 2)), Error);  // rank
+}
+
+Tensor naive_group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64_t groups,
+                        float eps, Activation act) {
+  const int64_t n = x.dim(0), c = x.dim(-1), rows = x.numel() / (n * c), cg = c / groups;
+  Tensor y = Tensor::empty(x.shape());
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t gr = 0; gr < groups; ++gr) {
+      double sum = 0, sq = 0;
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < cg; ++k) sum += x.data()[(s * rows + r) * c + gr * cg + k];
+      const double mean = sum / static_cast<double>(rows * cg);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < cg; ++k) {
+          const double d = x.data()[(s * rows + r) * c + gr * cg + k] - mean;
+          sq += d * d;
+        }
+      const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(rows * cg) + eps);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t k = 0; k < cg; ++k) {
+          const int64_t i = (s * rows + r) * c + gr * cg + k, ch = gr * cg + k;
+          const double v = (x.data()[i] - mean) * rstd * g.data()[ch] + b.data()[ch];
+          y.data()[i] = activate(static_cast<float>(v), act);
+        }
+    }
+  return y;
+}
+
+TEST(GroupNorm, MatchesDefinitionIn2DAnd5D) {
+  for (const Shape& shape : {Shape{2, 7, 9, 64}, Shape{1, 3, 5, 6, 8}, Shape{2, 300, 1, 32}}) {
+    const int64_t c = shape.back(), groups = c >= 32 ? 32 : 4;
+    Tensor x = random_tensor(shape, 5, 3.0f);
+    for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] += 2.0f;  // non-zero mean
+    const Tensor g = random_tensor({c}, 6), b = random_tensor({c}, 7);
+    for (Activation act : {Activation::kNone, Activation::kSilu})
+      EXPECT_TRUE(close(group_norm(x, g, b, groups, 1e-6f, act),
+                        naive_group_norm(x, g, b, groups, 1e-6f, act), 1e-5));
+  }
+  EXPECT_THROW(group_norm(random_tensor({1, 4, 6}, 1), random_tensor({6}, 1), random_tensor({6}, 1),
+                          4, 1e-6f),
+               Error);
+}
+
+TEST(GroupNorm, LargeOffsetIsStable) {
+  // Two-pass statistics: a large mean does not swamp a small variance.
+  Tensor x = random_tensor({1, 4096, 32}, 9, 0.01f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] += 1000.0f;
+  const Tensor g = Tensor::full({32}, 1.0f), b = Tensor::zeros({32});
+  EXPECT_TRUE(close(group_norm(x, g, b, 8, 1e-6f),
+                    naive_group_norm(x, g, b, 8, 1e-6f, Activation::kNone), 1e-3));
+}
+
+TEST(Elementwise, Activations) {
+  Tensor x = random_tensor({1000}, 3, 10.0f), y = x.clone(), r = x.clone();
+  activate_inplace(y, Activation::kSilu);
+  activate_inplace(r, Activation::kRelu);
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double v = x.data()[i];
+    EXPECT_NEAR(y.data()[i], v / (1.0 + std::exp(-v)), 1e-5 * std::max(1.0, std::abs(v)));
+    EXPECT_EQ(r.data()[i], v > 0 ? static_cast<float>(v) : 0.0f);
+  }
+}
+
+TEST(Resample, NearestUpsampling) {
+  const Tensor x = random_tensor({2, 3, 4, 5}, 1);  // (N, H, W, C)
+  const Tensor y = upsample_nearest(x, {2, 3});
+  ASSERT_EQ(y.shape(), (Shape{2, 6, 12, 5}));
+  const View5 in(x), out(y);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t i = 0; i < 6; ++i)
+      for (int64_t j = 0; j < 12; ++j)
+        for (int64_t c = 0; c < 5; ++c)
+          ASSERT_EQ(out.at(n, 0, i, j, c), in.at(n, 0, i / 2, j / 3, c));
+  const Tensor x3 = random_tensor({1, 2, 3, 2, 4}, 2);  // (N, T, H, W, C)
+  const Tensor y3 = upsample_nearest(x3, {2, 2, 2});
+  const View5 in3(x3), out3(y3);
+  for (int64_t t = 0; t < 4; ++t)
+    for (int64_t i = 0; i < 6; ++i)
+      for (int64_t j = 0; j < 4; ++j)
+        for (int64_t c = 0; c < 4; ++c)
+          ASSERT_EQ(out3.at(0, t, i, j, c), in3.at(0, t / 2, i / 2, j / 2, c));
+}
+
+TEST(Resample, Padding) {
+  const Tensor x = random_tensor({1, 3, 4, 2}, 4);
+  const Tensor z = pad(x, {0, 0}, {1, 1}, PadMode::kZeros);  // the ae2d (0, 1, 0, 1) pad
+  ASSERT_EQ(z.shape(), (Shape{1, 4, 5, 2}));
+  const View5 in(x), zero(z);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < 5; ++j)
+      for (int64_t c = 0; c < 2; ++c)
+        ASSERT_EQ(zero.at(0, 0, i, j, c), (i < 3 && j < 4) ? in.at(0, 0, i, j, c) : 0.0f);
+
+  const Tensor x3 = random_tensor({1, 2, 3, 3, 2}, 5);
+  const Tensor r = pad(x3, {2, 1, 1}, {0, 1, 1}, PadMode::kReplicate);  // causal-conv padding
+  ASSERT_EQ(r.shape(), (Shape{1, 4, 5, 5, 2}));
+  const View5 in3(x3), rep(r);
+  const auto clampi = [](int64_t v, int64_t hi) { return std::clamp<int64_t>(v, 0, hi - 1); };
+  for (int64_t t = 0; t < 4; ++t)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = 0; j < 5; ++j)
+        for (int64_t c = 0; c < 2; ++c)
+          ASSERT_EQ(rep.at(0, t, i, j, c),
+                    in3.at(0, clampi(t - 2, 2), clampi(i - 1, 3), clampi(j - 1, 3), c));
+}
+
+Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                       int64_t frame) {
+  const int64_t n = q.dim(0), l = q.dim(1), d = q.dim(2);
+  Tensor o = Tensor::zeros(q.shape());
+  std::vector<double> s(static_cast<size_t>(l));
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < l; ++i) {
+      const int64_t keys = frame > 0 ? (i / frame + 1) * frame : l;
+      double mx = -std::numeric_limits<double>::infinity(), sum = 0;
+      for (int64_t j = 0; j < keys; ++j) {
+        double dot = 0;
+        for (int64_t c = 0; c < d; ++c)
+          dot += double{q.data()[(b * l + i) * d + c]} * k.data()[(b * l + j) * d + c];
+        s[j] = dot * scale;
+        mx = std::max(mx, s[j]);
+      }
+      for (int64_t j = 0; j < keys; ++j) sum += (s[j] = std::exp(s[j] - mx));
+      for (int64_t c = 0; c < d; ++c) {
+        double acc = 0;
+        for (int64_t j = 0; j < keys; ++j) acc += s[j] * v.data()[(b * l + j) * d + c];
+        o.data()[(b * l + i) * d + c] = static_cast<float>(acc / sum);
+      }
+    }
+  return o;
+}
+
+TEST(Attention, MatchesSoftmaxFormula) {
+  // Lengths that straddle the query and key blocks.
+  for (const Shape& shape : {Shape{1, 7, 8}, Shape{2, 300, 16}, Shape{1, 600, 32}}) {
+    const Tensor q = random_tensor(shape, 1, 2.0f), k = random_tensor(shape, 2, 2.0f),
+                 v = random_tensor(shape, 3);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(shape[2]));
+    EXPECT_TRUE(close(attention(q, k, v, scale), naive_attention(q, k, v, scale, 0), 1e-5));
+  }
+}
+
+TEST(Attention, FrameCausalMaskByBlocks) {
+  const Shape shape = {2, 5 * 70, 8};  // 5 frames of 70 tokens
+  const Tensor q = random_tensor(shape, 4, 2.0f), k = random_tensor(shape, 5, 2.0f),
+               v = random_tensor(shape, 6);
+  EXPECT_TRUE(close(attention(q, k, v, 0.3f, 70), naive_attention(q, k, v, 0.3f, 70), 1e-5));
+  EXPECT_THROW(attention(q, k, v, 0.3f, 69), Error);
+}
+
+TEST(Attention, SharpScoresStayFinite) {
+  // Large logits exercise the running-max rescaling of the online softmax.
+  const Shape shape = {1, 520, 4};
+  const Tensor q = random_tensor(shape, 7, 30.0f), k = random_tensor(shape, 8, 30.0f),
+               v = random_tensor(shape, 9);
+  EXPECT_TRUE(close(attention(q, k, v, 1.0f), naive_attention(q, k, v, 1.0f, 0), 1e-4));
+}
+
+TEST(Layout, ChannelsLastRoundTrip) {
+  const Tensor x = random_tensor({2, 3, 4, 5, 6}, 1);  // (B, C, T, H, W)
+  const Tensor cl = to_channels_last(x);
+  ASSERT_EQ(cl.shape(), (Shape{2, 4, 5, 6, 3}));
+  EXPECT_EQ(cl.data()[((((1 * 4 + 2) * 5 + 3) * 6 + 4) * 3) + 1],
+            x.data()[(((1 * 3 + 1) * 4 + 2) * 5 + 3) * 6 + 4]);
+  EXPECT_EQ(max_abs_diff(to_channels_first(cl), x), 0.0);
+}
+
+TEST(Layout, CropAndPaste) {
+  const Tensor x = random_tensor({2, 3, 5, 6, 7}, 2);
+  const Box box{1, 4, 2, 5, 3, 7};
+  const Tensor crop = crop_to_channels_last(x, 1, box);
+  ASSERT_EQ(crop.shape(), (Shape{1, 3, 3, 4, 3}));
+  Tensor back = Tensor::zeros(x.shape());
+  paste_channels_first(crop, back, 1, box.t0, box.h0, box.w0);
+  for (int64_t c = 0; c < 3; ++c)
+    for (int64_t t = 0; t < 5; ++t)
+      for (int64_t h = 0; h < 6; ++h)
+        for (int64_t w = 0; w < 7; ++w) {
+          const int64_t i = (((1 * 3 + c) * 5 + t) * 6 + h) * 7 + w;
+          const bool inside = t >= 1 && t < 4 && h >= 2 && h < 5 && w >= 3 && w < 7;
+          ASSERT_EQ(back.data()[i], inside ? x.data()[i] : 0.0f);
+        }
+  EXPECT_THROW(crop_to_channels_last(x, 2, box), Error);
+  EXPECT_THROW(paste_channels_first(crop, back, 1, 3, 0, 0), Error);
+}
+
+}  // namespace
+}  // namespace vvae::test

@@ -1,0 +1,84 @@
+#include "test_util.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "core/random.hpp"
+
+namespace vvae::test {
+
+namespace fs = std::filesystem;
+
+std::string data_path(const std::string& relative) {
+  return std::string(VVAE_TEST_DATA) + "/" + relative;
+}
+
+std::string temp_path(const std::string& name) {
+  static const fs::path dir = [] {
+    fs::path d = fs::temp_directory_path() / ("vvae_tests_" + std::to_string(::getpid()));
+    fs::create_directories(d);
+    return d;
+  }();
+  return (dir / name).string();
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  double m = 0;
+  for (int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i)
+    m = std::max(m, std::abs(double{a.data()[i]} - double{b.data()[i]}));
+  return m;
+}
+
+double relative_error(const Tensor& a, const Tensor& b) {
+  double ref = 0;
+  for (int64_t i = 0; i < b.numel(); ++i) ref = std::max(ref, std::abs(double{b.data()[i]}));
+  return max_abs_diff(a, b) / (ref > 0 ? ref : 1.0);
+}
+
+::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol) {
+  if (a.shape() != b.shape())
+    return ::testing::AssertionFailure()
+           << "shape " << to_string(a.shape()) << " vs reference " << to_string(b.shape());
+  for (int64_t i = 0; i < a.numel(); ++i)
+    if (!std::isfinite(a.data()[i]))
+      return ::testing::AssertionFailure() << "non-finite value at " << i;
+  const double err = relative_error(a, b);
+  if (err <= tol) return ::testing::AssertionSuccess() << "relative error " << err;
+  return ::testing::AssertionFailure() << "max|ours - ref| / max|ref| = " << err << " > " << tol
+                                       << " (max abs diff " << max_abs_diff(a, b) << ")";
+}
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, float scale) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data()[i] = scale * (2.0f * uniform_at(seed, static_cast<uint64_t>(i)) - 1.0f);
+  return t;
+}
+
+Tensor repeat_batch(const Tensor& x, int64_t times) {
+  Shape shape = x.shape();
+  shape[0] *= times;
+  Tensor y = Tensor::empty(shape);
+  for (int64_t i = 0; i < times; ++i)
+    std::memcpy(y.data() + i * x.numel(), x.data(), static_cast<size_t>(x.bytes()));
+  return y;
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string safetensors_bytes(const std::string& header, const std::string& data) {
+  std::string out(8, '\0');
+  const uint64_t n = header.size();
+  std::memcpy(out.data(), &n, 8);
+  return out + header + data;
+}
+
+}  // namespace vvae::test

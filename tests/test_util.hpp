@@ -1,0 +1,35 @@
+#pragma once
+// Helpers for the tests: golden files, error measures, naive reference kernels.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "io/safetensors.hpp"
+#include "vvae/tensor.hpp"
+
+namespace vvae::test {
+
+std::string data_path(const std::string& relative);  // under tests/data
+std::string temp_path(const std::string& name);      // a fresh path in a per-process temp dir
+
+// max |a - b| / max |b|; shapes must match.
+double relative_error(const Tensor& a, const Tensor& b);
+double max_abs_diff(const Tensor& a, const Tensor& b);
+
+// Parity: a within tol of the reference b, with a readable failure message.
+::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol = 1e-4);
+
+// Uniform [-1, 1) values from a seed, deterministic.
+Tensor random_tensor(const Shape& shape, uint64_t seed, float scale = 1.0f);
+
+// b stacked `times` along axis 0.
+Tensor repeat_batch(const Tensor& x, int64_t times);
+
+// Writes raw bytes (for crafting broken files).
+void write_bytes(const std::string& path, const std::string& bytes);
+// A safetensors file built from a header JSON text and a data section.
+std::string safetensors_bytes(const std::string& header, const std::string& data);
+
+}  // namespace vvae::test
