@@ -65,6 +65,9 @@ struct ModelInfo {
   int64_t in_channels = 0;
   int64_t latent_channels = 0;
   int64_t time_ratio = 1;     // frames per latent frame
+  // Latent frame 0 encodes frame 0 alone (causal 3D VAEs): valid clips have 1 + time_ratio * k
+  // frames. Otherwise clips have a multiple of time_ratio frames (or 1, an image).
+  bool causal_time = false;
   int64_t spatial_ratio = 1;  // pixels per latent pixel
   std::vector<ParameterInfo> parameters;
   int64_t parameter_count = 0;
