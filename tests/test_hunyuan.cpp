@@ -1,0 +1,137 @@
+// HunyuanVideo's causal 3D VAE against Open-Sora's golden vectors (untiled and tiled), its
+// config and input checks, and the full-size hunyuan-vae preset.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "io/safetensors.hpp"
+#include "models/family.hpp"
+#include "test_util.hpp"
+#include "vvae/error.hpp"
+#include "vvae/model.hpp"
+
+namespace vvae::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kSmall = "golden/hunyuan_small";
+const std::string kTiled = "golden/hunyuan_tiled";
+const std::string kTiledOv50 = "golden/hunyuan_tiled_ov50";
+
+Model load_case(const std::string& dir, const TilingOptions& tiling = {}) {
+  LoadOptions o;
+  o.model = data_path(dir);
+  o.tiling = tiling;
+  return Model::load(o);
+}
+
+SafetensorsFile golden_io(const std::string& dir) {
+  return SafetensorsFile::open(data_path(dir + "/io.safetensors"));
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TilingOptions untiled() {
+  TilingOptions t;
+  t.disable = true;
+  return t;
+}
+
+// --- parity --------------------------------------------------------------------------------
+
+TEST(HunyuanParity, SmallEveryGoldenTensor) {
+  const Model model = load_case(kSmall);
+  const SafetensorsFile io = golden_io(kSmall);
+  const EncodeResult r = model.encode(io.load("x"));
+  EXPECT_TRUE(close(r.moments, io.load("moments")));
+  EXPECT_TRUE(close(r.mean, io.load("mean")));
+  EXPECT_TRUE(close(r.logvar, io.load("logvar")));
+  EXPECT_TRUE(close(r.z, io.load("z")));
+  EXPECT_TRUE(close(model.decode(io.load("z")), io.load("dec")));
+}
+
+TEST(HunyuanParity, SmallSingleFrame) {
+  const Model model = load_case(kSmall);
+  const SafetensorsFile io = golden_io(kSmall);
+  const EncodeResult r = model.encode(io.load("x_t1"));
+  EXPECT_TRUE(close(r.moments, io.load("moments_t1")));
+  EXPECT_TRUE(close(r.z, io.load("z_t1")));
+  EXPECT_TRUE(close(model.decode(io.load("z_t1")), io.load("dec_t1")));
+}
+
+TEST(HunyuanParity, SmallBatchItemsNeverMix) {
+  const Model model = load_case(kSmall);
+  const SafetensorsFile io = golden_io(kSmall);
+  const EncodeResult r = model.encode(repeat_batch(io.load("x"), 2));
+  EXPECT_TRUE(close(r.moments, repeat_batch(io.load("moments"), 2)));
+  EXPECT_TRUE(close(r.mean, repeat_batch(io.load("mean"), 2)));
+  EXPECT_TRUE(close(r.logvar, repeat_batch(io.load("logvar"), 2)));
+  EXPECT_TRUE(close(r.z, repeat_batch(io.load("z"), 2)));
+  EXPECT_TRUE(close(model.decode(repeat_batch(io.load("z"), 2)), repeat_batch(io.load("dec"), 2)));
+}
+
+void expect_untiled_parity(const std::string& dir) {
+  const Model model = load_case(dir, untiled());
+  const SafetensorsFile io = golden_io(dir);
+  const EncodeResult r = model.encode(io.load("x"));
+  EXPECT_TRUE(close(r.moments, io.load("moments_untiled")));
+  EXPECT_TRUE(close(r.z, io.load("z_untiled")));
+  EXPECT_TRUE(close(model.decode(io.load("z_untiled")), io.load("dec_untiled")));
+}
+
+TEST(HunyuanParity, TiledCaseUntiled) {
+  expect_untiled_parity(kTiled);
+}
+
+TEST(HunyuanParity, TiledOv50CaseUntiled) {
+  expect_untiled_parity(kTiledOv50);
+}
+
+// --- inputs --------------------------------------------------------------------------------
+
+TEST(Hunyuan, RefusesBadInputShapes) {
+  const Model model = load_case(kSmall);
+  const std::string frames = error_of([&] { model.encode(random_tensor({1, 3, 8, 32, 32}, 1)); });
+  EXPECT_NE(frames.find("1 + 4k frames (1, 5, 9, 13, ...), got 8 frames"), std::string::npos)
+      << frames;
+  EXPECT_NE(frames.find("trim the clip to 5 frames"), std::string::npos) << frames;
+  EXPECT_NE(error_of([&] { model.encode(random_tensor({1, 3, 2, 32, 32}, 1)); }), "");
+  const std::string channels = error_of([&] { model.encode(random_tensor({1, 4, 1, 32, 32}, 1)); });
+  EXPECT_NE(channels.find("4 channels, the model expects 3"), std::string::npos) << channels;
+  const std::string size = error_of([&] { model.encode(random_tensor({1, 3, 1, 32, 36}, 1)); });
+  EXPECT_NE(size.find("multiples of 8, got 32x36"), std::string::npos) << size;
+  EXPECT_NE(error_of([&] { model.encode(random_tensor({1, 3, 32, 32}, 1)); }), "");   // rank 4
+  EXPECT_NE(error_of([&] { model.decode(random_tensor({1, 3, 1, 4, 4}, 1)); }), "");  // channels
+  EXPECT_NE(error_of([&] { model.plan_encode({1, 3, 10, 32, 32}); }), "");
+}
+
+TEST(Hunyuan, NonSquareClipShapes) {
+  const Model model = load_case(kSmall);
+  const Tensor x = random_tensor({2, 3, 5, 16, 40}, 3);
+  const EncodeResult r = model.encode(x);
+  ASSERT_EQ(r.z.shape(), (Shape{2, 4, 2, 2, 5}));
+  ASSERT_EQ(r.moments.shape(), (Shape{2, 8, 2, 2, 5}));
+  const Tensor y = model.decode(r.z);
+  ASSERT_EQ(y.shape(), x.shape());
+  // The two samples are coded independently.
+  Tensor second = Tensor::empty({1, 3, 5, 16, 40});
+  std::copy_n(x.data() + second.numel(), second.numel(), second.data());
+  const EncodeResult one = model.encode(second);
+  for (int64_t i = 0; i < one.z.numel(); ++i)
+    ASSERT_NEAR(one.z.data()[i], r.z.data()[one.z.numel() + i], 1e-5);
+  EXPECT_EQ(model.plan_encode({2, 3, 5, 16, 40}).output, r.z.shape());
+  EXPECT_EQ(model.plan_decode(r.z.shape()).output, x.shape());
+}
+
+}  // namespace
+}  // namespace vvae::test
