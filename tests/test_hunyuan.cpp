@@ -97,6 +97,30 @@ TEST(HunyuanParity, TiledOv50CaseUntiled) {
   expect_untiled_parity(kTiledOv50);
 }
 
+void expect_tiled_parity(const std::string& dir, int64_t batch) {
+  const Model model = load_case(dir);
+  const SafetensorsFile io = golden_io(dir);
+  const auto ref = [&](const char* name) { return repeat_batch(io.load(name), batch); };
+  const EncodeResult r = model.encode(ref("x"));
+  EXPECT_TRUE(close(r.moments, ref("moments")));
+  EXPECT_TRUE(close(r.mean, ref("mean")));
+  EXPECT_TRUE(close(r.logvar, ref("logvar")));
+  EXPECT_TRUE(close(r.z, ref("z")));
+  EXPECT_TRUE(close(model.decode(ref("z")), ref("dec")));
+}
+
+TEST(HunyuanParity, Tiled) {
+  expect_tiled_parity(kTiled, 1);
+}
+
+TEST(HunyuanParity, TiledOv50) {
+  expect_tiled_parity(kTiledOv50, 1);
+}
+
+TEST(HunyuanParity, TiledBatchItemsNeverMix) {
+  expect_tiled_parity(kTiledOv50, 2);
+}
+
 // --- inputs --------------------------------------------------------------------------------
 
 TEST(Hunyuan, RefusesBadInputShapes) {

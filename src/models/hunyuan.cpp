@@ -28,6 +28,7 @@
 #include "ops/attention.hpp"
 #include "ops/layout.hpp"
 #include "ops/resample.hpp"
+#include "pipeline/tiling.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -423,14 +424,48 @@ class AutoencoderKLCausal3D : public VaeModel {
         encoder_(Scope(weights)["encoder"], c),
         decoder_(Scope(weights)["decoder"], c),
         quant_conv_(plain_conv1x1x1(Scope(weights)["quant_conv"], 2 * c.latent_channels)),
-        post_quant_conv_(plain_conv1x1x1(Scope(weights)["post_quant_conv"], c.latent_channels)) {}
+        post_quant_conv_(plain_conv1x1x1(Scope(weights)["post_quant_conv"], c.latent_channels)) {
+    // Upstream's tile sizes: tile_sample_min_size / tile_latent_min_size in H and W,
+    // tile_sample_min_tsize / tile_latent_min_tsize in T; tiles are causal in time.
+    const TilingSpec common = {.spatial = c.use_spatial_tiling,
+                               .temporal = c.use_temporal_tiling,
+                               .overlap = c.tile_overlap_factor,
+                               .causal = true};
+    encode_tiling_ = common;
+    encode_tiling_.tile = c.sample_size;
+    encode_tiling_.out_tile = c.tile_latent_size();
+    encode_tiling_.tile_frames = c.sample_tsize;
+    encode_tiling_.out_tile_frames = c.sample_tsize / c.time_ratio;
+    decode_tiling_ = common;
+    decode_tiling_.tile = c.tile_latent_size();
+    decode_tiling_.out_tile = c.sample_size;
+    decode_tiling_.tile_frames = c.sample_tsize / c.time_ratio;
+    decode_tiling_.out_tile_frames = c.sample_tsize;
+  }
 
-  Shape encoded_shape(const Shape& x) const override { return untiled_encoded_shape(x); }
-  Shape decoded_shape(const Shape& z) const override { return untiled_decoded_shape(z); }
+  Shape encoded_shape(const Shape& x) const override {
+    Shape z = tiled_output_shape(x, encode_tiling_, moments_rule());
+    z[1] /= 2;
+    return z;
+  }
 
+  Shape decoded_shape(const Shape& z) const override {
+    return tiled_output_shape(z, decode_tiling_, decode_rule());
+  }
+
+  std::vector<std::string> encode_notes(const Shape& x) const override {
+    return describe_tiling(x, encode_tiling_, moments_rule());
+  }
+
+  std::vector<std::string> decode_notes(const Shape& z) const override {
+    return describe_tiling(z, decode_tiling_, decode_rule());
+  }
+
+  // The moments (blended, when tiled) make the posterior; the mode or a draw is scaled once.
   EncodeResult encode(const Tensor& x, const EncodeOptions& options) const override {
-    encoded_shape(x.shape());
-    const Tensor moments = encode_moments(x);
+    const Tensor moments = run_tiled(
+        x, encode_tiling_, [this](const Tensor& tile) { return encode_moments(tile); },
+        moments_rule());
     const DiagonalGaussian posterior = DiagonalGaussian::from_moments(moments);
     EncodeResult out;
     out.z = options.sample ? posterior.sample(options.seed) : posterior.mode();
@@ -441,11 +476,14 @@ class AutoencoderKLCausal3D : public VaeModel {
     return out;
   }
 
+  // z / scale + shift once, then post_quant_conv and the decoder per tile.
   Tensor decode(const Tensor& z) const override {
     decoded_shape(z.shape());
     Tensor unscaled = z.clone();
     remove_latent_scale(unscaled, config_.scale_factor, config_.shift_factor);
-    return decode_unscaled(unscaled);
+    return run_tiled(
+        unscaled, decode_tiling_, [this](const Tensor& tile) { return decode_unscaled(tile); },
+        decode_rule());
   }
 
  private:
@@ -469,6 +507,18 @@ class AutoencoderKLCausal3D : public VaeModel {
       fail("the hunyuan model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
            " (crop or resize the frames)");
     return {x[0], config_.latent_channels, 1 + (x[2] - 1) / r, x[3] / f, x[4] / f};
+  }
+
+  ShapeRule moments_rule() const {
+    return [this](const Shape& x) {
+      Shape moments = untiled_encoded_shape(x);
+      moments[1] *= 2;
+      return moments;
+    };
+  }
+
+  ShapeRule decode_rule() const {
+    return [this](const Shape& z) { return untiled_decoded_shape(z); };
   }
 
   Shape untiled_decoded_shape(const Shape& z) const {
@@ -500,6 +550,7 @@ class AutoencoderKLCausal3D : public VaeModel {
   }
 
   HunyuanConfig config_;
+  TilingSpec encode_tiling_, decode_tiling_;
   EncoderCausal3D encoder_;
   DecoderCausal3D decoder_;
   Conv quant_conv_;
