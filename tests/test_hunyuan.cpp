@@ -47,46 +47,53 @@ TilingOptions untiled() {
   return t;
 }
 
+// Parity of one tensor; the relative error is recorded (--gtest_output=xml lists it).
+void expect_parity(const std::string& name, const Tensor& ours, const Tensor& ref) {
+  ::testing::Test::RecordProperty(name, std::to_string(relative_error(ours, ref)));
+  EXPECT_TRUE(close(ours, ref)) << name;
+}
+
 // --- parity --------------------------------------------------------------------------------
 
 TEST(HunyuanParity, SmallEveryGoldenTensor) {
   const Model model = load_case(kSmall);
   const SafetensorsFile io = golden_io(kSmall);
   const EncodeResult r = model.encode(io.load("x"));
-  EXPECT_TRUE(close(r.moments, io.load("moments")));
-  EXPECT_TRUE(close(r.mean, io.load("mean")));
-  EXPECT_TRUE(close(r.logvar, io.load("logvar")));
-  EXPECT_TRUE(close(r.z, io.load("z")));
-  EXPECT_TRUE(close(model.decode(io.load("z")), io.load("dec")));
+  expect_parity("moments", r.moments, io.load("moments"));
+  expect_parity("mean", r.mean, io.load("mean"));
+  expect_parity("logvar", r.logvar, io.load("logvar"));
+  expect_parity("z", r.z, io.load("z"));
+  expect_parity("dec", model.decode(io.load("z")), io.load("dec"));
 }
 
 TEST(HunyuanParity, SmallSingleFrame) {
   const Model model = load_case(kSmall);
   const SafetensorsFile io = golden_io(kSmall);
   const EncodeResult r = model.encode(io.load("x_t1"));
-  EXPECT_TRUE(close(r.moments, io.load("moments_t1")));
-  EXPECT_TRUE(close(r.z, io.load("z_t1")));
-  EXPECT_TRUE(close(model.decode(io.load("z_t1")), io.load("dec_t1")));
+  expect_parity("moments_t1", r.moments, io.load("moments_t1"));
+  expect_parity("z_t1", r.z, io.load("z_t1"));
+  expect_parity("dec_t1", model.decode(io.load("z_t1")), io.load("dec_t1"));
 }
 
 TEST(HunyuanParity, SmallBatchItemsNeverMix) {
   const Model model = load_case(kSmall);
   const SafetensorsFile io = golden_io(kSmall);
   const EncodeResult r = model.encode(repeat_batch(io.load("x"), 2));
-  EXPECT_TRUE(close(r.moments, repeat_batch(io.load("moments"), 2)));
-  EXPECT_TRUE(close(r.mean, repeat_batch(io.load("mean"), 2)));
-  EXPECT_TRUE(close(r.logvar, repeat_batch(io.load("logvar"), 2)));
-  EXPECT_TRUE(close(r.z, repeat_batch(io.load("z"), 2)));
-  EXPECT_TRUE(close(model.decode(repeat_batch(io.load("z"), 2)), repeat_batch(io.load("dec"), 2)));
+  expect_parity("moments", r.moments, repeat_batch(io.load("moments"), 2));
+  expect_parity("mean", r.mean, repeat_batch(io.load("mean"), 2));
+  expect_parity("logvar", r.logvar, repeat_batch(io.load("logvar"), 2));
+  expect_parity("z", r.z, repeat_batch(io.load("z"), 2));
+  expect_parity("dec", model.decode(repeat_batch(io.load("z"), 2)),
+                repeat_batch(io.load("dec"), 2));
 }
 
 void expect_untiled_parity(const std::string& dir) {
   const Model model = load_case(dir, untiled());
   const SafetensorsFile io = golden_io(dir);
   const EncodeResult r = model.encode(io.load("x"));
-  EXPECT_TRUE(close(r.moments, io.load("moments_untiled")));
-  EXPECT_TRUE(close(r.z, io.load("z_untiled")));
-  EXPECT_TRUE(close(model.decode(io.load("z_untiled")), io.load("dec_untiled")));
+  expect_parity("moments_untiled", r.moments, io.load("moments_untiled"));
+  expect_parity("z_untiled", r.z, io.load("z_untiled"));
+  expect_parity("dec_untiled", model.decode(io.load("z_untiled")), io.load("dec_untiled"));
 }
 
 TEST(HunyuanParity, TiledCaseUntiled) {
@@ -102,11 +109,11 @@ void expect_tiled_parity(const std::string& dir, int64_t batch) {
   const SafetensorsFile io = golden_io(dir);
   const auto ref = [&](const char* name) { return repeat_batch(io.load(name), batch); };
   const EncodeResult r = model.encode(ref("x"));
-  EXPECT_TRUE(close(r.moments, ref("moments")));
-  EXPECT_TRUE(close(r.mean, ref("mean")));
-  EXPECT_TRUE(close(r.logvar, ref("logvar")));
-  EXPECT_TRUE(close(r.z, ref("z")));
-  EXPECT_TRUE(close(model.decode(ref("z")), ref("dec")));
+  expect_parity("moments", r.moments, ref("moments"));
+  expect_parity("mean", r.mean, ref("mean"));
+  expect_parity("logvar", r.logvar, ref("logvar"));
+  expect_parity("z", r.z, ref("z"));
+  expect_parity("dec", model.decode(ref("z")), ref("dec"));
 }
 
 TEST(HunyuanParity, Tiled) {

@@ -444,6 +444,7 @@ class AutoencoderKLCausal3D : public VaeModel {
   }
 
   Shape encoded_shape(const Shape& x) const override {
+    check_input_clip(x);
     Shape z = tiled_output_shape(x, encode_tiling_, moments_rule());
     z[1] /= 2;
     return z;
@@ -454,6 +455,7 @@ class AutoencoderKLCausal3D : public VaeModel {
   }
 
   std::vector<std::string> encode_notes(const Shape& x) const override {
+    check_input_clip(x);
     return describe_tiling(x, encode_tiling_, moments_rule());
   }
 
@@ -463,6 +465,7 @@ class AutoencoderKLCausal3D : public VaeModel {
 
   // The moments (blended, when tiled) make the posterior; the mode or a draw is scaled once.
   EncodeResult encode(const Tensor& x, const EncodeOptions& options) const override {
+    check_input_clip(x.shape());
     const Tensor moments = run_tiled(
         x, encode_tiling_, [this](const Tensor& tile) { return encode_moments(tile); },
         moments_rule());
@@ -496,7 +499,9 @@ class AutoencoderKLCausal3D : public VaeModel {
       if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
   }
 
-  Shape untiled_encoded_shape(const Shape& x) const {
+  // The clips vvae encodes: 1 + r k frames (which decode back to as many), H and W multiples of
+  // the spatial ratio (upstream accepts others but then decodes to another size).
+  void check_input_clip(const Shape& x) const {
     const int64_t r = config_.time_ratio, f = config_.spatial_ratio;
     check_clip(x, config_.in_channels, "input");
     if ((x[2] - 1) % r != 0)
@@ -506,32 +511,39 @@ class AutoencoderKLCausal3D : public VaeModel {
     if (x[3] % f != 0 || x[4] % f != 0)
       fail("the hunyuan model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
            " (crop or resize the frames)");
-    return {x[0], config_.latent_channels, 1 + (x[2] - 1) / r, x[3] / f, x[4] / f};
   }
 
+  // quant_conv(encoder(x))'s shape for any input size, as upstream computes it: a k3 causal
+  // convolution of stride 2 maps n to (n - 1) / 2 + 1 along its axis. Tiles are held to this
+  // rule only, so that misaligned tile settings show up as the wrong output size upstream would
+  // silently give (the tiler refuses them, saying so).
   ShapeRule moments_rule() const {
     return [this](const Shape& x) {
-      Shape moments = untiled_encoded_shape(x);
-      moments[1] *= 2;
-      return moments;
+      check_clip(x, config_.in_channels, "input");
+      Shape m = {x[0], 2 * config_.latent_channels, x[2], x[3], x[4]};
+      for (const Factors& stride : config_.down)
+        for (size_t d = 0; d < 3; ++d) m[2 + d] = (m[2 + d] - 1) / stride[d] + 1;
+      return m;
     };
   }
 
+  // The decoder's shape: an upsampler scales n frames to 1 + f (n - 1), H and W by f.
   ShapeRule decode_rule() const {
-    return [this](const Shape& z) { return untiled_decoded_shape(z); };
-  }
-
-  Shape untiled_decoded_shape(const Shape& z) const {
-    const int64_t r = config_.time_ratio, f = config_.spatial_ratio;
-    check_clip(z, config_.latent_channels, "latent");
-    return {z[0], config_.out_channels, 1 + (z[2] - 1) * r, z[3] * f, z[4] * f};
+    return [this](const Shape& z) {
+      check_clip(z, config_.latent_channels, "latent");
+      Shape x = {z[0], config_.out_channels, z[2], z[3], z[4]};
+      for (const Factors& f : config_.up) {
+        x[2] = 1 + f[0] * (x[2] - 1);
+        x[3] *= f[1];
+        x[4] *= f[2];
+      }
+      return x;
+    };
   }
 
   // quant_conv(encoder(x)) untiled: (B, C, T, H, W) -> (B, 2 * latent, T', H', W').
   Tensor encode_moments(const Tensor& x) const {
-    Shape shape = untiled_encoded_shape(x.shape());
-    shape[1] *= 2;
-    Tensor moments = Tensor::empty(shape);
+    Tensor moments = Tensor::empty(moments_rule()(x.shape()));
     for (int64_t b = 0; b < x.dim(0); ++b) {
       const Tensor h = encoder_(crop_to_channels_last(x, b, Box::whole(x.shape())));
       paste_channels_first(quant_conv_(h), moments, b, 0, 0, 0);
@@ -541,7 +553,7 @@ class AutoencoderKLCausal3D : public VaeModel {
 
   // decoder(post_quant_conv(z)) untiled, z already unscaled: (B, latent, t, h, w) -> clip.
   Tensor decode_unscaled(const Tensor& z) const {
-    Tensor x = Tensor::empty(untiled_decoded_shape(z.shape()));
+    Tensor x = Tensor::empty(decode_rule()(z.shape()));
     for (int64_t b = 0; b < z.dim(0); ++b) {
       Tensor h = post_quant_conv_(crop_to_channels_last(z, b, Box::whole(z.shape())));
       paste_channels_first(decoder_(std::move(h)), x, b, 0, 0, 0);
