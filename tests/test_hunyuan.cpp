@@ -4,8 +4,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iomanip>
 #include <map>
+#include <sstream>
 
+#include <nlohmann/json.hpp>
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "test_util.hpp"
@@ -49,7 +52,9 @@ TilingOptions untiled() {
 
 // Parity of one tensor; the relative error is recorded (--gtest_output=xml lists it).
 void expect_parity(const std::string& name, const Tensor& ours, const Tensor& ref) {
-  ::testing::Test::RecordProperty(name, std::to_string(relative_error(ours, ref)));
+  std::ostringstream err;
+  err << std::setprecision(3) << relative_error(ours, ref);
+  ::testing::Test::RecordProperty(name, err.str());
   EXPECT_TRUE(close(ours, ref)) << name;
 }
 
@@ -126,6 +131,234 @@ TEST(HunyuanParity, TiledOv50) {
 
 TEST(HunyuanParity, TiledBatchItemsNeverMix) {
   expect_tiled_parity(kTiledOv50, 2);
+}
+
+TEST(HunyuanParity, CliTilingOptionsReproduceTheTiledCase) {
+  // hunyuan_small's config is untiled; --tile-size 32 --tile-frames 16 --tile-overlap 0.5 turn
+  // it into hunyuan_tiled_ov50's (same weights).
+  TilingOptions t;
+  t.tile_size = 32;
+  t.tile_frames = 16;
+  t.overlap = 0.5;
+  const Model model = load_case(kSmall, t);
+  const Json args = Json::parse(model.info().config_json);
+  EXPECT_EQ(args["sample_size"], 32);
+  EXPECT_EQ(args["sample_tsize"], 16);
+  EXPECT_EQ(args["tile_overlap_factor"], 0.5);
+  EXPECT_EQ(args["use_spatial_tiling"], true);
+  EXPECT_EQ(args["use_temporal_tiling"], true);
+  const SafetensorsFile io = golden_io(kTiledOv50);
+  expect_parity("moments", model.encode(io.load("x")).moments, io.load("moments"));
+  expect_parity("dec", model.decode(io.load("z")), io.load("dec"));
+}
+
+TEST(HunyuanParity, SamplingIsSeeded) {
+  const Model model = load_case(kSmall);
+  const Tensor x = golden_io(kSmall).load("x");
+  const EncodeResult mode = model.encode(x);
+  const EncodeResult a = model.encode(x, {true, 5}), b = model.encode(x, {true, 5}),
+                     c = model.encode(x, {true, 6});
+  EXPECT_EQ(max_abs_diff(a.z, b.z), 0.0);
+  EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
+  EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
+  EXPECT_EQ(max_abs_diff(a.mean, mode.mean), 0.0);
+}
+
+// --- tiling --------------------------------------------------------------------------------
+
+TEST(HunyuanTiling, MisalignedSettingsAreRefused) {
+  // Upstream encodes 48x48 with 32 px tiles at overlap 0.3 to a 7x7 latent, and decodes that to
+  // 77x77, silently.
+  TilingOptions t;
+  t.tile_size = 32;
+  t.overlap = 0.3;
+  const Model model = load_case(kSmall, t);
+  const std::string enc = error_of([&] { model.encode(random_tensor({1, 3, 1, 48, 48}, 1)); });
+  EXPECT_NE(enc.find("would give [1, 8, 1, 7, 7] instead of [1, 8, 1, 6, 6]"), std::string::npos)
+      << enc;
+  EXPECT_NE(enc.find("--tile-overlap"), std::string::npos) << enc;
+  EXPECT_NE(error_of([&] { model.plan_encode({1, 3, 1, 48, 48}); }), "");
+  const std::string dec = error_of([&] { model.decode(random_tensor({1, 4, 1, 6, 6}, 1)); });
+  EXPECT_NE(dec.find("would give"), std::string::npos) << dec;
+  // Sizes that need no tiling still run.
+  EXPECT_EQ(model.encode(random_tensor({1, 3, 1, 32, 32}, 1)).z.shape(), (Shape{1, 4, 1, 4, 4}));
+
+  TilingOptions frames;
+  frames.tile_frames = 18;  // encode tiles start every 13 frames: not 1 + 4k
+  const Model temporal = load_case(kSmall, frames);
+  const std::string msg = error_of([&] { temporal.encode(random_tensor({1, 3, 25, 16, 16}, 1)); });
+  EXPECT_NE(msg.find("would give [1, 8, 6, 2, 2] instead of [1, 8, 7, 2, 2]"), std::string::npos)
+      << msg;
+}
+
+TEST(HunyuanTiling, OptionsMapToConfigKeys) {
+  TilingOptions t;
+  t.disable = true;
+  t.tile_size = 64;
+  EXPECT_NE(error_of([&] { load_case(kTiled, t); }).find("--no-tiling cannot be combined"),
+            std::string::npos);
+  const Model off = load_case(kTiled, untiled());
+  const Json args = Json::parse(off.info().config_json);
+  EXPECT_EQ(args["use_spatial_tiling"], false);
+  EXPECT_EQ(args["use_temporal_tiling"], false);
+  EXPECT_EQ(off.plan_encode({1, 3, 17, 48, 48}).notes,
+            (std::vector<std::string>{"untiled: tiling is off"}));
+  TilingOptions overlap;
+  overlap.overlap = 0.5;  // changes only the overlap: hunyuan_small stays untiled
+  const Json small = Json::parse(load_case(kSmall, overlap).info().config_json);
+  EXPECT_EQ(small["tile_overlap_factor"], 0.5);
+  EXPECT_EQ(small["use_spatial_tiling"], false);
+}
+
+TEST(HunyuanTiling, PlanListsTheTiles) {
+  const Model model = load_case(kTiledOv50);
+  const RunPlan enc = model.plan_encode({1, 3, 25, 48, 40});
+  EXPECT_EQ(enc.output, (Shape{1, 4, 7, 6, 5}));
+  ASSERT_EQ(enc.notes.size(), 2u);
+  EXPECT_NE(enc.notes[0].find("temporal tiles: 4 of 17 frames every 8"), std::string::npos)
+      << enc.notes[0];
+  EXPECT_NE(enc.notes[1].find("3 x 3 of 32 every 16"), std::string::npos) << enc.notes[1];
+  EXPECT_GT(enc.peak_activation_bytes, 0);
+  const RunPlan dec = model.plan_decode(enc.output);
+  EXPECT_EQ(dec.output, (Shape{1, 3, 25, 48, 40}));
+  EXPECT_NE(dec.notes[0].find("4 of 5 frames every 2"), std::string::npos) << dec.notes[0];
+}
+
+TEST(HunyuanTiling, PresetPlansTheReleasedSetting) {
+  LoadOptions o;
+  o.model = "hunyuan-vae";
+  o.without_weights = true;
+  const Model m = Model::load(o);
+  EXPECT_EQ(m.info().family, "hunyuan");
+  EXPECT_EQ(m.info().parameter_count, 246478803);  // the released model's count
+  EXPECT_TRUE(m.info().causal_time);
+  EXPECT_EQ(m.info().time_ratio, 4);
+  EXPECT_EQ(m.info().spatial_ratio, 8);
+  const RunPlan enc = m.plan_encode({1, 3, 97, 512, 512});
+  EXPECT_EQ(enc.output, (Shape{1, 16, 25, 64, 64}));
+  ASSERT_EQ(enc.notes.size(), 2u);
+  EXPECT_NE(enc.notes[0].find("3 of 65 frames every 48: [0, 65), [48, 97), [96, 97)"),
+            std::string::npos)
+      << enc.notes[0];
+  EXPECT_NE(enc.notes[1].find("3 x 3 of 256 every 192"), std::string::npos) << enc.notes[1];
+  // A tile holds at most 65 x 256 x 256 frames: far below the 97 x 512 x 512 clip.
+  EXPECT_GT(enc.estimated_peak_bytes, 2 * enc.weight_bytes);
+  EXPECT_LT(enc.peak_activation_bytes, int64_t{16} << 30);
+  const RunPlan dec = m.plan_decode(enc.output);
+  EXPECT_EQ(dec.output, (Shape{1, 3, 97, 512, 512}));
+  EXPECT_NE(dec.notes[0].find("3 of 17 frames every 12"), std::string::npos) << dec.notes[0];
+  EXPECT_LT(dec.peak_activation_bytes, int64_t{24} << 30);
+}
+
+// --- config and checkpoints ----------------------------------------------------------------
+
+Json small_args() {
+  std::ifstream in(data_path(kSmall + "/config.json"));
+  return Json::parse(in)["model_args"];
+}
+
+std::string write_config(const Json& args) {
+  const std::string path = temp_path("hunyuan_config.json");
+  std::ofstream(path) << Json{{"family", "hunyuan"}, {"model_args", args}}.dump();
+  return path;
+}
+
+Model load_config(const Json& args, const std::string& weights) {
+  LoadOptions o;
+  o.config = write_config(args);
+  o.weights = weights;
+  return Model::load(o);
+}
+
+std::string config_error(const Json& args) {
+  return error_of([&] { load_config(args, data_path(kSmall + "/weights.safetensors")); });
+}
+
+Json with(Json args, const std::string& key, const Json& value) {
+  args[key] = value;
+  return args;
+}
+
+TEST(HunyuanConfig, AcceptsUpstreamKeysAndRefusesWhatItDoesNotImplement) {
+  const Json base = small_args();
+  EXPECT_EQ(config_error(base), "");
+  EXPECT_EQ(config_error(with(with(base, "act_fn", "swish"), "from_pretrained", nullptr)), "");
+  EXPECT_EQ(config_error(with(with(base, "use_slicing", true), "dropout", 0.1)), "");
+  Json minimal = base;
+  minimal.erase("act_fn");
+  minimal.erase("channel");
+  EXPECT_EQ(config_error(minimal), "");
+  const auto refused = [&](const std::string& key, const Json& value, const std::string& msg) {
+    const std::string e = config_error(with(base, key, value));
+    EXPECT_NE(e.find(msg), std::string::npos) << key << ": " << e;
+  };
+  refused("act_fn", "gelu", "act_fn = 'gelu' is not supported");
+  refused("time_compression_ratio", 2, "must be 4 or 8");
+  refused("spatial_compression_ratio", 32, "compresses 4x16x16, not the configured 4x32x32");
+  refused("spatial_compression_ratio", 6, "power of two");
+  refused("norm_num_groups", 3, "multiple of norm_num_groups (3)");
+  refused("block_out_channels", Json::array(), "must be positive");
+  refused("scale_factor", 0, "must not be 0");
+  refused("tile_overlap_factor", 1.0, "[0, 1)");
+  refused("sample_size", Json::array({256, 256}), "sample_size must be an integer");
+  refused("is_training", true, "unknown key 'is_training'");
+  EXPECT_NE(config_error(with(with(base, "sample_tsize", 2), "use_temporal_tiling", true))
+                .find("shorter than one latent frame"),
+            std::string::npos);
+}
+
+std::map<std::string, Tensor> golden_weights() {
+  const auto file = SafetensorsFile::open(data_path(kSmall + "/weights.safetensors"));
+  std::map<std::string, Tensor> out;
+  for (const auto& name : file.names()) out[name] = file.load(name).clone();
+  return out;
+}
+
+std::string write_weights(const std::string& name, const std::map<std::string, Tensor>& weights) {
+  std::vector<NamedTensor> tensors;
+  for (const auto& [k, v] : weights) tensors.push_back({k, v});
+  const std::string path = temp_path(name);
+  save_safetensors(path, tensors);
+  return path;
+}
+
+TEST(HunyuanCheckpoint, LoadsStrictlyAsUpstream) {
+  const Model model = load_case(kSmall);
+  EXPECT_EQ(model.info().parameter_count, 235295);
+  EXPECT_EQ(model.info().parameters.front().name, "encoder.conv_in.conv.weight");
+  EXPECT_EQ(model.info().parameters.back().name, "post_quant_conv.bias");
+  auto w = golden_weights();
+  w["encoder.extra.weight"] = random_tensor({2}, 1);
+  const std::string extra =
+      error_of([&] { load_config(small_args(), write_weights("hunyuan_extra.safetensors", w)); });
+  EXPECT_NE(extra.find("unexpected (encoder.extra.weight)"), std::string::npos) << extra;
+  w = golden_weights();
+  w.erase("decoder.up_blocks.1.upsamplers.0.conv.conv.bias");
+  w["quant_conv.weight"] = random_tensor({8, 4, 1, 1, 1}, 1);
+  const std::string missing =
+      error_of([&] { load_config(small_args(), write_weights("hunyuan_missing.safetensors", w)); });
+  EXPECT_NE(missing.find("decoder.up_blocks.1.upsamplers.0.conv.conv.bias"), std::string::npos)
+      << missing;
+  EXPECT_NE(missing.find("quant_conv.weight is [8, 4, 1, 1, 1], needs [8, 8, 1, 1, 1]"),
+            std::string::npos)
+      << missing;
+}
+
+TEST(HunyuanCheckpoint, MidBlockWithoutAttention) {
+  const Json args = with(small_args(), "mid_block_add_attention", false);
+  // The golden checkpoint holds the attention weights: unexpected for this config.
+  EXPECT_NE(config_error(args).find("unexpected"), std::string::npos);
+  auto w = golden_weights();
+  for (auto it = w.begin(); it != w.end();)
+    it = it->first.find(".attentions.") != std::string::npos ? w.erase(it) : std::next(it);
+  const Model model = load_config(args, write_weights("hunyuan_noattn.safetensors", w));
+  EXPECT_EQ(model.info().parameters.size(), 180u - 20u);
+  const SafetensorsFile io = golden_io(kSmall);
+  const EncodeResult r = model.encode(io.load("x"));
+  ASSERT_EQ(r.z.shape(), (Shape{1, 4, 3, 4, 4}));
+  // Without the attention branch the result differs from the golden one.
+  EXPECT_GT(relative_error(r.moments, io.load("moments")), 1e-3);
+  EXPECT_EQ(model.decode(r.z).shape(), (Shape{1, 3, 9, 32, 32}));
 }
 
 // --- inputs --------------------------------------------------------------------------------
