@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
+#include "ops/resample.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/model.hpp"
@@ -395,6 +396,73 @@ TEST(Hunyuan, NonSquareClipShapes) {
     ASSERT_NEAR(one.z.data()[i], r.z.data()[one.z.numel() + i], 1e-5);
   EXPECT_EQ(model.plan_encode({2, 3, 5, 16, 40}).output, r.z.shape());
   EXPECT_EQ(model.plan_decode(r.z.shape()).output, x.shape());
+}
+
+// --- full size -----------------------------------------------------------------------------
+
+std::map<std::string, Shape> read_key_list(const std::string& path) {
+  std::ifstream in(path);
+  std::map<std::string, Shape> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line.substr(line.find(' ') + 1));
+    Shape shape;
+    for (char c; fields >> c;)
+      if (std::isdigit(static_cast<unsigned char>(c))) {
+        fields.putback(c);
+        int64_t d = 0;
+        fields >> d;
+        shape.push_back(d);
+      }
+    out[line.substr(0, line.find(' '))] = shape;
+  }
+  return out;
+}
+
+TEST(FullSize, HunyuanVaePresetRoundTrip) {
+  if (!VVAE_FULL_SIZE_TESTS) GTEST_SKIP() << "full-size models run in the Release build only";
+  const std::string path = temp_path("hunyuan-vae-random.safetensors");
+  const auto params = write_random_checkpoint(*find_preset("hunyuan-vae"), path, 1234);
+  std::map<std::string, Shape> ours;
+  for (const auto& p : params) ours[p.name] = p.shape;
+  const auto upstream = read_key_list(data_path("keys/hunyuan-vae.txt"));
+  ASSERT_EQ(upstream.size(), 248u);
+  EXPECT_EQ(ours, upstream);
+
+  LoadOptions o;
+  o.model = path;  // a bare checkpoint: recognised as hunyuan-vae from its tensors
+  const Model model = Model::load(o);
+  EXPECT_EQ(model.info().preset, "hunyuan-vae");
+  EXPECT_EQ(model.info().parameter_count, 246478803);
+  const Tensor x = random_tensor({1, 3, 9, 64, 64}, 9);
+  const EncodeResult r = model.encode(x);
+  ASSERT_EQ(r.z.shape(), (Shape{1, 16, 3, 8, 8}));
+  ASSERT_EQ(r.logvar.shape(), (Shape{1, 16, 3, 8, 8}));
+  const Tensor y = model.decode(r.z);
+  ASSERT_EQ(y.shape(), x.shape());
+  for (const Tensor* t : {&r.z, &r.logvar, &y})
+    for (int64_t i = 0; i < t->numel(); ++i) ASSERT_TRUE(std::isfinite(t->data()[i]));
+  fs::remove(path);
+  EXPECT_FALSE(fs::exists(path));
+}
+
+TEST(FullSize, UpsamplePast2To31Elements) {
+  // A 512x512x129 clip at 128 channels has more than 2^31 values; indices must be 64-bit. One
+  // input/output pair of 0.13 + 8.6 GB, freed at the end of the test.
+  if (!VVAE_FULL_SIZE_TESTS) GTEST_SKIP() << "runs in the Release build only";
+  const Shape in_shape = {1, 2, 64, 64, 4097};
+  Tensor x = Tensor::empty(in_shape);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(i % 16777213);
+  const Tensor y = upsample_nearest(x, {4, 4, 4});
+  ASSERT_EQ(y.shape(), (Shape{1, 8, 256, 256, 4097}));
+  ASSERT_GT(y.numel(), int64_t{1} << 31);
+  const int64_t C = 4097, W = 256, H = 256;
+  for (int64_t i = (int64_t{1} << 31) - 3; i < y.numel(); i += 999983) {
+    const int64_t c = i % C, w = (i / C) % W, h = (i / (C * W)) % H, t = i / (C * W * H);
+    const int64_t src = (((t / 4) * 64 + h / 4) * 64 + w / 4) * C + c;
+    ASSERT_EQ(y.data()[i], x.data()[src]) << "index " << i;
+  }
+  ASSERT_EQ(y.data()[y.numel() - 1], x.data()[x.numel() - 1]);
 }
 
 }  // namespace
