@@ -124,6 +124,9 @@ struct HunyuanConfig {
       fail(
           "hunyuan model_args: channel counts, layers_per_block and block_out_channels must be "
           "positive");
+    if (blocks() > 16)
+      fail("hunyuan model_args.block_out_channels has ", blocks(),
+           " blocks; at most 16 are supported");
     if (norm_num_groups < 1) fail("hunyuan model_args.norm_num_groups must be positive");
     for (int64_t w : block_out_channels)
       if (w < 1 || w % norm_num_groups != 0)
