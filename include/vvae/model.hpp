@@ -83,6 +83,7 @@ struct RunPlan {
   int64_t peak_activation_bytes = 0;
   int64_t scratch_bytes = 0;
   int64_t estimated_peak_bytes = 0;
+  int64_t conv_flops = 0;  // multiply-add FLOPs of the convolutions (2 per MAC)
 };
 
 class ModelImpl;

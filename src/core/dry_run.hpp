@@ -25,4 +25,10 @@ void note_scratchpad_bytes(int64_t bytes);
 int64_t max_scratchpad_bytes();
 void reset_scratchpad_bytes();
 
+// Multiply-add FLOPs (2 per MAC) of the convolutions run or planned since the last reset: the
+// "direct-convolution FLOPs" benchmarks divide by.
+void count_conv_flops(int64_t flops);
+int64_t conv_flops();
+void reset_conv_flops();
+
 }  // namespace vvae

@@ -188,16 +188,18 @@ RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
   {
     DryRunScope dry;
     reset_scratchpad_bytes();
+    reset_conv_flops();
     const int64_t base = memory_stats().live_bytes;
     reset_peak_memory();
     run(Tensor::empty(input));
     plan.peak_activation_bytes = memory_stats().peak_bytes - base;
     plan.scratch_bytes = max_scratchpad_bytes();
+    plan.conv_flops = conv_flops();
   }
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
-  // Weights are held twice: as loaded and packed in oneDNN's layout.
-  plan.estimated_peak_bytes =
-      2 * plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
+  // returned after packing); the other parameters are read in place.
+  plan.estimated_peak_bytes = plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
   return plan;
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/file_pages.hpp"
 #include "ops/dnnl_context.hpp"
 #include "vvae/error.hpp"
 
@@ -62,16 +63,27 @@ struct Conv::Impl {
     return dims;
   }
 
+  // Weights in the layout `wanted`. The first packing reads the checkpoint tensor, which is then
+  // let go (its file pages returned): later layouts are reordered from the first packed copy.
   memory pack_weights(const memory::desc& wanted) {
     for (auto& [desc, mem] : packed)
       if (desc == wanted) return mem;
-    memory::desc plain(weight_dims(), memory::data_type::f32,
-                       weights_tag(geometry.spatial_dims, geometry.groups > 1));
-    memory user(plain, cpu_engine(), const_cast<float*>(weight.data()));
+    memory source;
+    if (packed.empty()) {
+      memory::desc plain(weight_dims(), memory::data_type::f32,
+                         weights_tag(geometry.spatial_dims, geometry.groups > 1));
+      source = memory(plain, cpu_engine(), const_cast<float*>(weight.data()));
+    } else {
+      source = packed.front().second;
+    }
     memory mem(wanted, cpu_engine());
-    dnnl::reorder(user, mem).execute(cpu_stream(), user, mem);
+    dnnl::reorder(source, mem).execute(cpu_stream(), source, mem);
     cpu_stream().wait();
     packed.emplace_back(wanted, mem);
+    if (packed.size() == 1) {
+      release_file_pages(weight.data(), weight.bytes());
+      weight = Tensor::borrow(weight.shape(), nullptr, nullptr);
+    }
     return mem;
   }
 
@@ -85,6 +97,7 @@ struct Conv::Impl {
     Primitive& prim = *it->second;
     note_scratchpad_bytes(static_cast<int64_t>(prim.pd.scratchpad_desc().get_size()));
     if (!dry_run_active() && !prim.conv) {
+      if (packed.empty() && weight.data() == nullptr) fail("the model was built without weights");
       prim.conv = dnnl::convolution_forward(prim.pd);
       prim.weights = pack_weights(prim.pd.weights_desc());
     }
@@ -184,8 +197,9 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
 
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
+  // Each output value costs (C_in / groups) * kernel volume multiply-adds.
+  count_conv_flops(2 * dst.numel() * impl_->weight.numel() / impl_->out_channels);
   if (dry_run_active()) return;
-  if (impl_->weight.data() == nullptr) fail("the model was built without weights");
   memory src(prim->pd.src_desc(), cpu_engine(), const_cast<float*>(x.data()));
   memory out(prim->pd.dst_desc(), cpu_engine(), dst.data());
   std::unordered_map<int, memory> args = {
