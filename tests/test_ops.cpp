@@ -117,6 +117,12 @@ TEST(Conv, RejectsMismatchedInput) {
   EXPECT_THROW(conv(random_tensor({1, 5, 5, 5, 3}, 2)), Error);  // rank
 }
 
+float reference_activation(double v, Activation act) {
+  if (act == Activation::kSilu) return static_cast<float>(v / (1.0 + std::exp(-v)));
+  if (act == Activation::kRelu) return static_cast<float>(v > 0 ? v : 0.0);
+  return static_cast<float>(v);
+}
+
 Tensor naive_group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64_t groups,
                         float eps, Activation act) {
   const int64_t n = x.dim(0), c = x.dim(-1), rows = x.numel() / (n * c), cg = c / groups;
@@ -137,7 +143,7 @@ Tensor naive_group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64
         for (int64_t k = 0; k < cg; ++k) {
           const int64_t i = (s * rows + r) * c + gr * cg + k, ch = gr * cg + k;
           const double v = (x.data()[i] - mean) * rstd * g.data()[ch] + b.data()[ch];
-          y.data()[i] = activate(static_cast<float>(v), act);
+          y.data()[i] = reference_activation(v, act);
         }
     }
   return y;
@@ -165,6 +171,19 @@ TEST(GroupNorm, LargeOffsetIsStable) {
   const Tensor g = Tensor::full({32}, 1.0f), b = Tensor::zeros({32});
   EXPECT_TRUE(close(group_norm(x, g, b, 8, 1e-6f),
                     naive_group_norm(x, g, b, 8, 1e-6f, Activation::kNone), 1e-3));
+}
+
+TEST(Elementwise, FastExpIsAccurate) {
+  double worst = 0;
+  for (int i = -870000; i <= 880000; ++i) {
+    const float x = static_cast<float>(i) * 1e-4f;
+    const double ref = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(exp_fast(x) - ref) / ref);
+  }
+  EXPECT_LT(worst, 3e-7);                           // ~2 ulp
+  EXPECT_EQ(exp_fast(-1000.0f), exp_fast(-87.3f));  // clamped, finite, positive
+  EXPECT_GT(exp_fast(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isfinite(exp_fast(1000.0f)));
 }
 
 TEST(Elementwise, Activations) {
