@@ -9,6 +9,7 @@
 #include "ops/layout.hpp"
 #include "ops/norm.hpp"
 #include "ops/resample.hpp"
+#include "ops/upsample_conv.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 
@@ -238,6 +239,38 @@ TEST(Resample, Padding) {
         for (int64_t c = 0; c < 2; ++c)
           ASSERT_EQ(rep.at(0, t, i, j, c),
                     in3.at(0, clampi(t - 2, 2), clampi(i - 1, 3), clampi(j - 1, 3), c));
+}
+
+// UpsampleConv against the direct route: upsample, pad the upsampled tensor, convolve.
+void check_upsample_conv(const Shape& x_shape, int dims, std::array<bool, 3> up, PadMode mode,
+                         std::vector<int64_t> other_pad_lo, uint64_t seed) {
+  const int64_t cin = x_shape.back(), cout = 5;
+  Shape wshape = {cout, cin};
+  for (int d = 0; d < dims; ++d) wshape.push_back(3);
+  const Tensor x = random_tensor(x_shape, seed), w = random_tensor(wshape, seed + 1),
+               b = random_tensor({cout}, seed + 2);
+  std::vector<int64_t> factors, lo_small, hi_small, lo_big, hi_big;
+  for (int d = 0; d < dims; ++d) {
+    const bool u = up[static_cast<size_t>(d)];
+    factors.push_back(u ? 2 : 1);
+    lo_small.push_back(u ? 1 : other_pad_lo[static_cast<size_t>(d)]);
+    hi_small.push_back(u ? 1 : 0);
+    lo_big.push_back(u ? 1 : other_pad_lo[static_cast<size_t>(d)]);
+    hi_big.push_back(u ? 1 : 0);
+  }
+  const Conv direct(w, b, ConvGeometry::uniform(dims, 1, 0));
+  const Tensor expected = direct(pad(upsample_nearest(x, factors), lo_big, hi_big, mode));
+  const UpsampleConv fused(w, b, dims, up);
+  const Tensor got = fused(pad(x, lo_small, hi_small, mode));
+  EXPECT_TRUE(close(got, expected, 1e-5)) << to_string(x_shape);
+}
+
+TEST(UpsampleConv, MatchesUpsampleThenConv) {
+  check_upsample_conv({1, 5, 7, 4}, 2, {true, true, false}, PadMode::kZeros, {0, 0}, 1);
+  check_upsample_conv({2, 6, 3, 8}, 2, {true, true, false}, PadMode::kReplicate, {0, 0}, 2);
+  // 3-D: all axes upsampled (DC-AE InterpolateConv), and H, W only with a causal time pad of 2.
+  check_upsample_conv({1, 3, 4, 5, 3}, 3, {true, true, true}, PadMode::kZeros, {0, 0, 0}, 3);
+  check_upsample_conv({1, 4, 3, 5, 4}, 3, {false, true, true}, PadMode::kReplicate, {2, 0, 0}, 4);
 }
 
 Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,

@@ -198,7 +198,8 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
-  count_conv_flops(2 * dst.numel() * impl_->weight.numel() / impl_->out_channels);
+  if (impl_->geometry.counted)
+    count_conv_flops(2 * dst.numel() * impl_->weight.numel() / impl_->out_channels);
   if (dry_run_active()) return;
   memory src(prim->pd.src_desc(), cpu_engine(), const_cast<float*>(x.data()));
   memory out(prim->pd.dst_desc(), cpu_engine(), dst.data());
