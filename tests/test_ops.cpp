@@ -112,6 +112,33 @@ TEST(Conv, ThreeDimensional) {
   check_conv({3, {1, 6, 5, 7, 4}, 4, {5, 5, 5}, depthwise}, 70);
 }
 
+// A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,
+// with and without the fused residual add.
+void check_mode(const ComputeOptions& mode, double max_error, double min_error) {
+  const Tensor x = random_tensor({1, 20, 18, 64}, 1), w = random_tensor({48, 64, 3, 3}, 2, 0.1f),
+               b = random_tensor({48}, 3);
+  const Conv conv(w, b, ConvGeometry::uniform(2, 1, 1));
+  const Tensor ref = conv(x);
+  Tensor ref_acc = random_tensor(ref.shape(), 4);
+  Tensor acc = ref_acc.clone();
+  conv.accumulate(x, ref_acc);
+  const ComputeScope scope(mode);
+  const Tensor y = conv(x);
+  conv.accumulate(x, acc);
+  for (const double err : {relative_error(y, ref), relative_error(acc, ref_acc)}) {
+    EXPECT_LT(err, max_error);
+    EXPECT_GE(err, min_error);
+  }
+}
+
+TEST(Conv, Bf16Mode) {
+  check_mode({Precision::kBf16, ConvAlgorithm::kDirect}, 3e-2, 1e-5);
+}
+
+TEST(Conv, WinogradMode) {
+  check_mode({Precision::kFp32, ConvAlgorithm::kWinograd}, 1e-4, 0.0);
+}
+
 TEST(Conv, RejectsMismatchedInput) {
   const Conv conv(random_tensor({4, 3, 3, 3}, 1), Tensor(), ConvGeometry::uniform(2, 1, 1));
   EXPECT_THROW(conv(random_tensor({1, 5, 5, 2}, 2)), Error);     // channels

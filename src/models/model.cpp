@@ -7,6 +7,7 @@
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
+#include "ops/conv.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {
@@ -16,6 +17,7 @@ namespace fs = std::filesystem;
 class ModelImpl {
  public:
   ModelInfo info;
+  ComputeOptions compute;
   std::unique_ptr<VaeModel> model;
 };
 
@@ -138,6 +140,7 @@ Model Model::load(const LoadOptions& options) {
   if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
 
   auto impl = std::make_unique<ModelImpl>();
+  impl->compute = options.compute;
   ModelInfo& info = impl->info;
   info.family = family.name;
   info.preset = source.preset;
@@ -169,24 +172,27 @@ const ModelInfo& Model::info() const {
 }
 
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->encode(x, options);
 }
 
 Tensor Model::decode(const Tensor& z) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z);
 }
 
 namespace {
 
 template <typename Run>
-RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
-                 std::vector<std::string> notes, Run run) {
+RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Shape& input,
+                 Shape output, std::vector<std::string> notes, Run run) {
   RunPlan plan;
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
   {
     DryRunScope dry;
+    const ComputeScope mode(compute);
     reset_scratchpad_bytes();
     reset_conv_flops();
     const int64_t base = memory_stats().live_bytes;
@@ -207,13 +213,13 @@ RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
 
 RunPlan Model::plan_encode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.encoded_shape(input), m.encode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.encoded_shape(input), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.decoded_shape(input), m.decode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.decoded_shape(input), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });
 }
 

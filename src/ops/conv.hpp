@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "vvae/model.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {
@@ -23,6 +24,19 @@ struct ConvGeometry {
 
   // Same stride and symmetric zero padding `pad` on every spatial dim.
   static ConvGeometry uniform(int spatial_dims, int64_t stride, int64_t pad);
+};
+
+// The compute mode convolutions on this thread run in; models set it around a run.
+ComputeOptions current_compute_options();
+class ComputeScope {
+ public:
+  explicit ComputeScope(const ComputeOptions& options);
+  ~ComputeScope();
+  ComputeScope(const ComputeScope&) = delete;
+  ComputeScope& operator=(const ComputeScope&) = delete;
+
+ private:
+  ComputeOptions previous_;
 };
 
 class Conv {
