@@ -31,4 +31,10 @@ void count_conv_flops(int64_t flops);
 int64_t conv_flops();
 void reset_conv_flops();
 
+// Wall time spent inside oneDNN convolution primitives since the last reset (benchmarks compare
+// it with the whole run to see what the other kernels cost).
+void count_conv_seconds(double seconds);
+double conv_seconds();
+void reset_conv_seconds();
+
 }  // namespace vvae

@@ -1,5 +1,6 @@
 #include "ops/conv.hpp"
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -276,7 +277,11 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   if (impl_->bias.numel() > 0)
     args.emplace(DNNL_ARG_BIAS, memory(prim->pd.bias_desc(), cpu_engine(),
                                        const_cast<float*>(impl_->bias.data())));
+  const auto start = std::chrono::steady_clock::now();
   prim->conv.execute(stream, args);
+  stream.wait();
+  count_conv_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   if (prim->stage_dst) prim->dst_out.execute(stream, out, user_dst);
   stream.wait();
 }
