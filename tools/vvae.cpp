@@ -4,6 +4,7 @@
 //   vvae decode --model M --input z.safetensors --output x_rec.safetensors
 //   vvae info   --model M [--input-shape B,C,T,H,W]
 //   vvae compare A.safetensors B.safetensors
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -126,10 +127,11 @@ struct InfoCommand {
   static void print_plan(const char* what, const RunPlan& plan) {
     std::cout << what << "  " << to_string(plan.input) << " -> " << to_string(plan.output) << "\n";
     for (const auto& note : plan.notes) std::cout << "        " << note << "\n";
-    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes)
-              << " (weights 2 x " << format_bytes(plan.weight_bytes) << ", activations "
+    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes) << " (weights "
+              << format_bytes(plan.weight_bytes) << ", activations "
               << format_bytes(plan.peak_activation_bytes) << ", oneDNN scratch "
-              << format_bytes(plan.scratch_bytes) << ")\n";
+              << format_bytes(plan.scratch_bytes) << "); convolutions "
+              << static_cast<double>(plan.conv_flops) / 1e9 << " GFLOP\n";
   }
 
   void run() {
@@ -160,9 +162,8 @@ struct InfoCommand {
   }
 
   static bool find_preset_name(const std::string& name) {
-    for (const auto& p : preset_names())
-      if (p == name) return true;
-    return false;
+    const auto names = preset_names();
+    return std::find(names.begin(), names.end(), name) != names.end();
   }
 };
 
