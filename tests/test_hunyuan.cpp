@@ -1,5 +1,7 @@
 // HunyuanVideo's causal 3D VAE against Open-Sora's golden vectors (untiled and tiled), its
 // config and input checks, and the full-size hunyuan-vae preset.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,7 +13,9 @@
 #include <nlohmann/json.hpp>
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
+#include "ops/conv.hpp"
 #include "ops/resample.hpp"
+#include "ops/upsample_conv.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/model.hpp"
@@ -362,6 +366,44 @@ TEST(HunyuanCheckpoint, MidBlockWithoutAttention) {
   EXPECT_EQ(model.decode(r.z).shape(), (Shape{1, 3, 9, 32, 32}));
 }
 
+// --- the fused causal upsampler ------------------------------------------------------------
+
+// UpsampleCausal3D runs as UpsampleConv over the plainly upsampled clip, without its last output
+// frame (see hunyuan.cpp); checked here against the direct route for every factor the
+// placement rule can give: frame 0 scaled in H, W only, frames 1.. in T, H, W, concatenated,
+// replicate-padded causally, convolved.
+void check_causal_upsample(const std::array<int64_t, 3>& f, uint64_t seed) {
+  const int64_t T = 3, H = 4, W = 5, C = 3, O = 4;
+  const Tensor x = random_tensor({1, T, H, W, C}, seed),
+               w = random_tensor({O, C, 3, 3, 3}, seed + 1), b = random_tensor({O}, seed + 2);
+  const int64_t Ho = H * f[1], Wo = W * f[2], To = 1 + f[0] * (T - 1);
+  Tensor up = Tensor::empty({1, To, Ho, Wo, C});
+  const Tensor first = upsample_nearest(x.reshape({T, H, W, C}).slice0(0, 1), {f[1], f[2]});
+  std::copy_n(first.data(), first.numel(), up.data());
+  if (T > 1) {
+    const Tensor rest =
+        upsample_nearest(x.reshape({T, H, W, C}).slice0(1, T).reshape({1, T - 1, H, W, C}).clone(),
+                         {f[0], f[1], f[2]});
+    std::copy_n(rest.data(), rest.numel(), up.data() + first.numel());
+  }
+  const Conv direct(w, b, ConvGeometry::uniform(3, 1, 0));
+  const Tensor expected = direct(pad(up, {2, 1, 1}, {0, 1, 1}, PadMode::kReplicate));
+
+  const bool temporal = f[0] == 2;
+  const UpsampleConv fused(w, b, 3, {temporal, f[1] == 2, f[2] == 2});
+  Tensor got =
+      fused(pad(x, {temporal ? 1 : 2, 1, 1}, {temporal ? 1 : 0, 1, 1}, PadMode::kReplicate));
+  if (temporal)
+    got = got.reshape({got.dim(1), Ho, Wo, O}).slice0(0, To).clone().reshape({1, To, Ho, Wo, O});
+  EXPECT_TRUE(close(got, expected, 1e-5)) << f[0] << "x" << f[1] << "x" << f[2];
+}
+
+TEST(Hunyuan, CausalUpsampleAsUpsampleConv) {
+  check_causal_upsample({2, 2, 2}, 1);
+  check_causal_upsample({1, 2, 2}, 2);
+  check_causal_upsample({2, 1, 1}, 3);  // spatial_compression_ratio 4 with 4 blocks
+}
+
 // --- inputs --------------------------------------------------------------------------------
 
 TEST(Hunyuan, RefusesBadInputShapes) {
@@ -446,21 +488,22 @@ TEST(FullSize, HunyuanVaePresetRoundTrip) {
   EXPECT_FALSE(fs::exists(path));
 }
 
-TEST(FullSize, UpsamplePast2To31Elements) {
-  // A 512x512x129 clip at 128 channels has more than 2^31 values; indices must be 64-bit. One
-  // input/output pair of 0.13 + 8.6 GB, freed at the end of the test.
+TEST(FullSize, ReplicatePadPast2To31Elements) {
+  // A 512x512x129 clip at 128 channels has more than 2^31 values; indices must be 64-bit. The
+  // replicate padding of every CausalConv3d, on one input/output pair of 0.13 + 8.6 GB, freed at
+  // the end of the test.
   if (!VVAE_FULL_SIZE_TESTS) GTEST_SKIP() << "runs in the Release build only";
-  const Shape in_shape = {1, 2, 64, 64, 4097};
-  Tensor x = Tensor::empty(in_shape);
+  const int64_t C = 4097;
+  Tensor x = Tensor::empty({1, 2, 62, 62, C});
   for (int64_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(i % 16777213);
-  const Tensor y = upsample_nearest(x, {4, 4, 4});
-  ASSERT_EQ(y.shape(), (Shape{1, 8, 256, 256, 4097}));
+  const Tensor y = pad(x, {63, 1, 1}, {63, 1, 1}, PadMode::kReplicate);
+  ASSERT_EQ(y.shape(), (Shape{1, 128, 64, 64, C}));
   ASSERT_GT(y.numel(), int64_t{1} << 31);
-  const int64_t C = 4097, W = 256, H = 256;
   for (int64_t i = (int64_t{1} << 31) - 3; i < y.numel(); i += 999983) {
-    const int64_t c = i % C, w = (i / C) % W, h = (i / (C * W)) % H, t = i / (C * W * H);
-    const int64_t src = (((t / 4) * 64 + h / 4) * 64 + w / 4) * C + c;
-    ASSERT_EQ(y.data()[i], x.data()[src]) << "index " << i;
+    const int64_t c = i % C, w = (i / C) % 64, h = (i / (C * 64)) % 64, t = i / (C * 64 * 64);
+    const int64_t st = std::clamp<int64_t>(t - 63, 0, 1), sh = std::clamp<int64_t>(h - 1, 0, 61),
+                  sw = std::clamp<int64_t>(w - 1, 0, 61);
+    ASSERT_EQ(y.data()[i], x.data()[((st * 62 + sh) * 62 + sw) * C + c]) << "index " << i;
   }
   ASSERT_EQ(y.data()[y.numel() - 1], x.data()[x.numel() - 1]);
 }

@@ -302,31 +302,36 @@ class DownsampleCausal3D {
 };
 
 // UpsampleCausal3D: nearest upsampling where frame 0 is scaled in H, W only and frames 1.. in
-// T, H, W (concatenated), then a k3 CausalConv3d.
+// T, H, W (concatenated), then a k3 CausalConv3d. Run fused (UpsampleConv): the upsampled tensor
+// is never built.
 class UpsampleCausal3D {
  public:
   UpsampleCausal3D(const Scope& s, int64_t c, Factors factor)
-      : factor_(factor), conv_(s["conv"], c, c, 3) {}
+      : temporal_(factor[0] == 2),
+        conv_(load_upsample_conv(s["conv"]["conv"], c, c, 3,
+                                 {factor[0] == 2, factor[1] == 2, factor[2] == 2})) {}
 
   // (1, T, H, W, C) -> (1, 1 + fT (T-1), fH H, fW W, C)
   Tensor operator()(const Tensor& x) const {
     if (x.dim(0) != 1) fail("UpsampleCausal3D runs on one sample at a time");
-    const int64_t ft = factor_[0];
-    Tensor up = upsample_nearest(x, {factor_.begin(), factor_.end()});
-    if (ft > 1) {
-      // Scaling every frame by fT repeats frame 0 fT times; upstream keeps it once, so the
-      // result is this tensor without its first fT - 1 frames.
-      const Shape s = up.shape();
-      up = up.reshape({s[1], s[2], s[3], s[4]})
-               .slice0(ft - 1, s[1])
-               .reshape({1, s[1] - ft + 1, s[2], s[3], s[4]});
-    }
-    return conv_(std::move(up));
+    // The replicate padding of the upsampled tensor maps onto the low-resolution one: one pixel
+    // on both sides of H and W. In time, the causally upsampled frames [x0, x1, x1, x2, x2, ...]
+    // behind two copies of x0 are the plainly upsampled [x0, x0, x1, x1, ...] behind one: so
+    // the result is UpsampleConv's "same" convolution of the plain upsampling (one replicated
+    // frame on both sides) without its last output frame. Without temporal upsampling, T is
+    // padded causally by k-1 = 2 frames in front.
+    const int64_t t_lo = temporal_ ? 1 : 2, t_hi = temporal_ ? 1 : 0;
+    Tensor y = conv_(pad(x, {t_lo, 1, 1}, {t_hi, 1, 1}, PadMode::kReplicate));
+    if (!temporal_) return y;
+    const Shape s = y.shape();  // (1, 2T, H', W', C): keep the first 2T - 1 frames, in place
+    return y.reshape({s[1], s[2], s[3], s[4]})
+        .slice0(0, s[1] - 1)
+        .reshape({1, s[1] - 1, s[2], s[3], s[4]});
   }
 
  private:
-  Factors factor_;
-  CausalConv3d conv_;
+  bool temporal_;
+  UpsampleConv conv_;
 };
 
 class EncoderCausal3D {
