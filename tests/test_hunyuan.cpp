@@ -166,7 +166,10 @@ TEST(HunyuanParity, SamplingIsSeeded) {
   EXPECT_EQ(max_abs_diff(a.z, b.z), 0.0);
   EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
   EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
-  EXPECT_EQ(max_abs_diff(a.mean, mode.mean), 0.0);
+  // The posterior itself does not change. Not compared bit for bit: the first run of a model
+  // (fresh oneDNN primitives) can differ from later runs in the last bits (1.9e-6 seen on
+  // mean, depending on the heap layout; see the branch's report).
+  EXPECT_LT(max_abs_diff(a.mean, mode.mean), 1e-5);
 }
 
 // --- tiling --------------------------------------------------------------------------------
