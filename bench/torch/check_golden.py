@@ -39,7 +39,28 @@ def main(root):
             failed |= not ok
             print(f"{case:22s} {name:14s} {err:.2e} {'ok' if ok else 'FAIL'}")
     print(f"worst relative error {worst:.2e}")
+    keys = os.path.join(root, "keys")
+    failed |= not check_full_size_keys(keys if os.path.isdir(keys) else os.path.join(root, "..", "keys"))
     return 1 if failed else 0
+
+
+def check_full_size_keys(keys_dir):
+    """The full-size presets' parameter names and shapes equal the released models' lists."""
+    ok = True
+    for preset, (family, args) in families.PRESETS.items():
+        path = os.path.join(keys_dir, preset + ".txt")
+        if not os.path.exists(path):
+            continue
+        want = {}
+        for line in open(path):
+            if line.strip() and not line.startswith("#"):
+                name, shape = line.split(" ", 1)
+                want[name] = json.loads(shape)
+        got = {k: list(v.shape) for k, v in families.BUILDERS[family](args).state_dict().items()}
+        same = got == want
+        ok &= same
+        print(f"{preset:22s} {len(got)} parameters {'match the released list' if same else 'DIFFER from ' + path}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Registry of the benchmark's PyTorch model definitions: builders, golden checks, presets."""
 import ae2d
+import dcae
 import hunyuan
 
 
@@ -26,16 +27,29 @@ def check_hunyuan(model, io):
     return {k: float((a - b).abs().max() / b.abs().max()) for k, (a, b) in out.items()}
 
 
-BUILDERS = {"ae2d": ae2d.build, "hunyuan": hunyuan.build}
-CHECKS = {"ae2d": check_ae2d, "hunyuan": check_hunyuan}
-PRESETS = {"flux-ae": ("ae2d", ae2d.FLUX_AE), "hunyuan-vae": ("hunyuan", hunyuan.HUNYUAN_VAE)}
+def check_dcae(model, io):
+    out = {}
+    suffix = "_untiled" if "z_untiled" in io else ""
+    out["z" + suffix] = (model.encode(io["x"]), io["z" + suffix])
+    out["dec" + suffix] = (model.decode(io["z" + suffix]), io["dec" + suffix])
+    if "x_t1" in io:
+        out["z_t1"] = (model.encode(io["x_t1"]), io["z_t1"])
+        out["dec_t1"] = (model.decode(io["z_t1"]), io["dec_t1"])
+    return {k: float((a - b).abs().max() / b.abs().max()) for k, (a, b) in out.items()}
+
+
+BUILDERS = {"ae2d": ae2d.build, "hunyuan": hunyuan.build, "dcae": dcae.build}
+CHECKS = {"ae2d": check_ae2d, "hunyuan": check_hunyuan, "dcae": check_dcae}
+PRESETS = {"flux-ae": ("ae2d", ae2d.FLUX_AE), "hunyuan-vae": ("hunyuan", hunyuan.HUNYUAN_VAE),
+           "dc-ae-f32t4c128": ("dcae", dcae.DC_AE_F32T4C128)}
 
 # Latent channels and compression (time, space) per preset, to make a decode input directly.
-LATENTS = {"flux-ae": (16, 1, 8), "hunyuan-vae": (16, 4, 8)}
+LATENTS = {"flux-ae": (16, 1, 8), "hunyuan-vae": (16, 4, 8), "dc-ae-f32t4c128": (128, 4, 32)}
 
 
 def latent_like(preset, clip):
     import torch
     c, t, s = LATENTS[preset]
-    frames = clip[2] if t == 1 else (clip[2] - 1) // t + 1
+    causal = preset == "hunyuan-vae"
+    frames = clip[2] if t == 1 else ((clip[2] - 1) // t + 1 if causal else clip[2] // t)
     return torch.randn(clip[0], c, frames, clip[3] // s, clip[4] // s)
