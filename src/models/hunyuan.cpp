@@ -289,12 +289,13 @@ class UNetMidBlockCausal3D {
   std::vector<ResnetBlockCausal3D> resnets_;
 };
 
-// DownsampleCausal3D: a k3 CausalConv3d with stride (1, 2, 2) or (2, 2, 2).
+// DownsampleCausal3D: a k3 CausalConv3d with the block's stride ((1, 2, 2) or (2, 2, 2) in the
+// released model).
 class DownsampleCausal3D {
  public:
   DownsampleCausal3D(const Scope& s, int64_t c, Factors stride)
       : conv_(s["conv"], c, c, 3, stride) {}
-  // (1, T, H, W, C) -> (1, (T-1)/sT + 1, (H-1)/2 + 1, (W-1)/2 + 1, C)
+  // (1, T, H, W, C) -> (1, (T-1)/sT + 1, (H-1)/sH + 1, (W-1)/sW + 1, C)
   Tensor operator()(Tensor x) const { return conv_(std::move(x)); }
 
  private:
@@ -312,7 +313,7 @@ class UpsampleCausal3D {
                                  {factor[0] == 2, factor[1] == 2, factor[2] == 2})) {}
 
   // (1, T, H, W, C) -> (1, 1 + fT (T-1), fH H, fW W, C)
-  Tensor operator()(const Tensor& x) const {
+  Tensor operator()(Tensor x) const {
     if (x.dim(0) != 1) fail("UpsampleCausal3D runs on one sample at a time");
     // The replicate padding of the upsampled tensor maps onto the low-resolution one: one pixel
     // on both sides of H and W. In time, the causally upsampled frames [x0, x1, x1, x2, x2, ...]
@@ -321,7 +322,9 @@ class UpsampleCausal3D {
     // frame on both sides) without its last output frame. Without temporal upsampling, T is
     // padded causally by k-1 = 2 frames in front.
     const int64_t t_lo = temporal_ ? 1 : 2, t_hi = temporal_ ? 1 : 0;
-    Tensor y = conv_(pad(x, {t_lo, 1, 1}, {t_hi, 1, 1}, PadMode::kReplicate));
+    const Tensor padded = pad(x, {t_lo, 1, 1}, {t_hi, 1, 1}, PadMode::kReplicate);
+    x = Tensor();
+    Tensor y = conv_(padded);
     if (!temporal_) return y;
     const Shape s = y.shape();  // (1, 2T, H', W', C): keep the first 2T - 1 frames, in place
     return y.reshape({s[1], s[2], s[3], s[4]})
@@ -403,7 +406,7 @@ class DecoderCausal3D {
     Tensor h = (*mid_block_)(conv_in_(std::move(z)));
     for (const UpBlock& block : up_blocks_) {
       for (const ResnetBlockCausal3D& resnet : block.resnets) h = resnet(std::move(h));
-      if (block.upsampler) h = (*block.upsampler)(h);
+      if (block.upsampler) h = (*block.upsampler)(std::move(h));
     }
     h = conv_norm_out_(h, Activation::kSilu);
     return conv_out_(std::move(h));
