@@ -4,6 +4,7 @@
 //   vvae decode --model M --input z.safetensors --output x_rec.safetensors
 //   vvae info   --model M [--input-shape B,C,T,H,W]
 //   vvae compare A.safetensors B.safetensors
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <iostream>
@@ -160,9 +161,8 @@ struct InfoCommand {
   }
 
   static bool find_preset_name(const std::string& name) {
-    for (const auto& p : preset_names())
-      if (p == name) return true;
-    return false;
+    const auto names = preset_names();
+    return std::find(names.begin(), names.end(), name) != names.end();
   }
 };
 

@@ -53,11 +53,6 @@ const Preset& preset_or_fail(const std::string& name) {
   return *p;
 }
 
-std::unique_ptr<VaeModel> build(const Family& family, const Json& args, WeightStore& store,
-                                ModelInfo& info) {
-  return family.build(args, store, info);
-}
-
 // How many of a preset's parameters a checkpoint lacks or holds with another shape.
 size_t mismatches(const Preset& preset, const SafetensorsFile& file,
                   const std::vector<std::string>& names) {
@@ -65,7 +60,7 @@ size_t mismatches(const Preset& preset, const SafetensorsFile& file,
   const auto renames = family.checkpoint_renames(names);
   WeightStore store = WeightStore::shapes_only();
   ModelInfo scratch;
-  build(family, preset.args, store, scratch);
+  family.build(preset.args, store, scratch);
   size_t bad = 0;
   for (const auto& p : store.requested()) {
     auto it = renames.find(p.name);
@@ -156,7 +151,7 @@ Model Model::load(const LoadOptions& options) {
   WeightStore store =
       file ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
            : WeightStore::shapes_only();
-  impl->model = build(family, source.config.args, store, info);
+  impl->model = family.build(source.config.args, store, info);
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
