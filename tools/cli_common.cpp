@@ -32,6 +32,9 @@ void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
   cmd.add_option("--tile-overlap", t.overlap, "Tile overlap fraction in [0, 1)")
       ->check(CLI::Range(0.0, 0.999));
   cmd.add_flag("--no-tiling", t.disable, "Run untiled whatever the config says");
+  cmd.add_flag("--dcae-short-tail-compat", t.dcae_short_tail_compat,
+               "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
+               "(the clip comes back short) instead of merging it into the previous tile");
 }
 
 Model load_model(const CommonOptions& o) {

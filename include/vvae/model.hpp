@@ -27,6 +27,10 @@ struct TilingOptions {
   std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
   std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
+  // --dcae-short-tail-compat: decode a last temporal tile of one latent frame to one frame, as
+  // upstream's DC-AE does (the clip comes back short), instead of merging it into the previous
+  // tile. DC-AE only.
+  bool dcae_short_tail_compat = false;
 };
 
 struct LoadOptions {
@@ -64,7 +68,7 @@ struct ModelInfo {
   bool variational = false;  // has a posterior (mean/logvar)
   int64_t in_channels = 0;
   int64_t latent_channels = 0;
-  int64_t time_ratio = 1;     // frames per latent frame
+  int64_t time_ratio = 1;  // frames per latent frame
   // Latent frame 0 encodes frame 0 alone (causal 3D VAEs): valid clips have 1 + time_ratio * k
   // frames. Otherwise clips have a multiple of time_ratio frames (or 1, an image).
   bool causal_time = false;
