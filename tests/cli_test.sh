@@ -67,6 +67,31 @@ grep -q "83,819,683" "$WORK/info" || fail "info parameter count: $(cat "$WORK/in
 grep -q "\[1, 16, 17, 32, 32\]" "$WORK/info" || fail "info latent shape: $(cat "$WORK/info")"
 echo "ok: info"
 
+# --- dcae: tiled parity, untiled parity, plans ----------------------------------------------
+DCAE=$DATA/golden/dcae_tiled
+# check_rel NAME FILE_A FILE_B TENSOR_A TENSOR_B: relative error <= 1e-4 through `vvae compare`.
+check_rel() {
+  "$VVAE" compare "$2" "$3" --tensor-a "$4" --tensor-b "$5" >"$WORK/cmp" || { fail "$1: compare"; return; }
+  local r
+  r=$(sed -E 's/.*max\|a-b\|\/max\|a\| ([^ ]+).*/\1/' "$WORK/cmp")
+  awk -v r="$r" 'BEGIN { exit !(r <= 1e-4) }' || fail "$1 parity: $r"
+  echo "ok: $1 parity $r"
+}
+"$VVAE" encode --model "$DCAE" -i "$DCAE/io.safetensors" -o "$WORK/dz.safetensors" -q || fail "dcae encode"
+check_rel "dcae tiled z" "$WORK/dz.safetensors" "$DCAE/io.safetensors" z z
+"$VVAE" decode --model "$DCAE" -i "$DCAE/io.safetensors" --tensor z -o "$WORK/dx.safetensors" -q || fail "dcae decode"
+check_rel "dcae tiled dec" "$WORK/dx.safetensors" "$DCAE/io.safetensors" x dec
+"$VVAE" encode --model "$DCAE" -i "$DCAE/io.safetensors" -o "$WORK/dzu.safetensors" -q --no-tiling || fail "dcae encode --no-tiling"
+check_rel "dcae untiled z" "$WORK/dzu.safetensors" "$DCAE/io.safetensors" z z_untiled
+"$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,100,256,256 >"$WORK/info" || fail "info dcae"
+grep -q "459,462,147" "$WORK/info" || fail "dcae parameter count: $(cat "$WORK/info")"
+grep -q "\[1, 128, 25, 8, 8\] -> \[1, 3, 100, 256, 256\]" "$WORK/info" || fail "dcae decode plan: $(cat "$WORK/info")"
+grep -q "merged into the previous one" "$WORK/info" || fail "dcae merge not reported: $(cat "$WORK/info")"
+"$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,100,256,256 --dcae-short-tail-compat >"$WORK/info" || fail "info compat"
+grep -q "\[1, 128, 25, 8, 8\] -> \[1, 3, 97, 256, 256\]" "$WORK/info" || fail "dcae compat plan: $(cat "$WORK/info")"
+grep -q "upstream short tail" "$WORK/info" || fail "dcae compat not reported: $(cat "$WORK/info")"
+echo "ok: dcae info plans (merged tail and --dcae-short-tail-compat)"
+
 # --- bad input ------------------------------------------------------------------------------
 OUT=$WORK/out.safetensors
 head -c 100 "$CASE/weights.safetensors" >"$WORK/truncated.safetensors"
@@ -95,6 +120,9 @@ expect_error "unknown preset file" "$OUT" "$VVAE" encode --model "$CASE/weights.
 expect_error "unknown model" "$OUT" "$VVAE" encode --model nothing-here -i "$CASE/io.safetensors" -o "$OUT"
 expect_error "bad shape" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,x,8,8
 expect_error "odd frame size" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,1,30,32
+expect_error "dcae 4 frames" "$OUT" "$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,4,256,256
+expect_error "dcae frame size" "$OUT" "$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,8,250,256
+expect_error "short-tail flag on ae2d" "$OUT" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$OUT" --dcae-short-tail-compat
 
 if [ $failures -ne 0 ]; then
   echo "$failures CLI check(s) failed"

@@ -345,9 +345,11 @@ class Dcae : public VaeModel {
            " (crop or resize the frames)");
     if (r > 1 && x[2] != 1 && (x[2] % r != 0 || x[2] < 2 * r))
       fail("the dcae model codes 1 frame (an image) or a multiple of ", r,
-           " frames that is at least ", 2 * r, ", got ", x[2], " (", r,
-           " frames would encode to one latent frame, which decodes "
-           "to a single frame)");
+           " frames that is at least ", 2 * r, ", got ", x[2],
+           x[2] == r ? cat(" (", r,
+                           " frames encode to one latent frame, which decodes to a single "
+                           "frame)")
+                     : std::string());
     return tiled_output_shape(x, encode_tiling_, [this](const Shape& s) { return encode_rule(s); });
   }
 
@@ -367,10 +369,11 @@ class Dcae : public VaeModel {
         describe_tiling(z, decode_tiling_, [this](const Shape& s) { return decode_rule(s); });
     if (decode_tiling_.temporal)
       notes.push_back(config_.short_tail_compat
-                          ? "short-tail compatibility: a last temporal tile of one latent frame "
-                            "decodes to one frame, as upstream"
-                          : "a last temporal tile of one latent frame is merged into the previous "
-                            "tile (vvae; --dcae-short-tail-compat decodes it as upstream does)");
+                          ? "tail rule: upstream's (--dcae-short-tail-compat): a last temporal "
+                            "tile of one latent frame decodes to one frame"
+                          : "tail rule: vvae's: a last temporal tile of one latent frame joins the "
+                            "previous tile (--dcae-short-tail-compat keeps upstream's short "
+                            "output)");
     return notes;
   }
 
