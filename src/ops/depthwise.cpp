@@ -189,23 +189,30 @@ void row_block(const Problem& pb, const Rows& rows, int64_t c0, float* dst, int6
   for (; w < W; ++w) pixel_edge<K>(rows, W, C, c0, m, bias, w, dst, stride);
 }
 
+// Work is split into (sample, 16-channel block, frame) items, channel block outermost: an item
+// reads a K-frame slab of one channel block (K * H * W * 64 bytes, L2-sized at the model's tile
+// sizes) and the next item of the same block reuses K - 1 of those frames. For the GLU output an
+// item computes a block of the value half and the matching block of the gate half.
 template <int K>
-void run_rows(const Problem& pb) {
+void run_items(const Problem& pb) {
   const bool glu = pb.out == DepthwiseOutput::kGluSilu;
   const int64_t W = pb.W, C = pb.C, half = C / 2;
-  parallel_for(pb.N * pb.T * pb.H, 1, [&](int64_t r0, int64_t r1) {
+  const int64_t blocks = ((glu ? half : C) + kLanes - 1) / kLanes;
+  const int64_t items = pb.N * blocks * pb.T;
+  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     std::vector<float> scratch(glu ? static_cast<size_t>(2 * W * kLanes) : 0);
     float* value = scratch.data();
     float* gate = value + W * kLanes;
-    for (int64_t row = r0; row < r1; ++row) {
-      const int64_t n = row / (pb.T * pb.H), t = (row / pb.H) % pb.T, h = row % pb.H;
-      const Rows rows = valid_rows(pb, n, t, h);
-      float* out = pb.y + row * W * pb.out_channels;
-      if (!glu) {
-        for (int64_t c0 = 0; c0 < C; c0 += kLanes) row_block<K>(pb, rows, c0, out + c0, C);
-        continue;
-      }
-      for (int64_t c0 = 0; c0 < half; c0 += kLanes) {
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t t = item % pb.T, c0 = (item / pb.T) % blocks * kLanes;
+      const int64_t n = item / (pb.T * blocks);
+      for (int64_t h = 0; h < pb.H; ++h) {
+        const Rows rows = valid_rows(pb, n, t, h);
+        float* out = pb.y + ((n * pb.T + t) * pb.H + h) * W * pb.out_channels;
+        if (!glu) {
+          row_block<K>(pb, rows, c0, out + c0, C);
+          continue;
+        }
         row_block<K>(pb, rows, c0, value, kLanes);
         row_block<K>(pb, rows, half + c0, gate, kLanes);
         const __mmask16 m = lanes(half - c0);
@@ -221,9 +228,9 @@ void run_rows(const Problem& pb) {
 
 void run(const Problem& pb) {
   if (pb.K == 3)
-    run_rows<3>(pb);
+    run_items<3>(pb);
   else
-    run_rows<5>(pb);
+    run_items<5>(pb);
 }
 
 }  // namespace avx512
