@@ -132,94 +132,145 @@ inline __mmask16 lanes(int64_t left) {
                         : static_cast<__mmask16>((1u << static_cast<unsigned>(left)) - 1u);
 }
 
-// WB adjacent output pixels from w0 whose K taps along W all fall inside the row: per input
-// row, the WB + K - 1 input vectors are loaded once and each tap vector is shared by WB FMAs.
+// One 16-channel block of the input, frame by frame: a rolling window of K frames, slot f % K
+// holding frame f as H rows of W + 2R pixels of 16 floats, the R pixels at each end of a row
+// zero (the W padding). Gathering a block into it reads every input pixel once per block and
+// turns the channels-last stride (C floats between pixels, a page apart for wide layers) into
+// 64-byte steps the kernel can stream.
+struct Window {
+  int64_t K, R, H, Wp;
+  std::vector<float> data;
+
+  Window(int64_t k, int64_t h, int64_t w)
+      : K(k), R(k / 2), H(h), Wp(w + 2 * (k / 2)), data(static_cast<size_t>(k * h * Wp * kLanes)) {}
+  void clear() { std::fill(data.begin(), data.end(), 0.0f); }
+  float* slot(int64_t frame) { return data.data() + (frame % K) * H * Wp * kLanes; }
+
+  void gather(const Problem& pb, int64_t n, int64_t frame, int64_t c0, __mmask16 m) {
+    float* dst = slot(frame);
+    const float* src = pb.x + (n * pb.T + frame) * pb.H * pb.W * pb.C + c0;
+    for (int64_t h = 0; h < pb.H; ++h)
+      for (int64_t w = 0; w < pb.W; ++w)
+        _mm512_storeu_ps(dst + (h * Wp + w + R) * kLanes,
+                         _mm512_maskz_loadu_ps(m, src + (h * pb.W + w) * pb.C));
+  }
+};
+
+// The K^3 taps of one channel block, contiguous (zeros in masked-off lanes).
+void gather_taps(const Problem& pb, int64_t c0, __mmask16 m, std::vector<float>& taps) {
+  const int64_t n = pb.K * pb.K * pb.K;
+  taps.resize(static_cast<size_t>(n * kLanes));
+  for (int64_t k = 0; k < n; ++k)
+    _mm512_storeu_ps(taps.data() + k * kLanes, _mm512_maskz_loadu_ps(m, pb.taps + k * pb.C + c0));
+}
+
+// The window rows and tap rows of one output row (t, h): frames and rows outside the clip are
+// left out (zero padding in T and H); offsets are relative to the window and tap bases.
+struct RowTaps {
+  int64_t src[kMaxKernel * kMaxKernel];
+  int64_t taps[kMaxKernel * kMaxKernel];
+  int count = 0;
+};
+
+RowTaps row_taps(const Problem& pb, const Window& win, int64_t t, int64_t h) {
+  RowTaps r;
+  const int64_t R = pb.K / 2;
+  for (int64_t a = 0; a < pb.K; ++a) {
+    const int64_t f = t + a - R;
+    if (f < 0 || f >= pb.T) continue;
+    for (int64_t p = 0; p < pb.K; ++p) {
+      const int64_t hh = h + p - R;
+      if (hh < 0 || hh >= pb.H) continue;
+      r.src[r.count] = ((f % pb.K) * win.H + hh) * win.Wp * kLanes;
+      r.taps[r.count] = (a * pb.K + p) * pb.K * kLanes;
+      ++r.count;
+    }
+  }
+  return r;
+}
+
+// WB adjacent output pixels from w0: per input row the WB + K - 1 window vectors are loaded once
+// and each tap vector is shared by WB FMAs. out: the row, 16 floats per pixel.
 template <int K, int WB>
-inline void pixel_block(const Rows& rows, int64_t C, int64_t c0, __mmask16 m, __m512 bias,
-                        int64_t w0, float* dst, int64_t stride) {
-  constexpr int R = K / 2;
+inline void pixels(const RowTaps& rt, const float* window, const float* taps, __m512 bias,
+                   int64_t w0, float* out) {
   __m512 acc[WB];
 #pragma GCC unroll 16
   for (int j = 0; j < WB; ++j) acc[j] = bias;
-  for (int i = 0; i < rows.count; ++i) {
-    const float* s = rows.src[i] + (w0 - R) * C + c0;
-    const float* tap = rows.taps[i] + c0;
+  for (int i = 0; i < rt.count; ++i) {
+    const float* s = window + rt.src[i] + w0 * kLanes;
+    const float* tap = taps + rt.taps[i];
     __m512 in[WB + K - 1];
 #pragma GCC unroll 16
-    for (int j = 0; j < WB + K - 1; ++j) in[j] = _mm512_maskz_loadu_ps(m, s + j * C);
+    for (int j = 0; j < WB + K - 1; ++j) in[j] = _mm512_loadu_ps(s + j * kLanes);
 #pragma GCC unroll 8
     for (int q = 0; q < K; ++q) {
-      const __m512 wv = _mm512_maskz_loadu_ps(m, tap + q * C);
+      const __m512 wv = _mm512_loadu_ps(tap + q * kLanes);
 #pragma GCC unroll 16
       for (int j = 0; j < WB; ++j) acc[j] = _mm512_fmadd_ps(in[j + q], wv, acc[j]);
     }
   }
 #pragma GCC unroll 16
-  for (int j = 0; j < WB; ++j) _mm512_mask_storeu_ps(dst + (w0 + j) * stride, m, acc[j]);
+  for (int j = 0; j < WB; ++j) _mm512_storeu_ps(out + (w0 + j) * kLanes, acc[j]);
 }
 
-// One output pixel near the row's ends: only the taps that fall inside the row.
 template <int K>
-inline void pixel_edge(const Rows& rows, int64_t W, int64_t C, int64_t c0, __mmask16 m, __m512 bias,
-                       int64_t w, float* dst, int64_t stride) {
-  constexpr int64_t R = K / 2;
-  const int64_t q0 = std::max<int64_t>(0, R - w), q1 = std::min<int64_t>(K, W + R - w);
-  __m512 acc = bias;
-  for (int i = 0; i < rows.count; ++i) {
-    const float* s = rows.src[i] + (w - R) * C + c0;
-    const float* tap = rows.taps[i] + c0;
-    for (int64_t q = q0; q < q1; ++q)
-      acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, s + q * C),
-                            _mm512_maskz_loadu_ps(m, tap + q * C), acc);
-  }
-  _mm512_mask_storeu_ps(dst + w * stride, m, acc);
-}
-
-// Channels [c0, c0 + 16) of one output row; pixel w goes to dst + w * stride.
-template <int K>
-void row_block(const Problem& pb, const Rows& rows, int64_t c0, float* dst, int64_t stride) {
-  constexpr int64_t R = K / 2;
-  const int64_t W = pb.W, C = pb.C;
-  const __mmask16 m = lanes(C - c0);
-  const __m512 bias = _mm512_maskz_loadu_ps(m, pb.bias + c0);
+void row(const RowTaps& rt, const float* window, const float* taps, __m512 bias, int64_t W,
+         float* out) {
   int64_t w = 0;
-  for (; w < std::min(R, W); ++w) pixel_edge<K>(rows, W, C, c0, m, bias, w, dst, stride);
-  for (; w + 8 <= W - R; w += 8) pixel_block<K, 8>(rows, C, c0, m, bias, w, dst, stride);
-  for (; w + 4 <= W - R; w += 4) pixel_block<K, 4>(rows, C, c0, m, bias, w, dst, stride);
-  for (; w < W; ++w) pixel_edge<K>(rows, W, C, c0, m, bias, w, dst, stride);
+  for (; w + 8 <= W; w += 8) pixels<K, 8>(rt, window, taps, bias, w, out);
+  for (; w + 4 <= W; w += 4) pixels<K, 4>(rt, window, taps, bias, w, out);
+  for (; w < W; ++w) pixels<K, 1>(rt, window, taps, bias, w, out);
 }
 
-// Work is split into (sample, 16-channel block, frame) items, channel block outermost: an item
-// reads a K-frame slab of one channel block (K * H * W * 64 bytes, L2-sized at the model's tile
-// sizes) and the next item of the same block reuses K - 1 of those frames. For the GLU output an
-// item computes a block of the value half and the matching block of the gate half.
+// Work items are (sample, 16-channel block) pairs, each swept through all frames with its own
+// window. For the GLU output an item takes a block of the value half and the matching block of
+// the gate half.
 template <int K>
 void run_items(const Problem& pb) {
   const bool glu = pb.out == DepthwiseOutput::kGluSilu;
-  const int64_t W = pb.W, C = pb.C, half = C / 2;
+  const int64_t T = pb.T, H = pb.H, W = pb.W, C = pb.C, half = C / 2, R = K / 2;
   const int64_t blocks = ((glu ? half : C) + kLanes - 1) / kLanes;
-  const int64_t items = pb.N * blocks * pb.T;
-  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> scratch(glu ? static_cast<size_t>(2 * W * kLanes) : 0);
-    float* value = scratch.data();
-    float* gate = value + W * kLanes;
+  parallel_for(pb.N * blocks, 1, [&](int64_t i0, int64_t i1) {
+    Window value(K, H, W), gate(K, glu ? H : 0, W);
+    std::vector<float> value_taps, gate_taps;
+    std::vector<float> rows(static_cast<size_t>(2 * W * kLanes));
+    float* value_row = rows.data();
+    float* gate_row = value_row + W * kLanes;
     for (int64_t item = i0; item < i1; ++item) {
-      const int64_t t = item % pb.T, c0 = (item / pb.T) % blocks * kLanes;
-      const int64_t n = item / (pb.T * blocks);
-      for (int64_t h = 0; h < pb.H; ++h) {
-        const Rows rows = valid_rows(pb, n, t, h);
-        float* out = pb.y + ((n * pb.T + t) * pb.H + h) * W * pb.out_channels;
-        if (!glu) {
-          row_block<K>(pb, rows, c0, out + c0, C);
-          continue;
+      const int64_t n = item / blocks, c0 = item % blocks * kLanes;
+      const int64_t left = (glu ? half : C) - c0;
+      const __mmask16 m = lanes(left);
+      const __m512 value_bias = _mm512_maskz_loadu_ps(m, pb.bias + c0);
+      const __m512 gate_bias = glu ? _mm512_maskz_loadu_ps(m, pb.bias + half + c0) : value_bias;
+      gather_taps(pb, c0, m, value_taps);
+      if (glu) gather_taps(pb, half + c0, m, gate_taps);
+      value.clear();
+      if (glu) gate.clear();
+      for (int64_t f = 0; f < std::min(R, T); ++f) {
+        value.gather(pb, n, f, c0, m);
+        if (glu) gate.gather(pb, n, f, half + c0, m);
+      }
+      for (int64_t t = 0; t < T; ++t) {
+        if (t + R < T) {
+          value.gather(pb, n, t + R, c0, m);
+          if (glu) gate.gather(pb, n, t + R, half + c0, m);
         }
-        row_block<K>(pb, rows, c0, value, kLanes);
-        row_block<K>(pb, rows, half + c0, gate, kLanes);
-        const __mmask16 m = lanes(half - c0);
-        for (int64_t w = 0; w < W; ++w) {
-          const __m512 v = _mm512_loadu_ps(value + w * kLanes);
-          const __m512 g = _mm512_loadu_ps(gate + w * kLanes);
-          _mm512_mask_storeu_ps(out + w * half + c0, m, _mm512_mul_ps(v, silu_ps(g)));
+        for (int64_t h = 0; h < H; ++h) {
+          const RowTaps rt = row_taps(pb, value, t, h);
+          float* out = pb.y + ((n * T + t) * H + h) * W * pb.out_channels + c0;
+          row<K>(rt, value.data.data(), value_taps.data(), value_bias, W, value_row);
+          if (!glu) {
+            for (int64_t w = 0; w < W; ++w)
+              _mm512_mask_storeu_ps(out + w * C, m, _mm512_loadu_ps(value_row + w * kLanes));
+            continue;
+          }
+          row<K>(rt, gate.data.data(), gate_taps.data(), gate_bias, W, gate_row);
+          for (int64_t w = 0; w < W; ++w) {
+            const __m512 v = _mm512_loadu_ps(value_row + w * kLanes);
+            const __m512 g = _mm512_loadu_ps(gate_row + w * kLanes);
+            _mm512_mask_storeu_ps(out + w * half, m, _mm512_mul_ps(v, silu_ps(g)));
+          }
         }
       }
     }
