@@ -145,6 +145,34 @@ TEST(Dcae, MisalignedTilesAreRefused) {
   EXPECT_THROW(m.plan_encode({1, 3, 24, 32, 32}), Error);
 }
 
+TEST(Dcae, TilingOptionsMapToTheConfig) {
+  // dcae_small runs untiled; the CLI's tiling flags switch tiling on with their sizes.
+  TilingOptions t;
+  t.tile_size = 32;
+  t.tile_frames = 4;
+  t.overlap = 0.0;
+  const Model m = load_case("dcae_small", t);
+  const auto args = nlohmann::json::parse(m.info().config_json);
+  EXPECT_EQ(args["use_spatial_tiling"], true);
+  EXPECT_EQ(args["use_temporal_tiling"], true);
+  EXPECT_EQ(args["spatial_tile_size"], 32);
+  EXPECT_EQ(args["temporal_tile_size"], 4);
+  EXPECT_EQ(args["tile_overlap_factor"], 0.0);
+  const RunPlan enc = m.plan_encode({1, 3, 8, 64, 64});
+  EXPECT_EQ(enc.output, (Shape{1, 8, 2, 2, 2}));
+  ASSERT_EQ(enc.notes.size(), 2u);
+  EXPECT_NE(enc.notes[0].find("temporal tiles: 2 of 4 frames every 4"), std::string::npos)
+      << enc.notes[0];
+  EXPECT_NE(enc.notes[1].find("2 x 2 of 32 every 32"), std::string::npos) << enc.notes[1];
+  // The tiled run has the untiled shape (not its values: tiles do not see each other).
+  EXPECT_EQ(m.encode(io_of("dcae_small").load("x")).z.shape(), enc.output);
+  t = {};
+  t.disable = true;
+  t.tile_size = 64;
+  EXPECT_NE(error_of([&] { load_case("dcae_tiled", t); }).find("--no-tiling cannot be combined"),
+            std::string::npos);
+}
+
 // --- the short tail of tiled decoding ------------------------------------------------------
 
 TEST(DcaeShortTail, LastTileOfOneLatentFrameIsMerged) {

@@ -26,6 +26,8 @@ struct Problem {
   int64_t out_channels;
 };
 
+// --- portable ------------------------------------------------------------------------------
+
 // The input rows (t + a - r, h + p - r) inside the clip for output row (n, t, h), each with its
 // taps (a, p, q = 0..K-1): zero padding in T and H is the rows left out.
 struct Rows {
@@ -50,8 +52,6 @@ Rows valid_rows(const Problem& pb, int64_t n, int64_t t, int64_t h) {
   }
   return rows;
 }
-
-// --- portable ------------------------------------------------------------------------------
 
 // One output row, all channels, into dst (W, C).
 void row_portable(const Problem& pb, const Rows& rows, float* dst) {
