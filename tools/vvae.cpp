@@ -127,10 +127,11 @@ struct InfoCommand {
   static void print_plan(const char* what, const RunPlan& plan) {
     std::cout << what << "  " << to_string(plan.input) << " -> " << to_string(plan.output) << "\n";
     for (const auto& note : plan.notes) std::cout << "        " << note << "\n";
-    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes)
-              << " (weights 2 x " << format_bytes(plan.weight_bytes) << ", activations "
+    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes) << " (weights "
+              << format_bytes(plan.weight_bytes) << ", activations "
               << format_bytes(plan.peak_activation_bytes) << ", oneDNN scratch "
-              << format_bytes(plan.scratch_bytes) << ")\n";
+              << format_bytes(plan.scratch_bytes) << "); convolutions "
+              << static_cast<double>(plan.conv_flops) / 1e9 << " GFLOP\n";
   }
 
   void run() {

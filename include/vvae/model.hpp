@@ -33,6 +33,17 @@ struct TilingOptions {
   bool dcae_short_tail_compat = false;
 };
 
+// How convolutions compute. fp32 direct is exact (the parity mode); the others trade accuracy
+// for speed, with their measured error documented in BENCHMARKS.md.
+enum class Precision { kFp32, kBf16 };            // --precision fp32|bf16
+enum class ConvAlgorithm { kDirect, kWinograd };  // --conv-algo direct|winograd
+
+struct ComputeOptions {
+  Precision precision = Precision::kFp32;
+  // Winograd applies to 2-D 3x3 stride-1 fp32 convolutions; others stay direct.
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+};
+
 struct LoadOptions {
   std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint
   std::string weights;  // checkpoint to use with a preset or an explicit config
@@ -42,6 +53,7 @@ struct LoadOptions {
   // Build the architecture without weights (for `vvae info` on a bare preset).
   bool without_weights = false;
   TilingOptions tiling;
+  ComputeOptions compute;
 };
 
 struct EncodeOptions {
@@ -87,6 +99,7 @@ struct RunPlan {
   int64_t peak_activation_bytes = 0;
   int64_t scratch_bytes = 0;
   int64_t estimated_peak_bytes = 0;
+  int64_t conv_flops = 0;  // multiply-add FLOPs of the convolutions (2 per MAC)
 };
 
 class ModelImpl;

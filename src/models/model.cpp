@@ -7,6 +7,7 @@
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
+#include "ops/conv.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {
@@ -16,6 +17,7 @@ namespace fs = std::filesystem;
 class ModelImpl {
  public:
   ModelInfo info;
+  ComputeOptions compute;
   std::unique_ptr<VaeModel> model;
 };
 
@@ -140,6 +142,7 @@ Model Model::load(const LoadOptions& options) {
   if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
 
   auto impl = std::make_unique<ModelImpl>();
+  impl->compute = options.compute;
   ModelInfo& info = impl->info;
   info.family = family.name;
   info.preset = source.preset;
@@ -171,35 +174,40 @@ const ModelInfo& Model::info() const {
 }
 
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->encode(x, options);
 }
 
 Tensor Model::decode(const Tensor& z) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z);
 }
 
 namespace {
 
 template <typename Run>
-RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
-                 std::vector<std::string> notes, Run run) {
+RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Shape& input,
+                 Shape output, std::vector<std::string> notes, Run run) {
   RunPlan plan;
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
   {
     DryRunScope dry;
+    const ComputeScope mode(compute);
     reset_scratchpad_bytes();
+    reset_conv_flops();
     const int64_t base = memory_stats().live_bytes;
     reset_peak_memory();
     run(Tensor::empty(input));
     plan.peak_activation_bytes = memory_stats().peak_bytes - base;
     plan.scratch_bytes = max_scratchpad_bytes();
+    plan.conv_flops = conv_flops();
   }
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
-  // Weights are held twice: as loaded and packed in oneDNN's layout.
-  plan.estimated_peak_bytes =
-      2 * plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
+  // returned after packing); the other parameters are read in place.
+  plan.estimated_peak_bytes = plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
   return plan;
 }
 
@@ -207,13 +215,13 @@ RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
 
 RunPlan Model::plan_encode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.encoded_shape(input), m.encode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.encoded_shape(input), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.decoded_shape(input), m.decode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.decoded_shape(input), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });
 }
 
