@@ -15,6 +15,16 @@
 namespace vvae::test {
 namespace {
 
+double silu_ref(double v) {
+  return v / (1.0 + std::exp(-v));
+}
+
+float activate_ref(double v, Activation act) {
+  if (act == Activation::kRelu) return static_cast<float>(std::max(v, 0.0));
+  if (act == Activation::kSilu) return static_cast<float>(silu_ref(v));
+  return static_cast<float>(v);
+}
+
 // --- RMSNorm -------------------------------------------------------------------------------
 
 Tensor naive_rms_norm(const Tensor& x, const Tensor& w, const Tensor& b, double eps,
@@ -26,8 +36,8 @@ Tensor naive_rms_norm(const Tensor& x, const Tensor& w, const Tensor& b, double 
     for (int64_t i = 0; i < c; ++i) sq += double{x.data()[r * c + i]} * x.data()[r * c + i];
     const double denom = std::sqrt(sq / static_cast<double>(c) + eps);
     for (int64_t i = 0; i < c; ++i)
-      y.data()[r * c + i] = activate(
-          static_cast<float>(x.data()[r * c + i] / denom * w.data()[i] + b.data()[i]), act);
+      y.data()[r * c + i] =
+          activate_ref(x.data()[r * c + i] / denom * w.data()[i] + b.data()[i], act);
   }
   return y;
 }
@@ -82,7 +92,8 @@ Tensor naive_depthwise(const Tensor& x, const Tensor& w, const Tensor& b, bool g
   Tensor g = Tensor::empty(half_shape);
   for (int64_t i = 0; i < g.numel(); ++i) {
     const int64_t pos = i / (C / 2), c = i % (C / 2);
-    g.data()[i] = y.data()[pos * C + c] * silu(y.data()[pos * C + C / 2 + c]);
+    g.data()[i] =
+        static_cast<float>(y.data()[pos * C + c] * silu_ref(y.data()[pos * C + C / 2 + c]));
   }
   return g;
 }

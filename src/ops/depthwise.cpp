@@ -85,7 +85,7 @@ void run_portable_rows(const Problem& pb) {
       row_portable(pb, valid_rows(pb, n, t, h), scratch.data());
       for (int64_t w = 0; w < pb.W; ++w) {
         const float* v = scratch.data() + w * pb.C;
-        for (int64_t c = 0; c < half; ++c) out[w * half + c] = v[c] * silu(v[half + c]);
+        for (int64_t c = 0; c < half; ++c) out[w * half + c] = v[c] * silu_fast(v[half + c]);
       }
     }
   });

@@ -17,6 +17,18 @@ void check(const Tensor& x, const Tensor& weight, const Tensor& bias) {
          " do not match ", c, " channels");
 }
 
+float activated(float v, Activation act) {
+  switch (act) {
+    case Activation::kRelu:
+      return v > 0.0f ? v : 0.0f;
+    case Activation::kSilu:
+      return silu_fast(v);
+    case Activation::kNone:
+      break;
+  }
+  return v;
+}
+
 // in and out may be the same row.
 void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const float* weight,
                     const float* bias, float eps, Activation act) {
@@ -31,7 +43,7 @@ void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const 
       }
       const float mean = static_cast<float>(sum / static_cast<double>(c));
       const float denom = std::sqrt(mean + eps);
-      for (int64_t i = 0; i < c; ++i) y[i] = activate(x[i] / denom * weight[i] + bias[i], act);
+      for (int64_t i = 0; i < c; ++i) y[i] = activated(x[i] / denom * weight[i] + bias[i], act);
     }
   });
 }
