@@ -132,36 +132,53 @@ inline __mmask16 lanes(int64_t left) {
                         : static_cast<__mmask16>((1u << static_cast<unsigned>(left)) - 1u);
 }
 
-// One 16-channel block of the input, frame by frame: a rolling window of K frames, slot f % K
-// holding frame f as H rows of W + 2R pixels of 16 floats, the R pixels at each end of a row
-// zero (the W padding). Gathering a block into it reads every input pixel once per block and
-// turns the channels-last stride (C floats between pixels, a page apart for wide layers) into
-// 64-byte steps the kernel can stream.
+// A group of up to kGroup 16-channel blocks of the input, frame by frame: a rolling window of K
+// frames, slot f % K holding frame f as H rows of W + 2R pixels of `width` floats (the group's
+// channels), the R pixels at each end of a row zero (the W padding). Gathering a group into it
+// reads every input pixel once per group, in runs of up to 256 contiguous bytes, and turns the
+// channels-last stride (C floats between pixels, a page apart for wide layers) into short steps
+// the kernel can stream.
+constexpr int64_t kGroup = 4;
+
 struct Window {
-  int64_t K, R, H, Wp;
+  int64_t K, R, H, Wp, width;
   std::vector<float> data;
 
-  Window(int64_t k, int64_t h, int64_t w)
-      : K(k), R(k / 2), H(h), Wp(w + 2 * (k / 2)), data(static_cast<size_t>(k * h * Wp * kLanes)) {}
+  Window(int64_t k, int64_t h, int64_t w, int64_t channels)
+      : K(k),
+        R(k / 2),
+        H(h),
+        Wp(w + 2 * (k / 2)),
+        width(channels),
+        data(static_cast<size_t>(k * h * Wp * channels)) {}
   void clear() { std::fill(data.begin(), data.end(), 0.0f); }
-  float* slot(int64_t frame) { return data.data() + (frame % K) * H * Wp * kLanes; }
+  float* slot(int64_t frame) { return data.data() + (frame % K) * H * Wp * width; }
 
-  void gather(const Problem& pb, int64_t n, int64_t frame, int64_t c0, __mmask16 m) {
+  // Channels [c0, c0 + valid) of input frame `frame`; lanes past `valid` are zeros.
+  void gather(const Problem& pb, int64_t n, int64_t frame, int64_t c0, int64_t valid) {
     float* dst = slot(frame);
     const float* src = pb.x + (n * pb.T + frame) * pb.H * pb.W * pb.C + c0;
     for (int64_t h = 0; h < pb.H; ++h)
-      for (int64_t w = 0; w < pb.W; ++w)
-        _mm512_storeu_ps(dst + (h * Wp + w + R) * kLanes,
-                         _mm512_maskz_loadu_ps(m, src + (h * pb.W + w) * pb.C));
+      for (int64_t w = 0; w < pb.W; ++w) {
+        const float* in = src + (h * pb.W + w) * pb.C;
+        float* out = dst + (h * Wp + w + R) * width;
+        for (int64_t b = 0; b < width; b += kLanes)
+          _mm512_storeu_ps(out + b, _mm512_maskz_loadu_ps(lanes(valid - b), in + b));
+      }
   }
 };
 
-// The K^3 taps of one channel block, contiguous (zeros in masked-off lanes).
-void gather_taps(const Problem& pb, int64_t c0, __mmask16 m, std::vector<float>& taps) {
+// The K^3 taps of channels [c0, c0 + valid), block by block: block b's taps are K^3 x 16
+// contiguous floats at b * K^3 * 16 (zeros in lanes past `valid`).
+void gather_taps(const Problem& pb, int64_t c0, int64_t valid, int64_t blocks,
+                 std::vector<float>& taps) {
   const int64_t n = pb.K * pb.K * pb.K;
-  taps.resize(static_cast<size_t>(n * kLanes));
-  for (int64_t k = 0; k < n; ++k)
-    _mm512_storeu_ps(taps.data() + k * kLanes, _mm512_maskz_loadu_ps(m, pb.taps + k * pb.C + c0));
+  taps.resize(static_cast<size_t>(blocks * n * kLanes));
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int64_t k = 0; k < n; ++k)
+      _mm512_storeu_ps(
+          taps.data() + (b * n + k) * kLanes,
+          _mm512_maskz_loadu_ps(lanes(valid - b * kLanes), pb.taps + k * pb.C + c0 + b * kLanes));
 }
 
 // The window rows and tap rows of one output row (t, h): frames and rows outside the clip are
@@ -181,7 +198,7 @@ RowTaps row_taps(const Problem& pb, const Window& win, int64_t t, int64_t h) {
     for (int64_t p = 0; p < pb.K; ++p) {
       const int64_t hh = h + p - R;
       if (hh < 0 || hh >= pb.H) continue;
-      r.src[r.count] = ((f % pb.K) * win.H + hh) * win.Wp * kLanes;
+      r.src[r.count] = ((f % pb.K) * win.H + hh) * win.Wp * win.width;
       r.taps[r.count] = (a * pb.K + p) * pb.K * kLanes;
       ++r.count;
     }
@@ -189,20 +206,21 @@ RowTaps row_taps(const Problem& pb, const Window& win, int64_t t, int64_t h) {
   return r;
 }
 
-// WB adjacent output pixels from w0: per input row the WB + K - 1 window vectors are loaded once
-// and each tap vector is shared by WB FMAs. out: the row, 16 floats per pixel.
+// WB adjacent output pixels from w0 of one 16-channel block: per input row the WB + K - 1 window
+// vectors are loaded once and each tap vector is shared by WB FMAs. Window pixels and output
+// pixels are `stride` floats apart.
 template <int K, int WB>
 inline void pixels(const RowTaps& rt, const float* window, const float* taps, __m512 bias,
-                   int64_t w0, float* out) {
+                   int64_t stride, int64_t w0, float* out) {
   __m512 acc[WB];
 #pragma GCC unroll 16
   for (int j = 0; j < WB; ++j) acc[j] = bias;
   for (int i = 0; i < rt.count; ++i) {
-    const float* s = window + rt.src[i] + w0 * kLanes;
+    const float* s = window + rt.src[i] + w0 * stride;
     const float* tap = taps + rt.taps[i];
     __m512 in[WB + K - 1];
 #pragma GCC unroll 16
-    for (int j = 0; j < WB + K - 1; ++j) in[j] = _mm512_loadu_ps(s + j * kLanes);
+    for (int j = 0; j < WB + K - 1; ++j) in[j] = _mm512_loadu_ps(s + j * stride);
 #pragma GCC unroll 8
     for (int q = 0; q < K; ++q) {
       const __m512 wv = _mm512_loadu_ps(tap + q * kLanes);
@@ -211,66 +229,82 @@ inline void pixels(const RowTaps& rt, const float* window, const float* taps, __
     }
   }
 #pragma GCC unroll 16
-  for (int j = 0; j < WB; ++j) _mm512_storeu_ps(out + (w0 + j) * kLanes, acc[j]);
+  for (int j = 0; j < WB; ++j) _mm512_storeu_ps(out + (w0 + j) * stride, acc[j]);
 }
 
+// One output row of every block of the window's group into out (W pixels of `width` floats).
 template <int K>
-void row(const RowTaps& rt, const float* window, const float* taps, __m512 bias, int64_t W,
-         float* out) {
-  int64_t w = 0;
-  for (; w + 8 <= W; w += 8) pixels<K, 8>(rt, window, taps, bias, w, out);
-  for (; w + 4 <= W; w += 4) pixels<K, 4>(rt, window, taps, bias, w, out);
-  for (; w < W; ++w) pixels<K, 1>(rt, window, taps, bias, w, out);
+void row(const RowTaps& rt, const Window& win, const std::vector<float>& taps, const __m512* bias,
+         int64_t W, float* out) {
+  const int64_t stride = win.width, taps_per_block = K * K * K * kLanes;
+  for (int64_t b = 0; b < stride / kLanes; ++b) {
+    const float* window = win.data.data() + b * kLanes;
+    const float* tap = taps.data() + b * taps_per_block;
+    float* dst = out + b * kLanes;
+    int64_t w = 0;
+    for (; w + 8 <= W; w += 8) pixels<K, 8>(rt, window, tap, bias[b], stride, w, dst);
+    for (; w + 4 <= W; w += 4) pixels<K, 4>(rt, window, tap, bias[b], stride, w, dst);
+    for (; w < W; ++w) pixels<K, 1>(rt, window, tap, bias[b], stride, w, dst);
+  }
 }
 
-// Work items are (sample, 16-channel block) pairs, each swept through all frames with its own
-// window. For the GLU output an item takes a block of the value half and the matching block of
-// the gate half.
+// Work items are (sample, group of kGroup 16-channel blocks), each swept through all frames with
+// its own window. For the GLU output an item takes a group of the value half and the matching
+// group of the gate half.
 template <int K>
 void run_items(const Problem& pb) {
   const bool glu = pb.out == DepthwiseOutput::kGluSilu;
   const int64_t T = pb.T, H = pb.H, W = pb.W, C = pb.C, half = C / 2, R = K / 2;
-  const int64_t blocks = ((glu ? half : C) + kLanes - 1) / kLanes;
-  parallel_for(pb.N * blocks, 1, [&](int64_t i0, int64_t i1) {
-    Window value(K, H, W), gate(K, glu ? H : 0, W);
+  const int64_t channels = glu ? half : C;
+  const int64_t blocks = std::min(kGroup, (channels + kLanes - 1) / kLanes);
+  const int64_t width = blocks * kLanes, groups = (channels + width - 1) / width;
+  parallel_for(pb.N * groups, 1, [&](int64_t i0, int64_t i1) {
+    Window value(K, H, W, width), gate(K, glu ? H : 0, W, width);
     std::vector<float> value_taps, gate_taps;
-    std::vector<float> rows(static_cast<size_t>(2 * W * kLanes));
+    std::vector<float> rows(static_cast<size_t>(2 * W * width));
     float* value_row = rows.data();
-    float* gate_row = value_row + W * kLanes;
+    float* gate_row = value_row + W * width;
+    __m512 value_bias[kGroup], gate_bias[kGroup];
     for (int64_t item = i0; item < i1; ++item) {
-      const int64_t n = item / blocks, c0 = item % blocks * kLanes;
-      const int64_t left = (glu ? half : C) - c0;
-      const __mmask16 m = lanes(left);
-      const __m512 value_bias = _mm512_maskz_loadu_ps(m, pb.bias + c0);
-      const __m512 gate_bias = glu ? _mm512_maskz_loadu_ps(m, pb.bias + half + c0) : value_bias;
-      gather_taps(pb, c0, m, value_taps);
-      if (glu) gather_taps(pb, half + c0, m, gate_taps);
+      const int64_t n = item / groups, c0 = item % groups * width;
+      const int64_t valid = std::min(width, channels - c0);
+      for (int64_t b = 0; b < blocks; ++b) {
+        const __mmask16 m = lanes(valid - b * kLanes);
+        value_bias[b] = _mm512_maskz_loadu_ps(m, pb.bias + c0 + b * kLanes);
+        if (glu) gate_bias[b] = _mm512_maskz_loadu_ps(m, pb.bias + half + c0 + b * kLanes);
+      }
+      gather_taps(pb, c0, valid, blocks, value_taps);
+      if (glu) gather_taps(pb, half + c0, valid, blocks, gate_taps);
       value.clear();
       if (glu) gate.clear();
       for (int64_t f = 0; f < std::min(R, T); ++f) {
-        value.gather(pb, n, f, c0, m);
-        if (glu) gate.gather(pb, n, f, half + c0, m);
+        value.gather(pb, n, f, c0, valid);
+        if (glu) gate.gather(pb, n, f, half + c0, valid);
       }
       for (int64_t t = 0; t < T; ++t) {
         if (t + R < T) {
-          value.gather(pb, n, t + R, c0, m);
-          if (glu) gate.gather(pb, n, t + R, half + c0, m);
+          value.gather(pb, n, t + R, c0, valid);
+          if (glu) gate.gather(pb, n, t + R, half + c0, valid);
         }
         for (int64_t h = 0; h < H; ++h) {
           const RowTaps rt = row_taps(pb, value, t, h);
           float* out = pb.y + ((n * T + t) * H + h) * W * pb.out_channels + c0;
-          row<K>(rt, value.data.data(), value_taps.data(), value_bias, W, value_row);
+          row<K>(rt, value, value_taps, value_bias, W, value_row);
           if (!glu) {
             for (int64_t w = 0; w < W; ++w)
-              _mm512_mask_storeu_ps(out + w * C, m, _mm512_loadu_ps(value_row + w * kLanes));
+              for (int64_t b = 0; b < width; b += kLanes)
+                _mm512_mask_storeu_ps(out + w * C + b, lanes(valid - b),
+                                      _mm512_loadu_ps(value_row + w * width + b));
             continue;
           }
-          row<K>(rt, gate.data.data(), gate_taps.data(), gate_bias, W, gate_row);
-          for (int64_t w = 0; w < W; ++w) {
-            const __m512 v = _mm512_loadu_ps(value_row + w * kLanes);
-            const __m512 g = _mm512_loadu_ps(gate_row + w * kLanes);
-            _mm512_mask_storeu_ps(out + w * half, m, _mm512_mul_ps(v, silu_ps(g)));
-          }
+          row<K>(rt, gate, gate_taps, gate_bias, W, gate_row);
+          for (int64_t w = 0; w < W; ++w)
+            for (int64_t b = 0; b < width; b += kLanes) {
+              const __m512 v = _mm512_loadu_ps(value_row + w * width + b);
+              const __m512 g = _mm512_loadu_ps(gate_row + w * width + b);
+              _mm512_mask_storeu_ps(out + w * half + b, lanes(valid - b),
+                                    _mm512_mul_ps(v, silu_ps(g)));
+            }
         }
       }
     }
