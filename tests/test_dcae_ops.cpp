@@ -107,9 +107,17 @@ struct DwCase {
 TEST(Depthwise, MatchesDefinitionOnEveryPath) {
   // Widths below, at and above the blocked interior (8 + 2r), channel counts that are not a
   // multiple of the 16 SIMD lanes, frames shorter than the kernel.
-  const std::vector<DwCase> cases = {{{1, 3, 4, 21, 16}, 5, false}, {{2, 2, 5, 3, 20}, 5, true},
-                                     {{1, 6, 3, 13, 37}, 3, true},  {{1, 1, 2, 2, 8}, 5, true},
-                                     {{1, 4, 4, 32, 64}, 3, false}, {{1, 5, 6, 9, 48}, 5, true}};
+  const std::vector<DwCase> cases = {{{1, 3, 4, 21, 16}, 5, false},
+                                     {{2, 2, 5, 3, 20}, 5, true},
+                                     {{1, 6, 3, 13, 37}, 3, true},
+                                     {{1, 1, 2, 2, 8}, 5, true},
+                                     {{1, 4, 4, 32, 64}, 3, false},
+                                     {{1, 5, 6, 9, 48}, 5, true},
+                                     // Groups of four 16-lane blocks, the last partly or wholly
+                                     // short of channels.
+                                     {{1, 3, 3, 10, 96}, 5, false},
+                                     {{1, 2, 4, 5, 80}, 3, true},
+                                     {{2, 2, 3, 4, 200}, 3, true}};
   uint64_t seed = 10;
   for (const DwCase& c : cases) {
     const int64_t ch = c.x.back();

@@ -127,7 +127,9 @@ inline __m512 silu_ps(__m512 x) {
   return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
 }
 
+// The mask of the first `left` lanes (none when left <= 0, all when left >= 16).
 inline __mmask16 lanes(int64_t left) {
+  if (left <= 0) return 0;
   return left >= kLanes ? static_cast<__mmask16>(0xFFFF)
                         : static_cast<__mmask16>((1u << static_cast<unsigned>(left)) - 1u);
 }
