@@ -341,6 +341,25 @@ std::map<std::string, Shape> read_key_list(const std::string& path) {
   return out;
 }
 
+TEST(DcaePreset, ParametersAreTheReleasedList) {
+  // Names, shapes and order of the state_dict of upstream's dc-ae-f32t4c128, from the model
+  // built without weights (the full-size round trip below needs the Release build).
+  LoadOptions o;
+  o.model = "dc-ae-f32t4c128";
+  o.without_weights = true;
+  const auto& ours = Model::load(o).info().parameters;
+  std::ifstream in(data_path("keys/dc-ae-f32t4c128.txt"));
+  std::vector<std::string> names;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] != '#') names.push_back(line.substr(0, line.find(' ')));
+  const auto shapes = read_key_list(data_path("keys/dc-ae-f32t4c128.txt"));
+  ASSERT_EQ(ours.size(), names.size());
+  for (size_t i = 0; i < ours.size(); ++i) {
+    EXPECT_EQ(ours[i].name, names[i]) << "parameter " << i;
+    EXPECT_EQ(ours[i].shape, shapes.at(names[i])) << names[i];
+  }
+}
+
 TEST(FullSize, DcaePresetRoundTrip) {
   if (!VVAE_FULL_SIZE_TESTS) GTEST_SKIP() << "full-size models run in the Release build only";
   const std::string path = temp_path("dc-ae-random.safetensors");

@@ -229,9 +229,8 @@ class Encoder {
  public:
   Encoder(const Scope& s, const CoderConfig& c)
       : project_in_(ConvLayer::load(s["project_in"], c.in_channels, c.width(0), {})),
-        project_out_(ConvLayer::load(s["project_out"]["main"]["op_list"][0],
-                                     c.width(c.stages() - 1), c.latent_channels, {})),
         latent_(c.latent_channels) {
+    // In upstream's parameter order: project_in, stages, project_out.
     for (int64_t i = 0; i < c.stages(); ++i) {
       const Scope ops = s["stages"][i]["op_list"];
       Stage stage;
@@ -241,6 +240,8 @@ class Encoder {
         stage.down.emplace(ops[c.depth(i)], c.width(i), c.width(i + 1), c.temporal_at(i));
       stages_.push_back(std::move(stage));
     }
+    project_out_ = ConvLayer::load(s["project_out"]["main"]["op_list"][0], c.width(c.stages() - 1),
+                                   c.latent_channels, {});
   }
 
   // (1, T, H, W, in_channels) -> (1, T / time_ratio, H / f, W / f, latent), T == 1 -> 1.
@@ -272,10 +273,9 @@ class Decoder {
   Decoder(const Scope& s, const CoderConfig& c)
       : project_in_(ConvLayer::load(s["project_in"]["main"], c.latent_channels,
                                     c.width(c.stages() - 1), {})),
-        out_norm_(RmsNorm::load(s["project_out"]["op_list"][0], c.width(0))),
-        out_conv_(ConvLayer::load(s["project_out"]["op_list"][2], c.width(0), c.in_channels, {})),
         top_width_(c.width(c.stages() - 1)) {
-    // Built in checkpoint order (stages.0 first); stage s < n-1 opens with its upsample.
+    // In upstream's parameter order: project_in, stages (stages.0 first; stage s < n-1 opens
+    // with its upsample), project_out.
     for (int64_t i = 0; i < c.stages(); ++i) {
       const Scope ops = s["stages"][i]["op_list"];
       Stage stage;
@@ -286,6 +286,8 @@ class Decoder {
         stage.blocks.push_back(dcae::make_stage_block(c.block(i), ops[op++], c.width(i)));
       stages_.push_back(std::move(stage));
     }
+    out_norm_ = RmsNorm::load(s["project_out"]["op_list"][0], c.width(0));
+    out_conv_ = ConvLayer::load(s["project_out"]["op_list"][2], c.width(0), c.in_channels, {});
   }
 
   // (1, t, h, w, latent) -> (1, t * time_ratio, h * f, w * f, in_channels), t == 1 -> 1.

@@ -43,6 +43,13 @@ ConvLayer pointwise(const Scope& s, int64_t in, int64_t out, bool bias, bool nor
   return ConvLayer::load(s, in, out, {1, {1, 1, 1}, bias, norm, act});
 }
 
+// A depthwise Conv3d (groups == channels, zero padding k/2): weight (C, 1, k, k, k), then bias.
+DepthwiseConv3d depthwise(const Scope& s, int64_t channels, int64_t k, bool bias) {
+  Tensor w = s.param("weight", {channels, 1, k, k, k});
+  Tensor b = bias ? s.param("bias", {channels}) : Tensor();
+  return DepthwiseConv3d(w, b);
+}
+
 // ResBlock inside ResidualBlock(main, IdentityLayer).
 class ResBlock : public StageBlock {
  public:
@@ -72,8 +79,7 @@ class LiteMla {
     const int64_t total = heads_ * kHeadDim;
     qkv_ = pointwise(s["qkv"], c, 3 * total, false, false);
     const Scope aggreg = s["aggreg"][0];
-    aggreg_depthwise_ =
-        DepthwiseConv3d(aggreg[0].param("weight", {3 * total, 1, 5, 5, 5}), Tensor());
+    aggreg_depthwise_ = depthwise(aggreg[0], 3 * total, 5, false);
     ConvGeometry grouped = ConvGeometry::uniform(3, 1, 0);
     grouped.groups = 3 * heads_;
     aggreg_pointwise_ = load_conv(aggreg[1], 3 * total, 3 * total, {1, 1, 1}, grouped, false);
@@ -103,8 +109,7 @@ class GluMbConv {
   GluMbConv(const Scope& s, int64_t c)
       : inverted_(
             pointwise(s["inverted_conv"], c, 2 * kExpand * c, true, false, Activation::kSilu)),
-        depth_(s["depth_conv"]["conv"].param("weight", {2 * kExpand * c, 1, 3, 3, 3}),
-               s["depth_conv"]["conv"].param("bias", {2 * kExpand * c})),
+        depth_(depthwise(s["depth_conv"]["conv"], 2 * kExpand * c, 3, true)),
         point_(pointwise(s["point_conv"], kExpand * c, c, false, true)) {}
 
   // (1, T, H, W, C) -> (1, T, H, W, C), not yet added to the input.
