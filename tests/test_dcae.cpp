@@ -347,7 +347,8 @@ TEST(DcaePreset, ParametersAreTheReleasedList) {
   LoadOptions o;
   o.model = "dc-ae-f32t4c128";
   o.without_weights = true;
-  const auto& ours = Model::load(o).info().parameters;
+  const Model model = Model::load(o);
+  const auto& ours = model.info().parameters;
   std::ifstream in(data_path("keys/dc-ae-f32t4c128.txt"));
   std::vector<std::string> names;
   for (std::string line; std::getline(in, line);)
