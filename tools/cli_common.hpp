@@ -18,7 +18,7 @@ struct CommonOptions {
 
 // --model, --weights, --config, --preset, --strict, --threads, --quiet
 void add_model_options(CLI::App& cmd, CommonOptions& o);
-// --tile-size, --tile-frames, --tile-overlap, --no-tiling
+// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --dcae-short-tail-compat
 void add_tiling_options(CLI::App& cmd, TilingOptions& t);
 
 // Loads the model, applies --threads and prints load warnings to stderr.
