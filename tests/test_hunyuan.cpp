@@ -163,13 +163,12 @@ TEST(HunyuanParity, SamplingIsSeeded) {
   const EncodeResult mode = model.encode(x);
   const EncodeResult a = model.encode(x, {true, 5}), b = model.encode(x, {true, 5}),
                      c = model.encode(x, {true, 6});
-  EXPECT_EQ(max_abs_diff(a.z, b.z), 0.0);
+  // Runs are compared to 1e-5, not bit for bit: a model's first run (fresh oneDNN primitives)
+  // can differ from later ones in the last bits (1.9e-6 seen, depending on the heap layout).
+  EXPECT_LT(relative_error(a.z, b.z), 1e-5);
   EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
   EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
-  // The posterior itself does not change. Not compared bit for bit: the first run of a model
-  // (fresh oneDNN primitives) can differ from later runs in the last bits (1.9e-6 seen on
-  // mean, depending on the heap layout; see the branch's report).
-  EXPECT_LT(max_abs_diff(a.mean, mode.mean), 1e-5);
+  EXPECT_LT(relative_error(a.mean, mode.mean), 1e-5);  // the posterior itself does not change
 }
 
 // --- tiling --------------------------------------------------------------------------------
