@@ -252,7 +252,7 @@ class AutoEncoder2D : public VaeModel {
 
   Shape encoded_shape(const Shape& x) const override {
     const int64_t f = config_.spatial_ratio();
-    check_clip(x, config_.in_channels, "input");
+    check_clip_shape(x, config_.in_channels, "input");
     if (x[3] % f != 0 || x[4] % f != 0)
       fail("the ae2d model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
            " (crop or resize the frames)");
@@ -261,7 +261,7 @@ class AutoEncoder2D : public VaeModel {
 
   Shape decoded_shape(const Shape& z) const override {
     const int64_t f = config_.spatial_ratio();
-    check_clip(z, config_.z_channels, "latent");
+    check_clip_shape(z, config_.z_channels, "latent");
     return {z[0], config_.out_ch, z[2], z[3] * f, z[4] * f};
   }
 
@@ -293,15 +293,6 @@ class AutoEncoder2D : public VaeModel {
   }
 
  private:
-  static void check_clip(const Shape& s, int64_t channels, const char* what) {
-    if (s.size() != 5) fail("the ", what, " must be (B, C, T, H, W), got ", to_string(s));
-    if (s[1] != channels)
-      fail("the ", what, " has ", s[1], " channels, the model expects ", channels, " (shape ",
-           to_string(s), ")");
-    for (int64_t d : s)
-      if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
-  }
-
   // Calls fn(b, t, frame) with each frame as a fresh (1, H, W, C) channels-last tensor.
   template <typename Fn>
   static void for_each_frame(const Tensor& x, Fn fn) {

@@ -340,7 +340,7 @@ class Dcae : public VaeModel {
   }
 
   Shape encoded_shape(const Shape& x) const override {
-    check_clip(x, config_.in_channels, "input");
+    check_clip_shape(x, config_.in_channels, "input");
     const int64_t f = config_.spatial_compression_ratio, r = config_.time_compression_ratio;
     if (x[3] % f != 0 || x[4] % f != 0)
       fail("the dcae model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
@@ -356,7 +356,7 @@ class Dcae : public VaeModel {
   }
 
   Shape decoded_shape(const Shape& z) const override {
-    check_clip(z, config_.latent_channels, "latent");
+    check_clip_shape(z, config_.latent_channels, "latent");
     return tiled_output_shape(z, decode_tiling_, [this](const Shape& s) { return decode_rule(s); });
   }
 
@@ -396,15 +396,6 @@ class Dcae : public VaeModel {
   }
 
  private:
-  static void check_clip(const Shape& s, int64_t channels, const char* what) {
-    if (s.size() != 5) fail("the ", what, " must be (B, C, T, H, W), got ", to_string(s));
-    if (s[1] != channels)
-      fail("the ", what, " has ", s[1], " channels, the model expects ", channels, " (shape ",
-           to_string(s), ")");
-    for (int64_t d : s)
-      if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
-  }
-
   // What one untiled run accepts, step by step as upstream's asserts: H and W halve at every
   // downsampling; T halves at a temporal one unless it is 1, and must then be even.
   Shape encode_rule(const Shape& x) const {

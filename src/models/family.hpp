@@ -27,6 +27,10 @@ class VaeModel {
   virtual std::vector<std::string> decode_notes(const Shape&) const { return {}; }
 };
 
+// Throws unless `shape` is a (B, C, T, H, W) clip (or latent) with `channels` channels and no
+// empty dimension; `what` names it in the message ("input", "latent").
+void check_clip_shape(const Shape& shape, int64_t channels, const char* what);
+
 struct Family {
   std::string name;                  // "ae2d"
   std::vector<std::string> aliases;  // upstream registry names that mean the same family

@@ -501,20 +501,11 @@ class AutoencoderKLCausal3D : public VaeModel {
   }
 
  private:
-  static void check_clip(const Shape& s, int64_t channels, const char* what) {
-    if (s.size() != 5) fail("the ", what, " must be (B, C, T, H, W), got ", to_string(s));
-    if (s[1] != channels)
-      fail("the ", what, " has ", s[1], " channels, the model expects ", channels, " (shape ",
-           to_string(s), ")");
-    for (int64_t d : s)
-      if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
-  }
-
   // The clips vvae encodes: 1 + r k frames (which decode back to as many), H and W multiples of
   // the spatial ratio (upstream accepts others but then decodes to another size).
   void check_input_clip(const Shape& x) const {
     const int64_t r = config_.time_ratio, f = config_.spatial_ratio;
-    check_clip(x, config_.in_channels, "input");
+    check_clip_shape(x, config_.in_channels, "input");
     if ((x[2] - 1) % r != 0)
       fail("the hunyuan model takes clips of 1 + ", r, "k frames (1, ", 1 + r, ", ", 1 + 2 * r,
            ", ", 1 + 3 * r, ", ...), got ", x[2], " frames (trim the clip to ",
@@ -530,7 +521,7 @@ class AutoencoderKLCausal3D : public VaeModel {
   // silently give (the tiler refuses them, saying so).
   ShapeRule moments_rule() const {
     return [this](const Shape& x) {
-      check_clip(x, config_.in_channels, "input");
+      check_clip_shape(x, config_.in_channels, "input");
       Shape m = {x[0], 2 * config_.latent_channels, x[2], x[3], x[4]};
       for (const Factors& stride : config_.down)
         for (size_t d = 0; d < 3; ++d) m[2 + d] = (m[2 + d] - 1) / stride[d] + 1;
@@ -541,7 +532,7 @@ class AutoencoderKLCausal3D : public VaeModel {
   // The decoder's shape: an upsampler scales n frames to 1 + f (n - 1), H and W by f.
   ShapeRule decode_rule() const {
     return [this](const Shape& z) {
-      check_clip(z, config_.latent_channels, "latent");
+      check_clip_shape(z, config_.latent_channels, "latent");
       Shape x = {z[0], config_.out_channels, z[2], z[3], z[4]};
       for (const Factors& f : config_.up) {
         x[2] = 1 + f[0] * (x[2] - 1);

@@ -7,6 +7,15 @@
 
 namespace vvae {
 
+void check_clip_shape(const Shape& s, int64_t channels, const char* what) {
+  if (s.size() != 5) fail("the ", what, " must be (B, C, T, H, W), got ", to_string(s));
+  if (s[1] != channels)
+    fail("the ", what, " has ", s[1], " channels, the model expects ", channels, " (shape ",
+         to_string(s), ")");
+  for (int64_t d : s)
+    if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
+}
+
 void apply_tiling_options(Json& args, const TilingOptions& t, const TilingKeys& keys) {
   if (t.disable && (t.tile_size || t.tile_frames || t.overlap))
     fail("--no-tiling cannot be combined with --tile-size, --tile-frames or --tile-overlap");
