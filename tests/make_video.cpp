@@ -22,15 +22,24 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) std::exit(2);
       return argv[++i];
     };
-    if (a == "--codec") o.codec = value();
-    else if (a == "--pix-fmt") o.pix_fmt = value();
-    else if (a == "--format") o.format = value();
-    else if (a == "--frames") t = std::atoll(value().c_str());
-    else if (a == "--size") std::sscanf(value().c_str(), "%lldx%lld", &h, &w);
-    else if (a == "--fps") o.fps = std::atof(value().c_str());
-    else if (a == "--pattern") pattern = value();
-    else if (a == "--alpha") o.alpha = true;
-    else if (a == "--still") o.still = true;
+    if (a == "--codec")
+      o.codec = value();
+    else if (a == "--pix-fmt")
+      o.pix_fmt = value();
+    else if (a == "--format")
+      o.format = value();
+    else if (a == "--frames")
+      t = std::atoll(value().c_str());
+    else if (a == "--size")
+      std::sscanf(value().c_str(), "%lldx%lld", &h, &w);
+    else if (a == "--fps")
+      o.fps = std::atof(value().c_str());
+    else if (a == "--pattern")
+      pattern = value();
+    else if (a == "--alpha")
+      o.alpha = true;
+    else if (a == "--still")
+      o.still = true;
     else {
       std::fprintf(stderr, "vvae_make_video: unknown option %s\n", a.c_str());
       return 2;

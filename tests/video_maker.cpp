@@ -54,12 +54,13 @@ void make_video(const std::string& path, const RgbFrames& frames, const MakeVide
   if (o.codec == "libvpx-vp9") av_opt_set(enc->priv_data, "deadline", "realtime", 0);
   if (o.codec == "libx264") av_opt_set(enc->priv_data, "crf", "18", 0);
   if (o.codec == "libvpx-vp9") av_opt_set(enc->priv_data, "crf", "20", 0);
-  if (o.codec == "mjpeg") enc->flags |= AV_CODEC_FLAG_QSCALE, enc->global_quality = FF_QP2LAMBDA * 3;
+  if (o.codec == "mjpeg")
+    enc->flags |= AV_CODEC_FLAG_QSCALE, enc->global_quality = FF_QP2LAMBDA * 3;
 
   AVFormatContext* mux = nullptr;
   if (!o.still) {
-    check(avformat_alloc_output_context2(&mux, nullptr, o.format.empty() ? nullptr : o.format.c_str(),
-                                         path.c_str()),
+    check(avformat_alloc_output_context2(
+              &mux, nullptr, o.format.empty() ? nullptr : o.format.c_str(), path.c_str()),
           "muxer for " + path);
     if (mux->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   }
@@ -154,7 +155,8 @@ RgbFrames moving_frames(int64_t t, int64_t h, int64_t w) {
     const double r = 0.22 * static_cast<double>(std::min(h, w));
     for (int64_t y = 0; y < h; ++y)
       for (int64_t x = 0; x < w; ++x) {
-        const double X = static_cast<double>(x), Y = static_cast<double>(y), K = static_cast<double>(k);
+        const double X = static_cast<double>(x), Y = static_cast<double>(y),
+                     K = static_cast<double>(k);
         const double d = std::hypot(X - cx, Y - cy);
         const double disc = 1.0 / (1.0 + std::exp((d - r) * 0.8));
         const double g[3] = {0.5 + 0.4 * std::sin((X + 2 * K) / 9.0),
@@ -163,7 +165,8 @@ RgbFrames moving_frames(int64_t t, int64_t h, int64_t w) {
         const double disc_color[3] = {0.95, 0.3, 0.55};
         uint8_t* p = f.frame(k) + (y * w + x) * 3;
         for (int c = 0; c < 3; ++c)
-          p[c] = static_cast<uint8_t>(std::lround(255.0 * (g[c] * (1 - disc) + disc_color[c] * disc)));
+          p[c] =
+              static_cast<uint8_t>(std::lround(255.0 * (g[c] * (1 - disc) + disc_color[c] * disc)));
       }
   }
   return f;

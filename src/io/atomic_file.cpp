@@ -74,7 +74,8 @@ std::string make_temp(const std::string& path, bool directory) {
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (directory) {
-    if (::mkdtemp(buffer.data()) == nullptr) fail("cannot write '", path, "': ", std::strerror(errno));
+    if (::mkdtemp(buffer.data()) == nullptr)
+      fail("cannot write '", path, "': ", std::strerror(errno));
   } else {
     const int fd = ::mkstemp(buffer.data());
     if (fd < 0) fail("cannot write '", path, "': ", std::strerror(errno));

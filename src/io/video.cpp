@@ -109,6 +109,7 @@ struct VideoReader::Impl {
     if (fs::is_directory(path, ec)) fail_read("it is a folder");
     if (fs::file_size(path, ec) == 0) fail_read("the file is empty");
     int r = avformat_open_input(&format, path.c_str(), nullptr, nullptr);
+    if (r == AVERROR_EOF) fail_read("it ends before any video data (an empty or truncated file)");
     if (r < 0) fail_read("not a video or image FFmpeg can open (" + av_error(r) + ")");
     r = avformat_find_stream_info(format, nullptr);
     if (r < 0) fail_read("cannot find its streams (" + av_error(r) + ")");
@@ -117,7 +118,7 @@ struct VideoReader::Impl {
       for (unsigned i = 0; i < format->nb_streams; ++i)
         if (format->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO)
           fail_read("its video stream is empty (no frames)");
-      fail_read("it has no video stream");
+      fail_read("it has no video stream with frames");
     }
     AVStream* st = format->streams[stream];
     const AVCodecParameters* par = st->codecpar;
@@ -141,7 +142,8 @@ struct VideoReader::Impl {
     // that start mid-GOP.
     decoder->err_recognition = AV_EF_CRCCHECK;
     r = avcodec_open2(decoder, codec, nullptr);
-    if (r < 0) fail_read(std::string("cannot open the ") + codec->name + " decoder (" + av_error(r) + ")");
+    if (r < 0)
+      fail_read(std::string("cannot open the ") + codec->name + " decoder (" + av_error(r) + ")");
     if (par->width <= 0 || par->height <= 0) fail_read("its video stream has no frame size");
 
     info.container = format->iformat->name;
@@ -149,8 +151,8 @@ struct VideoReader::Impl {
     info.width = par->width;
     info.height = par->height;
     const std::string demuxer = info.container;
-    info.still_image = demuxer == "image2" || (demuxer.size() > 5 &&
-                                               demuxer.compare(demuxer.size() - 5, 5, "_pipe") == 0);
+    info.still_image = demuxer == "image2" ||
+                       (demuxer.size() > 5 && demuxer.compare(demuxer.size() - 5, 5, "_pipe") == 0);
     AVRational rate = st->avg_frame_rate;
     if (rate.num <= 0 || rate.den <= 0) rate = st->r_frame_rate;
     if (!info.still_image && rate.num > 0 && rate.den > 0) info.fps = av_q2d(rate);
@@ -206,8 +208,7 @@ struct VideoReader::Impl {
   // At the end of the stream: the frames must cover the duration the container declares (a
   // truncated Matroska or WebM file otherwise just ends early).
   void check_complete() const {
-    if (info.still_image || decoded == 0 || !(info.fps > 0) || first_ts == AV_NOPTS_VALUE)
-      return;
+    if (info.still_image || decoded == 0 || !(info.fps > 0) || first_ts == AV_NOPTS_VALUE) return;
     const AVStream* st = format->streams[stream];
     double declared = 0;
     if (st->duration != AV_NOPTS_VALUE && st->duration > 0)
@@ -218,8 +219,9 @@ struct VideoReader::Impl {
         static_cast<double>(last_ts - first_ts) * av_q2d(st->time_base) + 1.0 / info.fps;
     if (declared > 0 && covered < 0.9 * declared - 1.0 / info.fps) {
       char buf[96];
-      std::snprintf(buf, sizeof buf, "truncated: its frames end at %.2f s of the %.2f s it declares",
-                    covered, declared);
+      std::snprintf(buf, sizeof buf,
+                    "truncated: its frames end at %.2f s of the %.2f s it declares", covered,
+                    declared);
       fail_read(buf);
     }
   }
@@ -239,11 +241,9 @@ struct VideoReader::Impl {
     if (sws == nullptr)
       fail_read(std::string("cannot convert pixel format ") +
                 av_get_pix_fmt_name(static_cast<AVPixelFormat>(frame->format)) + " to RGB");
-    const int src_range =
-        frame->color_range == AVCOL_RANGE_JPEG || is_yuvj(frame->format) ? 1 : 0;
-    sws_setColorspaceDetails(sws, sws_getCoefficients(sws_colorspace(frame->colorspace)),
-                             src_range, sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16,
-                             1 << 16);
+    const int src_range = frame->color_range == AVCOL_RANGE_JPEG || is_yuvj(frame->format) ? 1 : 0;
+    sws_setColorspaceDetails(sws, sws_getCoefficients(sws_colorspace(frame->colorspace)), src_range,
+                             sws_getCoefficients(SWS_CS_DEFAULT), 1, 0, 1 << 16, 1 << 16);
     const int64_t pixels = info.width * info.height;
     uint8_t* dst_data[4] = {alpha ? nullptr : rgb, nullptr, nullptr, nullptr};
     int dst_stride[4] = {static_cast<int>(info.width * (alpha ? 4 : 3)), 0, 0, 0};
@@ -273,8 +273,12 @@ VideoReader::~VideoReader() = default;
 VideoReader::VideoReader(VideoReader&&) noexcept = default;
 VideoReader& VideoReader::operator=(VideoReader&&) noexcept = default;
 
-const VideoInfo& VideoReader::info() const { return impl_->info; }
-int64_t VideoReader::frames_decoded() const { return impl_->decoded; }
+const VideoInfo& VideoReader::info() const {
+  return impl_->info;
+}
+int64_t VideoReader::frames_decoded() const {
+  return impl_->decoded;
+}
 
 bool VideoReader::next(uint8_t* rgb, bool* transparent) {
   if (impl_->info.still_image && impl_->decoded >= 1) return false;
@@ -323,7 +327,9 @@ bool is_video_output_path(const std::string& path) {
   return ext == ".mp4" || ext == ".mkv" || ext == ".mov";
 }
 
-bool is_image_output_path(const std::string& path) { return lower_extension(path) == ".png"; }
+bool is_image_output_path(const std::string& path) {
+  return lower_extension(path) == ".png";
+}
 
 std::string video_encoder_name() {
   const AVCodec* c = video_encoder();
@@ -361,7 +367,8 @@ struct VideoWriter::Impl {
     quiet_ffmpeg();
     check_frame_size(path, height, width);
     if (!is_video_output_path(path)) fail_write("video files must end in .mp4, .mkv or .mov");
-    if (!(o.fps > 0) || !std::isfinite(o.fps)) fail_write("bad frame rate " + std::to_string(o.fps));
+    if (!(o.fps > 0) || !std::isfinite(o.fps))
+      fail_write("bad frame rate " + std::to_string(o.fps));
     const AVOutputFormat* of = av_guess_format(nullptr, path.c_str(), nullptr);
     if (of == nullptr) fail_write("no muxer for this extension");
     const AVCodec* codec = video_encoder();
@@ -400,7 +407,8 @@ struct VideoWriter::Impl {
     }
     r = avcodec_open2(encoder, codec, &codec_options);
     av_dict_free(&codec_options);
-    if (r < 0) fail_write(std::string("cannot open the ") + codec->name + " encoder (" + av_error(r) + ")");
+    if (r < 0)
+      fail_write(std::string("cannot open the ") + codec->name + " encoder (" + av_error(r) + ")");
     stream = avformat_new_stream(format, nullptr);
     if (stream == nullptr) fail_write("cannot add a stream");
     avcodec_parameters_from_context(stream->codecpar, encoder);
@@ -478,8 +486,12 @@ VideoWriter::VideoWriter(const std::string& path, int64_t height, int64_t width,
 
 VideoWriter::~VideoWriter() = default;
 
-void VideoWriter::write(const uint8_t* rgb) { impl_->write(rgb); }
-void VideoWriter::finish() { impl_->finish(); }
+void VideoWriter::write(const uint8_t* rgb) {
+  impl_->write(rgb);
+}
+void VideoWriter::finish() {
+  impl_->finish();
+}
 
 void write_video(const std::string& path, const RgbFrames& frames,
                  const VideoWriteOptions& options) {

@@ -35,9 +35,9 @@ struct RgbFrames {
 };
 
 struct VideoInfo {
-  std::string container;    // demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...)
-  std::string codec;        // decoder name ("h264", "png", ...)
-  int64_t width = 0;        // frame size (frames of another size are scaled to it)
+  std::string container;  // demuxer name ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", ...)
+  std::string codec;      // decoder name ("h264", "png", ...)
+  int64_t width = 0;      // frame size (frames of another size are scaled to it)
   int64_t height = 0;
   double fps = 0;           // average frame rate; 0 when unknown or a still image
   int64_t frame_count = 0;  // what the container declares; 0 when it does not say

@@ -36,19 +36,16 @@ ShapeRules shape_rules(const ModelInfo& info) {
 
 namespace {
 
-std::string fps_text(double fps) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", fps);
-  return buf;
+std::string hw(int64_t h, int64_t w) {
+  return cat(h, "x", w);
 }
-
-std::string hw(int64_t h, int64_t w) { return cat(h, "x", w); }
 
 std::string ordinal(int64_t n) {
   if (n == 1) return "every frame";
-  return cat("every ", n, n % 10 == 2 && n % 100 != 12   ? "nd"
-                          : n % 10 == 3 && n % 100 != 13 ? "rd"
-                                                         : "th",
+  return cat("every ", n,
+             n % 10 == 2 && n % 100 != 12   ? "nd"
+             : n % 10 == 3 && n % 100 != 13 ? "rd"
+                                            : "th",
              " frame");
 }
 
@@ -58,13 +55,12 @@ ResizeCrop choose_geometry(const VideoInfo& v, const ClipOptions& o, const Shape
   const int64_t h = v.height, w = v.width, sr = r.spatial_ratio;
   if (o.height > 0) {
     if (o.height % sr != 0 || o.width % sr != 0)
-      fail("--size ", hw(o.height, o.width), " is not a multiple of the model's spatial ratio ",
-           sr, " (try ", hw(std::max(sr, o.height / sr * sr), std::max(sr, o.width / sr * sr)),
-           ")");
+      fail("--size ", hw(o.height, o.width), " is not a multiple of the model's spatial ratio ", sr,
+           " (try ", hw(std::max(sr, o.height / sr * sr), std::max(sr, o.width / sr * sr)), ")");
     const ResizeCrop g = resize_crop_geometry(h, w, o.height, o.width);
-    clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width), " (resize_crop: scaled to ",
-                             hw(g.scaled_height, g.scaled_width), ", crop at y=", g.top,
-                             " x=", g.left, ")"));
+    clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width),
+                             " (resize_crop: scaled to ", hw(g.scaled_height, g.scaled_width),
+                             ", crop at y=", g.top, " x=", g.left, ")"));
     return g;
   }
   if (!o.resolution.empty()) {
@@ -128,7 +124,8 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   }
   clip.source_frames = reached_end ? decoded : v.frame_count;
   if (transparent)
-    clip.warnings.push_back(cat("'", path, "' has transparent pixels: the alpha channel is dropped"));
+    clip.warnings.push_back(
+        cat("'", path, "' has transparent pixels: the alpha channel is dropped"));
 
   std::string short_note;
   std::vector<int64_t> indices = selector.select(decoded, &short_note);
@@ -138,7 +135,7 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   indices.resize(static_cast<size_t>(valid));
   clip.indices = indices;
   if (!v.still_image) {
-    std::string frames = cat("frames ", v.fps > 0 ? "at " + fps_text(v.fps) + " fps" : "",
+    std::string frames = cat("frames ", v.fps > 0 ? "at " + format_fps(v.fps) + " fps" : "",
                              ": using ", valid, " (", ordinal(clip.interval));
     if (options.frames.num_frames > 0 && picked == options.frames.num_frames)
       frames += cat(", ", picked, " spread over ", picked * clip.interval);
@@ -146,7 +143,7 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
     if (valid < picked)
       frames += cat("; trimmed ", picked - valid, " at the end: valid frame counts are ",
                     frame_count_rule(rules.time_ratio, rules.causal_time));
-    if (clip.fps > 0) frames += "; clip fps " + fps_text(clip.fps);
+    if (clip.fps > 0) frames += "; clip fps " + format_fps(clip.fps);
     clip.notes.push_back(frames);
   }
 
@@ -154,13 +151,52 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   float* out = clip.x.data();
   for (int64_t t = 0; t < valid; ++t) {
     const auto it = std::lower_bound(kept_index.begin(), kept_index.end(), indices[t]);
-    if (it == kept_index.end() || *it != indices[t]) fail("internal: frame ", indices[t], " not kept");
+    if (it == kept_index.end() || *it != indices[t])
+      fail("internal: frame ", indices[t], " not kept");
     std::vector<float>& f = kept[static_cast<size_t>(it - kept_index.begin())];
     for (int64_t c = 0; c < 3; ++c)
       std::memcpy(out + (c * valid + t) * plane, f.data() + c * plane,
                   static_cast<size_t>(plane) * sizeof(float));
     std::vector<float>().swap(f);
   }
+  return clip;
+}
+
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred) {
+  if (!name.empty()) {
+    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
+    return file.load(name);
+  }
+  if (file.contains(preferred)) return file.load(preferred);
+  const auto names = file.names();
+  if (names.size() == 1) return file.load(names[0]);
+  if (names.empty()) fail("'", file.path(), "' holds no tensors");
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 6; ++i) {
+    if (i) list += ", ";
+    list += names[i];
+  }
+  if (names.size() > 6) list += ", ...";
+  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
+       preferred, "': pick one with --tensor NAME");
+}
+
+Clip clip_from_tensor(const std::string& path, const std::string& name) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  Clip clip;
+  clip.source = path;
+  clip.x = read_named_tensor(file, name, "x");
+  const Shape& s = clip.x.shape();
+  if (s.size() != 5 || s[0] != 1 || s[1] != 3)
+    fail("'", path, "': a clip tensor must be (1, 3, T, H, W), got ", to_string(s));
+  clip.fps = metadata_fps(file.metadata());
+  clip.video.height = s[3];
+  clip.video.width = s[4];
+  clip.video.fps = clip.fps;
+  clip.source_frames = s[2];
+  for (int64_t t = 0; t < s[2]; ++t) clip.indices.push_back(t);
+  clip.geometry = {s[3], s[4], 0, 0, s[3], s[4]};
   return clip;
 }
 
@@ -239,7 +275,7 @@ void add_clip_metadata(Metadata& m, const Clip& clip) {
   m["source"] = clip.source;
   m["source_size"] = hw(clip.video.height, clip.video.width);
   if (clip.source_frames > 0) m["source_frames"] = std::to_string(clip.source_frames);
-  if (clip.video.fps > 0) m["source_fps"] = fps_text(clip.video.fps);
+  if (clip.video.fps > 0) m["source_fps"] = format_fps(clip.video.fps);
   m["frames"] = std::to_string(clip.frames());
   m["size"] = hw(clip.height(), clip.width());
   m["frame_interval"] = std::to_string(clip.interval);
@@ -249,7 +285,7 @@ void add_clip_metadata(Metadata& m, const Clip& clip) {
     idx += std::to_string(i);
   }
   m["frame_indices"] = idx;
-  if (clip.fps > 0) m["fps"] = fps_text(clip.fps);
+  if (clip.fps > 0) m["fps"] = format_fps(clip.fps);
   const ResizeCrop& g = clip.geometry;
   m["resize_crop"] = cat("scale ", hw(g.scaled_height, g.scaled_width), " crop ",
                          hw(g.height, g.width), " at ", g.top, ",", g.left);
@@ -260,6 +296,12 @@ void add_clip_metadata(Metadata& m, const Clip& clip) {
     notes += n;
   }
   if (!notes.empty()) m["notes"] = notes;
+}
+
+std::string format_fps(double fps) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", fps);
+  return buf;
 }
 
 double metadata_fps(const Metadata& meta) {

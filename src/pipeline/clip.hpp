@@ -46,13 +46,13 @@ ShapeRules shape_rules(const ModelInfo& info);
 struct Clip {
   Tensor x;  // (1, 3, T, H, W), values in [-1, 1]
   std::string source;
-  VideoInfo video;                  // the source file
-  int64_t source_frames = 0;        // frames in the source (0 when not known)
-  std::vector<int64_t> indices;     // source frames used
-  int64_t interval = 1;             // sampling interval
-  double fps = 0;                   // of the clip: source fps / interval (0: unknown)
-  ResizeCrop geometry;              // from the source frame size
-  std::string bucket;               // "16:9" when a resolution bucket was used
+  VideoInfo video;                    // the source file
+  int64_t source_frames = 0;          // frames in the source (0 when not known)
+  std::vector<int64_t> indices;       // source frames used
+  int64_t interval = 1;               // sampling interval
+  double fps = 0;                     // of the clip: source fps / interval (0: unknown)
+  ResizeCrop geometry;                // from the source frame size
+  std::string bucket;                 // "16:9" when a resolution bucket was used
   std::vector<std::string> notes;     // what was done (frames, size), one line each
   std::vector<std::string> warnings;  // e.g. an alpha channel dropped
   int64_t frames() const { return x.dim(2); }
@@ -62,6 +62,14 @@ struct Clip {
 
 // Reads `path` (video or image) into a clip for a model with these rules; throws Error.
 Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules);
+
+// A clip from a safetensors file holding a (1, 3, T, H, W) tensor in [-1, 1] (tensor `name`,
+// else "x", else its only tensor); its fps from the file's metadata when it has one.
+Clip clip_from_tensor(const std::string& path, const std::string& name = "");
+
+// The tensor `name` if given, else `preferred` if present, else the file's only tensor.
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred);
 
 // True when `path` is a safetensors file (by extension, or by its first bytes).
 bool is_tensor_file(const std::string& path);
@@ -80,6 +88,8 @@ Metadata model_metadata(const ModelInfo& info);
 // What a latent file records about the clip it came from (README "Latent files").
 void add_clip_metadata(Metadata& meta, const Clip& clip);
 
+// "29.97", "16": a frame rate as metadata records it (6 significant digits).
+std::string format_fps(double fps);
 // The frame rate a latent's metadata records (0 when none).
 double metadata_fps(const Metadata& meta);
 // A warning when `meta` says the latent came from another family or config than `info`; "" if

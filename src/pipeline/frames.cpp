@@ -54,8 +54,8 @@ std::vector<int64_t> FrameSelector::select(int64_t decoded, std::string* note) c
   std::vector<int64_t> out;
   for (int64_t i = 0; i < decoded; i += interval_) out.push_back(i);
   if (num_frames_ > 0 && note != nullptr)
-    *note = cat("asked for ", num_frames_, " frames at interval ", interval_,
-                " but the video has ", decoded, " frames: taking ", out.size());
+    *note = cat("asked for ", num_frames_, " frames at interval ", interval_, " but the video has ",
+                decoded, " frames: taking ", out.size());
   return out;
 }
 

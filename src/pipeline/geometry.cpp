@@ -49,7 +49,9 @@ int64_t floor_div(double a, double b) {
 
 }  // namespace
 
-int64_t round_half_even(double v) { return static_cast<int64_t>(std::nearbyint(v)); }
+int64_t round_half_even(double v) {
+  return static_cast<int64_t>(std::nearbyint(v));
+}
 
 Resolution parse_resolution(const std::string& text) {
   Resolution r;
@@ -182,8 +184,8 @@ ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t th, int64_t tw) {
 
 ResizeCrop crop_to_multiple(int64_t h, int64_t w, int64_t multiple) {
   if (h < multiple || w < multiple)
-    fail("frames of ", h, "x", w, " are smaller than the model's spatial compression (",
-         multiple, " pixels)");
+    fail("frames of ", h, "x", w, " are smaller than the model's spatial compression (", multiple,
+         " pixels)");
   ResizeCrop g;
   g.scaled_height = h;
   g.scaled_width = w;

@@ -131,7 +131,9 @@ void RunningLatentStats::add(const LatentMoments& m) {
   var_ += m.mean_sq - 2 * c * m.mean + c * c;
 }
 
-double RunningLatentStats::mean() const { return n_ ? sum_ / static_cast<double>(n_) : 0.0; }
+double RunningLatentStats::mean() const {
+  return n_ ? sum_ / static_cast<double>(n_) : 0.0;
+}
 double RunningLatentStats::std() const {
   return n_ ? std::sqrt(std::max(0.0, var_ / static_cast<double>(n_))) : 0.0;
 }
