@@ -37,7 +37,9 @@ std::string fixed(double v, int decimals) {
 // The progress display: a bar on a terminal (stderr), log lines otherwise (stdout).
 class Progress {
  public:
-  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2) != 0) {}
+  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2) != 0) {
+    draw();
+  }
 
   // Prints a line above the bar (or as is without a terminal).
   void line(std::ostream& out, const std::string& text) {
@@ -48,8 +50,11 @@ class Progress {
     draw();
   }
 
-  void step(bool computed, double clip_seconds) {
+  bool on_terminal() const { return tty_ && !quiet_; }
+
+  void step(bool computed, double clip_seconds, const std::string& last = "") {
     ++done_;
+    if (!last.empty()) last_ = last;
     if (computed) {
       ++computed_;
       compute_seconds_ += clip_seconds;
@@ -81,12 +86,13 @@ class Progress {
       eta = format_seconds(per_clip * static_cast<double>(total_ - done_));
     }
     std::cerr << "\r[" << bar << "] " << done_ << "/" << total_ << " clips  " << rate
-              << " clips/s  ETA " << eta << "\033[K";
+              << " clips/s  ETA " << eta << (last_.empty() ? "" : "  last: " + last_) << "\033[K";
     std::cerr.flush();
     drawn_ = true;
   }
 
   int64_t total_;
+  std::string last_;
   bool quiet_;
   bool tty_;
   bool drawn_ = false;
@@ -186,12 +192,14 @@ struct ReconstructCommand {
       if (resume) {
         if (auto done = completed_clip(e, options, key)) {
           results.push_back(*done);
-          progress.line(std::cout, tag + ": complete from an earlier run, skipped");
+          if (!progress.on_terminal())
+            progress.line(std::cout, tag + ": complete from an earlier run, skipped");
           progress.step(false, 0);
           continue;
         }
       }
       ClipResult r;
+      const auto attempt = Clock::now();
       try {
         r = reconstruct_clip(model, e, options, key);
       } catch (const std::exception& ex) {
@@ -200,17 +208,19 @@ struct ReconstructCommand {
         r.error = ex.what();
         results.push_back(r);
         progress.line(std::cerr, "vvae: error: " + tag + ": " + r.error + " (skipped)");
-        progress.step(true, 0);
+        progress.step(true, std::chrono::duration<double>(Clock::now() - attempt).count());
         continue;
       }
       for (const auto& w : r.warnings) progress.line(std::cerr, "vvae: warning: " + w);
       if (single || verbose)
         for (const auto& n : r.notes) progress.line(std::cout, "  " + e.path + ": " + n);
-      progress.line(std::cout, cat(tag, " -> ", e.name, ": ", r.frames, "x", r.height, "x", r.width,
-                                   "  PSNR ", fixed(r.psnr, 2), " dB  SSIM ", fixed(r.ssim, 4),
-                                   "  ", format_seconds(r.seconds)));
+      // On a terminal the bar replaces the per-clip lines (except for a single clip).
+      if (single || !progress.on_terminal())
+        progress.line(std::cout, cat(tag, " -> ", e.name, ": ", r.frames, "x", r.height, "x",
+                                     r.width, "  PSNR ", fixed(r.psnr, 2), " dB  SSIM ",
+                                     fixed(r.ssim, 4), "  ", format_seconds(r.seconds)));
       results.push_back(r);
-      progress.step(true, r.seconds);
+      progress.step(true, r.seconds, cat(e.name, " PSNR ", fixed(r.psnr, 2)));
     }
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
