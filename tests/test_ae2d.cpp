@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <regex>
 
@@ -95,6 +96,25 @@ TEST(Ae2d, RefusesBadInputShapes) {
     model.encode(random_tensor({1, 4, 1, 32, 32}, 1));
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("4 channels"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Ae2dModes, FasterModesStayClose) {
+  // The error of each documented speed mode against the golden (float64) references.
+  const SafetensorsFile io = golden_io();
+  for (const auto& [mode, bound] :
+       {std::pair{ComputeOptions{Precision::kBf16, ConvAlgorithm::kDirect}, 5e-2},
+        std::pair{ComputeOptions{Precision::kFp32, ConvAlgorithm::kWinograd}, 1e-4}}) {
+    LoadOptions o;
+    o.model = data_path(kCase);
+    o.compute = mode;
+    const Model model = Model::load(o);
+    const double z = relative_error(model.encode(io.load("x")).z, io.load("z"));
+    const double dec = relative_error(model.decode(io.load("z")), io.load("dec"));
+    std::cout << (mode.precision == Precision::kBf16 ? "bf16" : "winograd") << ": z " << z
+              << ", dec " << dec << "\n";
+    EXPECT_LT(z, bound);
+    EXPECT_LT(dec, bound);
   }
 }
 

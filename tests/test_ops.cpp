@@ -9,6 +9,7 @@
 #include "ops/layout.hpp"
 #include "ops/norm.hpp"
 #include "ops/resample.hpp"
+#include "ops/upsample_conv.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 
@@ -111,10 +112,43 @@ TEST(Conv, ThreeDimensional) {
   check_conv({3, {1, 6, 5, 7, 4}, 4, {5, 5, 5}, depthwise}, 70);
 }
 
+// A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,
+// with and without the fused residual add.
+void check_mode(const ComputeOptions& mode, double max_error, double min_error) {
+  const Tensor x = random_tensor({1, 20, 18, 64}, 1), w = random_tensor({48, 64, 3, 3}, 2, 0.1f),
+               b = random_tensor({48}, 3);
+  const Conv conv(w, b, ConvGeometry::uniform(2, 1, 1));
+  const Tensor ref = conv(x);
+  Tensor ref_acc = random_tensor(ref.shape(), 4);
+  Tensor acc = ref_acc.clone();
+  conv.accumulate(x, ref_acc);
+  const ComputeScope scope(mode);
+  const Tensor y = conv(x);
+  conv.accumulate(x, acc);
+  for (const double err : {relative_error(y, ref), relative_error(acc, ref_acc)}) {
+    EXPECT_LT(err, max_error);
+    EXPECT_GE(err, min_error);
+  }
+}
+
+TEST(Conv, Bf16Mode) {
+  check_mode({Precision::kBf16, ConvAlgorithm::kDirect}, 3e-2, 1e-5);
+}
+
+TEST(Conv, WinogradMode) {
+  check_mode({Precision::kFp32, ConvAlgorithm::kWinograd}, 1e-4, 0.0);
+}
+
 TEST(Conv, RejectsMismatchedInput) {
   const Conv conv(random_tensor({4, 3, 3, 3}, 1), Tensor(), ConvGeometry::uniform(2, 1, 1));
   EXPECT_THROW(conv(random_tensor({1, 5, 5, 2}, 2)), Error);     // channels
   EXPECT_THROW(conv(random_tensor({1, 5, 5, 5, 3}, 2)), Error);  // rank
+}
+
+float reference_activation(double v, Activation act) {
+  if (act == Activation::kSilu) return static_cast<float>(v / (1.0 + std::exp(-v)));
+  if (act == Activation::kRelu) return static_cast<float>(v > 0 ? v : 0.0);
+  return static_cast<float>(v);
 }
 
 Tensor naive_group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64_t groups,
@@ -137,7 +171,7 @@ Tensor naive_group_norm(const Tensor& x, const Tensor& g, const Tensor& b, int64
         for (int64_t k = 0; k < cg; ++k) {
           const int64_t i = (s * rows + r) * c + gr * cg + k, ch = gr * cg + k;
           const double v = (x.data()[i] - mean) * rstd * g.data()[ch] + b.data()[ch];
-          y.data()[i] = activate(static_cast<float>(v), act);
+          y.data()[i] = reference_activation(v, act);
         }
     }
   return y;
@@ -165,6 +199,19 @@ TEST(GroupNorm, LargeOffsetIsStable) {
   const Tensor g = Tensor::full({32}, 1.0f), b = Tensor::zeros({32});
   EXPECT_TRUE(close(group_norm(x, g, b, 8, 1e-6f),
                     naive_group_norm(x, g, b, 8, 1e-6f, Activation::kNone), 1e-3));
+}
+
+TEST(Elementwise, FastExpIsAccurate) {
+  double worst = 0;
+  for (int i = -870000; i <= 880000; ++i) {
+    const float x = static_cast<float>(i) * 1e-4f;
+    const double ref = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(exp_fast(x) - ref) / ref);
+  }
+  EXPECT_LT(worst, 3e-7);                           // ~2 ulp
+  EXPECT_EQ(exp_fast(-1000.0f), exp_fast(-87.3f));  // clamped, finite, positive
+  EXPECT_GT(exp_fast(-1000.0f), 0.0f);
+  EXPECT_TRUE(std::isfinite(exp_fast(1000.0f)));
 }
 
 TEST(Elementwise, Activations) {
@@ -219,6 +266,38 @@ TEST(Resample, Padding) {
         for (int64_t c = 0; c < 2; ++c)
           ASSERT_EQ(rep.at(0, t, i, j, c),
                     in3.at(0, clampi(t - 2, 2), clampi(i - 1, 3), clampi(j - 1, 3), c));
+}
+
+// UpsampleConv against the direct route: upsample, pad the upsampled tensor, convolve.
+void check_upsample_conv(const Shape& x_shape, int dims, std::array<bool, 3> up, PadMode mode,
+                         std::vector<int64_t> other_pad_lo, uint64_t seed) {
+  const int64_t cin = x_shape.back(), cout = 5;
+  Shape wshape = {cout, cin};
+  for (int d = 0; d < dims; ++d) wshape.push_back(3);
+  const Tensor x = random_tensor(x_shape, seed), w = random_tensor(wshape, seed + 1),
+               b = random_tensor({cout}, seed + 2);
+  std::vector<int64_t> factors, lo_small, hi_small, lo_big, hi_big;
+  for (int d = 0; d < dims; ++d) {
+    const bool u = up[static_cast<size_t>(d)];
+    factors.push_back(u ? 2 : 1);
+    lo_small.push_back(u ? 1 : other_pad_lo[static_cast<size_t>(d)]);
+    hi_small.push_back(u ? 1 : 0);
+    lo_big.push_back(u ? 1 : other_pad_lo[static_cast<size_t>(d)]);
+    hi_big.push_back(u ? 1 : 0);
+  }
+  const Conv direct(w, b, ConvGeometry::uniform(dims, 1, 0));
+  const Tensor expected = direct(pad(upsample_nearest(x, factors), lo_big, hi_big, mode));
+  const UpsampleConv fused(w, b, dims, up);
+  const Tensor got = fused(pad(x, lo_small, hi_small, mode));
+  EXPECT_TRUE(close(got, expected, 1e-5)) << to_string(x_shape);
+}
+
+TEST(UpsampleConv, MatchesUpsampleThenConv) {
+  check_upsample_conv({1, 5, 7, 4}, 2, {true, true, false}, PadMode::kZeros, {0, 0}, 1);
+  check_upsample_conv({2, 6, 3, 8}, 2, {true, true, false}, PadMode::kReplicate, {0, 0}, 2);
+  // 3-D: all axes upsampled (DC-AE InterpolateConv), and H, W only with a causal time pad of 2.
+  check_upsample_conv({1, 3, 4, 5, 3}, 3, {true, true, true}, PadMode::kZeros, {0, 0, 0}, 3);
+  check_upsample_conv({1, 4, 3, 5, 4}, 3, {false, true, true}, PadMode::kReplicate, {2, 0, 0}, 4);
 }
 
 Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,

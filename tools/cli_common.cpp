@@ -22,6 +22,14 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--threads", o.threads, "Threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing but errors");
+  cmd.add_option("--precision", o.load.compute.precision,
+                 "Convolution precision: fp32 (exact, default) or bf16 (faster, ~1e-2 error)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Precision>{
+          {"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}}));
+  cmd.add_option("--conv-algo", o.load.compute.conv_algorithm,
+                 "Convolution algorithm: direct (default) or winograd (2-D 3x3, fp32)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, ConvAlgorithm>{
+          {"direct", ConvAlgorithm::kDirect}, {"winograd", ConvAlgorithm::kWinograd}}));
 }
 
 void add_tiling_options(CLI::App& cmd, TilingOptions& t) {

@@ -1,4 +1,5 @@
 // vvae info and vvae compare: describe a model, compare two tensors.
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -28,10 +29,11 @@ struct InfoCommand {
   static void print_plan(const char* what, const RunPlan& plan) {
     std::cout << what << "  " << to_string(plan.input) << " -> " << to_string(plan.output) << "\n";
     for (const auto& note : plan.notes) std::cout << "        " << note << "\n";
-    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes)
-              << " (weights 2 x " << format_bytes(plan.weight_bytes) << ", activations "
+    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes) << " (weights "
+              << format_bytes(plan.weight_bytes) << ", activations "
               << format_bytes(plan.peak_activation_bytes) << ", oneDNN scratch "
-              << format_bytes(plan.scratch_bytes) << ")\n";
+              << format_bytes(plan.scratch_bytes) << "); convolutions "
+              << static_cast<double>(plan.conv_flops) / 1e9 << " GFLOP\n";
   }
 
   void run() {
@@ -62,9 +64,8 @@ struct InfoCommand {
   }
 
   static bool find_preset_name(const std::string& name) {
-    for (const auto& p : preset_names())
-      if (p == name) return true;
-    return false;
+    const auto names = preset_names();
+    return std::find(names.begin(), names.end(), name) != names.end();
   }
 };
 

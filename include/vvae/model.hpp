@@ -29,6 +29,17 @@ struct TilingOptions {
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
 };
 
+// How convolutions compute. fp32 direct is exact (the parity mode); the others trade accuracy
+// for speed, with their measured error documented in BENCHMARKS.md.
+enum class Precision { kFp32, kBf16 };            // --precision fp32|bf16
+enum class ConvAlgorithm { kDirect, kWinograd };  // --conv-algo direct|winograd
+
+struct ComputeOptions {
+  Precision precision = Precision::kFp32;
+  // Winograd applies to 2-D 3x3 stride-1 fp32 convolutions; others stay direct.
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+};
+
 struct LoadOptions {
   std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint
   std::string weights;  // checkpoint to use with a preset or an explicit config
@@ -38,6 +49,7 @@ struct LoadOptions {
   // Build the architecture without weights (for `vvae info` on a bare preset).
   bool without_weights = false;
   TilingOptions tiling;
+  ComputeOptions compute;
 };
 
 struct EncodeOptions {
@@ -64,7 +76,7 @@ struct ModelInfo {
   bool variational = false;  // has a posterior (mean/logvar)
   int64_t in_channels = 0;
   int64_t latent_channels = 0;
-  int64_t time_ratio = 1;     // frames per latent frame
+  int64_t time_ratio = 1;  // frames per latent frame
   // Latent frame 0 encodes frame 0 alone (causal 3D VAEs): valid clips have 1 + time_ratio * k
   // frames. Otherwise clips have a multiple of time_ratio frames (or 1, an image).
   bool causal_time = false;
@@ -83,6 +95,7 @@ struct RunPlan {
   int64_t peak_activation_bytes = 0;
   int64_t scratch_bytes = 0;
   int64_t estimated_peak_bytes = 0;
+  int64_t conv_flops = 0;  // multiply-add FLOPs of the convolutions (2 per MAC)
 };
 
 class ModelImpl;

@@ -7,6 +7,8 @@ namespace vvae {
 namespace {
 thread_local bool t_dry_run = false;
 std::atomic<int64_t> g_scratchpad{0};
+std::atomic<int64_t> g_conv_flops{0};
+std::atomic<int64_t> g_conv_nanoseconds{0};
 }  // namespace
 
 bool dry_run_active() {
@@ -30,6 +32,26 @@ int64_t max_scratchpad_bytes() {
 }
 void reset_scratchpad_bytes() {
   g_scratchpad.store(0);
+}
+
+void count_conv_flops(int64_t flops) {
+  g_conv_flops.fetch_add(flops);
+}
+int64_t conv_flops() {
+  return g_conv_flops.load();
+}
+void reset_conv_flops() {
+  g_conv_flops.store(0);
+}
+
+void count_conv_seconds(double seconds) {
+  g_conv_nanoseconds.fetch_add(static_cast<int64_t>(seconds * 1e9));
+}
+double conv_seconds() {
+  return static_cast<double>(g_conv_nanoseconds.load()) * 1e-9;
+}
+void reset_conv_seconds() {
+  g_conv_nanoseconds.store(0);
 }
 
 }  // namespace vvae

@@ -25,4 +25,16 @@ void note_scratchpad_bytes(int64_t bytes);
 int64_t max_scratchpad_bytes();
 void reset_scratchpad_bytes();
 
+// Multiply-add FLOPs (2 per MAC) of the convolutions run or planned since the last reset: the
+// "direct-convolution FLOPs" benchmarks divide by.
+void count_conv_flops(int64_t flops);
+int64_t conv_flops();
+void reset_conv_flops();
+
+// Wall time spent inside oneDNN convolution primitives since the last reset (benchmarks compare
+// it with the whole run to see what the other kernels cost).
+void count_conv_seconds(double seconds);
+double conv_seconds();
+void reset_conv_seconds();
+
 }  // namespace vvae

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/file_pages.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -32,13 +33,16 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
       fail("cannot map '", path, "': ", std::strerror(err));
     }
     file->data_ = static_cast<uint8_t*>(p);
+    register_file_mapping(p, file->size_);
   }
   ::close(fd);
   return file;
 }
 
 MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(data_, static_cast<size_t>(size_));
+  if (data_ == nullptr) return;
+  unregister_file_mapping(data_);
+  ::munmap(data_, static_cast<size_t>(size_));
 }
 
 }  // namespace vvae

@@ -211,7 +211,9 @@ class Decoder {
       int64_t in = i == c.levels() - 1 ? top : c.width(i + 1);
       for (int64_t j = 0; j <= c.num_res_blocks; ++j, in = c.width(i))
         l.block.emplace_back(level["block"][j], in, c.width(i));
-      if (i != 0) l.upsample = conv3x3(level["upsample"]["conv"], c.width(i), c.width(i));
+      if (i != 0)
+        l.upsample = load_upsample_conv(level["upsample"]["conv"], c.width(i), c.width(i), 2,
+                                        {true, true, false});
       up_.push_back(std::move(l));
     }
     norm_out_ = GroupNorm::load(s["norm_out"], c.width(0), kGroups, kEps);
@@ -223,7 +225,8 @@ class Decoder {
     Tensor h = (*mid_)(conv_in_(z));
     for (auto level = up_.rbegin(); level != up_.rend(); ++level) {
       for (const ResnetBlock& block : level->block) h = block(std::move(h));
-      if (level->upsample.defined()) h = level->upsample(upsample_nearest(h, {2, 2}));
+      // Upsample: nearest x2 then a 3x3 conv with zero padding, fused (see UpsampleConv).
+      if (level->upsample.defined()) h = level->upsample(pad(h, {1, 1}, {1, 1}, PadMode::kZeros));
     }
     return conv_out_(norm_out_(h, Activation::kSilu));
   }
@@ -231,7 +234,7 @@ class Decoder {
  private:
   struct Level {
     std::vector<ResnetBlock> block;
-    Conv upsample;  // upsample.conv, after nearest x2
+    UpsampleConv upsample;  // upsample.conv, after nearest x2
   };
   Conv conv_in_;
   std::optional<MidBlock> mid_;

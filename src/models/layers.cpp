@@ -21,6 +21,14 @@ Conv load_linear(const Scope& scope, int64_t in, int64_t out, int spatial_dims, 
   return Conv(w.reshape(conv_shape), std::move(b), ConvGeometry::uniform(spatial_dims, 1, 0));
 }
 
+UpsampleConv load_upsample_conv(const Scope& scope, int64_t in, int64_t out, int spatial_dims,
+                                std::array<bool, 3> upsampled) {
+  Shape shape = {out, in};
+  shape.resize(static_cast<size_t>(2 + spatial_dims), 3);
+  return UpsampleConv(scope.param("weight", shape), scope.param("bias", {out}), spatial_dims,
+                      upsampled);
+}
+
 GroupNorm GroupNorm::load(const Scope& scope, int64_t channels, int64_t groups, float eps) {
   if (groups < 1 || channels % groups != 0)
     fail(scope.prefix(), ": ", groups, " groups do not divide ", channels, " channels");

@@ -8,6 +8,7 @@
 #include "models/weights.hpp"
 #include "ops/conv.hpp"
 #include "ops/norm.hpp"
+#include "ops/upsample_conv.hpp"
 
 namespace vvae {
 
@@ -17,6 +18,11 @@ Conv load_conv(const Scope& scope, int64_t in, int64_t out, const std::vector<in
 
 // nn.Linear (O, I) applied to the channel dim, run as a 1x1 convolution of `spatial_dims`.
 Conv load_linear(const Scope& scope, int64_t in, int64_t out, int spatial_dims, bool bias = true);
+
+// Nearest x2 upsampling on the `upsampled` axes then a 3-tap convolution (weights as for
+// load_conv with kernel 3 everywhere), run as UpsampleConv phases.
+UpsampleConv load_upsample_conv(const Scope& scope, int64_t in, int64_t out, int spatial_dims,
+                                std::array<bool, 3> upsampled);
 
 // nn.GroupNorm with affine weight and bias.
 struct GroupNorm {

@@ -7,6 +7,7 @@
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
+#include "ops/conv.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {
@@ -16,6 +17,7 @@ namespace fs = std::filesystem;
 class ModelImpl {
  public:
   ModelInfo info;
+  ComputeOptions compute;
   std::unique_ptr<VaeModel> model;
 };
 
@@ -53,11 +55,6 @@ const Preset& preset_or_fail(const std::string& name) {
   return *p;
 }
 
-std::unique_ptr<VaeModel> build(const Family& family, const Json& args, WeightStore& store,
-                                ModelInfo& info) {
-  return family.build(args, store, info);
-}
-
 // How many of a preset's parameters a checkpoint lacks or holds with another shape.
 size_t mismatches(const Preset& preset, const SafetensorsFile& file,
                   const std::vector<std::string>& names) {
@@ -65,7 +62,7 @@ size_t mismatches(const Preset& preset, const SafetensorsFile& file,
   const auto renames = family.checkpoint_renames(names);
   WeightStore store = WeightStore::shapes_only();
   ModelInfo scratch;
-  build(family, preset.args, store, scratch);
+  family.build(preset.args, store, scratch);
   size_t bad = 0;
   for (const auto& p : store.requested()) {
     auto it = renames.find(p.name);
@@ -143,6 +140,7 @@ Model Model::load(const LoadOptions& options) {
   if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
 
   auto impl = std::make_unique<ModelImpl>();
+  impl->compute = options.compute;
   ModelInfo& info = impl->info;
   info.family = family.name;
   info.preset = source.preset;
@@ -156,7 +154,7 @@ Model Model::load(const LoadOptions& options) {
   WeightStore store =
       file ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
            : WeightStore::shapes_only();
-  impl->model = build(family, source.config.args, store, info);
+  impl->model = family.build(source.config.args, store, info);
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
@@ -174,35 +172,40 @@ const ModelInfo& Model::info() const {
 }
 
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->encode(x, options);
 }
 
 Tensor Model::decode(const Tensor& z) const {
+  const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z);
 }
 
 namespace {
 
 template <typename Run>
-RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
-                 std::vector<std::string> notes, Run run) {
+RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Shape& input,
+                 Shape output, std::vector<std::string> notes, Run run) {
   RunPlan plan;
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
   {
     DryRunScope dry;
+    const ComputeScope mode(compute);
     reset_scratchpad_bytes();
+    reset_conv_flops();
     const int64_t base = memory_stats().live_bytes;
     reset_peak_memory();
     run(Tensor::empty(input));
     plan.peak_activation_bytes = memory_stats().peak_bytes - base;
     plan.scratch_bytes = max_scratchpad_bytes();
+    plan.conv_flops = conv_flops();
   }
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
-  // Weights are held twice: as loaded and packed in oneDNN's layout.
-  plan.estimated_peak_bytes =
-      2 * plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
+  // returned after packing); the other parameters are read in place.
+  plan.estimated_peak_bytes = plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
   return plan;
 }
 
@@ -210,13 +213,13 @@ RunPlan plan_run(const ModelInfo& info, const Shape& input, Shape output,
 
 RunPlan Model::plan_encode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.encoded_shape(input), m.encode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.encoded_shape(input), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, input, m.decoded_shape(input), m.decode_notes(input),
+  return plan_run(impl_->info, impl_->compute, input, m.decoded_shape(input), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });
 }
 

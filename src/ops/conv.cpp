@@ -1,10 +1,13 @@
 #include "ops/conv.hpp"
 
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/file_pages.hpp"
 #include "ops/dnnl_context.hpp"
 #include "vvae/error.hpp"
 
@@ -12,6 +15,7 @@ namespace vvae {
 
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
 
 ConvGeometry ConvGeometry::uniform(int spatial_dims, int64_t stride, int64_t pad) {
   ConvGeometry g;
@@ -24,10 +28,17 @@ ConvGeometry ConvGeometry::uniform(int spatial_dims, int64_t stride, int64_t pad
 
 namespace {
 
+thread_local ComputeOptions t_compute;
+
+// A primitive and how our float32 channels-last tensors reach it: when it wants another type
+// or layout (bf16 inputs, Winograd's blocked layout) src and dst go through reorders.
 struct Primitive {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
-  memory weights;  // packed in the layout this primitive wants
+  memory weights;                   // packed in the layout this primitive wants
+  memory::desc user_src, user_dst;  // float32 channels-last
+  bool stage_src = false, stage_dst = false;
+  dnnl::reorder src_in, dst_in, dst_out;
 };
 
 tag activation_tag(int spatial_dims) {
@@ -39,7 +50,29 @@ tag weights_tag(int spatial_dims, bool grouped) {
   return spatial_dims == 3 ? tag::oidhw : tag::oihw;
 }
 
+dnnl::reorder make_reorder(const memory::desc& from, const memory::desc& to) {
+  return dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to));
+}
+
+// Scratch bytes as a tracked float tensor (counted by dry runs and memory statistics).
+Tensor staging_buffer(const memory::desc& desc) {
+  return Tensor::empty(
+      {static_cast<int64_t>((desc.get_size() + sizeof(float) - 1) / sizeof(float))});
+}
+
+using Key = std::tuple<Shape, bool, Precision, ConvAlgorithm>;
+
 }  // namespace
+
+ComputeOptions current_compute_options() {
+  return t_compute;
+}
+ComputeScope::ComputeScope(const ComputeOptions& options) : previous_(t_compute) {
+  t_compute = options;
+}
+ComputeScope::~ComputeScope() {
+  t_compute = previous_;
+}
 
 struct Conv::Impl {
   Tensor weight, bias;
@@ -48,8 +81,8 @@ struct Conv::Impl {
   std::array<int64_t, 3> kernel{1, 1, 1};
 
   std::mutex mutex;
-  std::map<std::pair<Shape, bool>, std::shared_ptr<Primitive>> primitives;
-  std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format
+  std::map<Key, std::shared_ptr<Primitive>> primitives;
+  std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format and type
 
   memory::dims weight_dims() const {
     const int s = geometry.spatial_dims;
@@ -62,38 +95,55 @@ struct Conv::Impl {
     return dims;
   }
 
+  // Weights in the layout and type `wanted`, reordered from the checkpoint tensor, whose file
+  // pages are then returned (they are re-read from the file should another layout be needed).
   memory pack_weights(const memory::desc& wanted) {
     for (auto& [desc, mem] : packed)
       if (desc == wanted) return mem;
-    memory::desc plain(weight_dims(), memory::data_type::f32,
+    if (weight.data() == nullptr) fail("the model was built without weights");
+    memory::desc plain(weight_dims(), dt::f32,
                        weights_tag(geometry.spatial_dims, geometry.groups > 1));
-    memory user(plain, cpu_engine(), const_cast<float*>(weight.data()));
+    memory source(plain, cpu_engine(), const_cast<float*>(weight.data()));
     memory mem(wanted, cpu_engine());
-    dnnl::reorder(user, mem).execute(cpu_stream(), user, mem);
+    dnnl::reorder(source, mem).execute(cpu_stream(), source, mem);
     cpu_stream().wait();
+    release_file_pages(weight.data(), weight.bytes());
     packed.emplace_back(wanted, mem);
     return mem;
   }
 
-  // The primitive for this input shape; in a dry run only its descriptor is made (to learn the
-  // scratchpad size), and a later real run completes the cached entry.
+  bool winograd_applies() const {
+    const auto& g = geometry;
+    return g.spatial_dims == 2 && g.groups == 1 && kernel[0] == 3 && kernel[1] == 3 &&
+           g.stride[0] == 1 && g.stride[1] == 1;
+  }
+
+  // The primitive for this input shape and mode; in a dry run only its descriptor is made (to
+  // learn the scratchpad size), and a later real run completes the cached entry.
   std::shared_ptr<Primitive> primitive(const Shape& x, const Shape& y, bool accumulate) {
+    const ComputeOptions mode = t_compute;
     std::lock_guard<std::mutex> lock(mutex);
-    auto key = std::make_pair(x, accumulate);
+    const Key key{x, accumulate, mode.precision, mode.conv_algorithm};
     auto it = primitives.find(key);
-    if (it == primitives.end()) it = primitives.emplace(key, describe(x, y, accumulate)).first;
+    if (it == primitives.end())
+      it = primitives.emplace(key, describe(x, y, accumulate, mode)).first;
     Primitive& prim = *it->second;
     note_scratchpad_bytes(static_cast<int64_t>(prim.pd.scratchpad_desc().get_size()));
     if (!dry_run_active() && !prim.conv) {
-      prim.conv = dnnl::convolution_forward(prim.pd);
       prim.weights = pack_weights(prim.pd.weights_desc());
+      prim.conv = dnnl::convolution_forward(prim.pd);
+      if (prim.stage_src) prim.src_in = make_reorder(prim.user_src, prim.pd.src_desc());
+      if (prim.stage_dst) {
+        prim.dst_out = make_reorder(prim.pd.dst_desc(), prim.user_dst);
+        if (accumulate) prim.dst_in = make_reorder(prim.user_dst, prim.pd.dst_desc());
+      }
     }
     return it->second;
   }
 
-  std::shared_ptr<Primitive> describe(const Shape& x, const Shape& y, bool accumulate) const {
+  std::shared_ptr<Primitive> describe(const Shape& x, const Shape& y, bool accumulate,
+                                      const ComputeOptions& mode) const {
     const int s = geometry.spatial_dims;
-    const tag act = activation_tag(s);
     // oneDNN orders activation dims as (N, C, spatial...) whatever the memory layout.
     memory::dims src_dims = {x[0], x.back()}, dst_dims = {y[0], y.back()};
     memory::dims strides, pad_l, pad_r;
@@ -105,22 +155,41 @@ struct Conv::Impl {
       pad_l.push_back(geometry.pad_lo[d]);
       pad_r.push_back(geometry.pad_hi[d]);
     }
-    const auto f32 = memory::data_type::f32;
-    memory::desc src_md(src_dims, f32, act), dst_md(dst_dims, f32, act);
-    memory::desc wei_md(weight_dims(), f32, tag::any);
+    auto prim = std::make_shared<Primitive>();
+    prim->user_src = memory::desc(src_dims, dt::f32, activation_tag(s));
+    prim->user_dst = memory::desc(dst_dims, dt::f32, activation_tag(s));
+
+    const bool bf16 = mode.precision == Precision::kBf16;
+    const bool winograd =
+        !bf16 && mode.conv_algorithm == ConvAlgorithm::kWinograd && winograd_applies();
+    const dt compute = bf16 ? dt::bf16 : dt::f32;
+    // Winograd wants blocked activations: let oneDNN choose, and reorder around it.
+    const tag act = winograd ? tag::any : activation_tag(s);
+    memory::desc src_md(src_dims, compute, act), dst_md(dst_dims, dt::f32, act);
+    memory::desc wei_md(weight_dims(), compute, tag::any);
     memory::desc bias_md =
-        bias.numel() > 0 ? memory::desc({out_channels}, f32, tag::a) : memory::desc();
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                         dnnl::algorithm::convolution_direct, src_md, wei_md,
-                                         bias_md, dst_md, strides, pad_l, pad_r);
+        bias.numel() > 0 ? memory::desc({out_channels}, dt::f32, tag::a) : memory::desc();
     dnnl::primitive_attr attr;
     if (accumulate) {
       dnnl::post_ops ops;
       ops.append_sum(1.0f);
       attr.set_post_ops(ops);
     }
-    auto prim = std::make_shared<Primitive>();
-    prim->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+    const auto algorithm =
+        winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+    try {
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src_md,
+                                           wei_md, bias_md, dst_md, strides, pad_l, pad_r);
+      prim->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+    } catch (const dnnl::error&) {
+      if (!winograd && !bf16) throw;
+      if (bf16) fail("this CPU cannot run bf16 convolutions through oneDNN; use --precision fp32");
+      ComputeOptions direct = mode;  // no Winograd kernel for this case: run it direct
+      direct.conv_algorithm = ConvAlgorithm::kDirect;
+      return describe(x, y, accumulate, direct);
+    }
+    prim->stage_src = prim->pd.src_desc() != prim->user_src;
+    prim->stage_dst = prim->pd.dst_desc() != prim->user_dst;
     return prim;
   }
 };
@@ -184,17 +253,37 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
 
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
+  // Each output value costs (C_in / groups) * kernel volume multiply-adds.
+  if (impl_->geometry.counted)
+    count_conv_flops(2 * dst.numel() * impl_->weight.numel() / impl_->out_channels);
+  Tensor src_stage = prim->stage_src ? staging_buffer(prim->pd.src_desc()) : Tensor();
+  Tensor dst_stage = prim->stage_dst ? staging_buffer(prim->pd.dst_desc()) : Tensor();
   if (dry_run_active()) return;
-  if (impl_->weight.data() == nullptr) fail("the model was built without weights");
-  memory src(prim->pd.src_desc(), cpu_engine(), const_cast<float*>(x.data()));
-  memory out(prim->pd.dst_desc(), cpu_engine(), dst.data());
+
+  auto& stream = cpu_stream();
+  memory user_src(prim->user_src, cpu_engine(), const_cast<float*>(x.data()));
+  memory user_dst(prim->user_dst, cpu_engine(), dst.data());
+  memory src = user_src, out = user_dst;
+  if (prim->stage_src) {
+    src = memory(prim->pd.src_desc(), cpu_engine(), src_stage.data());
+    prim->src_in.execute(stream, user_src, src);
+  }
+  if (prim->stage_dst) {
+    out = memory(prim->pd.dst_desc(), cpu_engine(), dst_stage.data());
+    if (accumulate) prim->dst_in.execute(stream, user_dst, out);
+  }
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, out}};
   if (impl_->bias.numel() > 0)
     args.emplace(DNNL_ARG_BIAS, memory(prim->pd.bias_desc(), cpu_engine(),
                                        const_cast<float*>(impl_->bias.data())));
-  prim->conv.execute(cpu_stream(), args);
-  cpu_stream().wait();
+  const auto start = std::chrono::steady_clock::now();
+  prim->conv.execute(stream, args);
+  stream.wait();
+  count_conv_seconds(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  if (prim->stage_dst) prim->dst_out.execute(stream, out, user_dst);
+  stream.wait();
 }
 
 }  // namespace vvae

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "vvae/model.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {
@@ -17,9 +18,25 @@ struct ConvGeometry {
   std::array<int64_t, 3> pad_lo{0, 0, 0};  // zero padding before
   std::array<int64_t, 3> pad_hi{0, 0, 0};  // zero padding after
   int64_t groups = 1;
+  // Count this convolution's FLOPs in the benchmarks' direct-convolution total (off for the
+  // pieces of a decomposed convolution that counts its direct equivalent itself).
+  bool counted = true;
 
   // Same stride and symmetric zero padding `pad` on every spatial dim.
   static ConvGeometry uniform(int spatial_dims, int64_t stride, int64_t pad);
+};
+
+// The compute mode convolutions on this thread run in; models set it around a run.
+ComputeOptions current_compute_options();
+class ComputeScope {
+ public:
+  explicit ComputeScope(const ComputeOptions& options);
+  ~ComputeScope();
+  ComputeScope(const ComputeScope&) = delete;
+  ComputeScope& operator=(const ComputeScope&) = delete;
+
+ private:
+  ComputeOptions previous_;
 };
 
 class Conv {

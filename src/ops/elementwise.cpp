@@ -6,12 +6,28 @@
 
 namespace vvae {
 
+namespace {
+
+VVAE_MULTIVERSION
+void activate_span(float* p, int64_t n, Activation act) {
+  if (act == Activation::kSilu)
+    for (int64_t i = 0; i < n; ++i) p[i] = silu_fast(p[i]);
+  else if (act == Activation::kRelu)
+    for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.0f);
+}
+
+VVAE_MULTIVERSION
+void add_span(float* d, const float* s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) d[i] += s[i];
+}
+
+}  // namespace
+
 void activate_inplace(Tensor& x, Activation act) {
   if (dry_run_active() || act == Activation::kNone) return;
   float* p = x.data();
-  parallel_for(x.numel(), 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) p[i] = activate(p[i], act);
-  });
+  parallel_for(x.numel(), 4096,
+               [&](int64_t i0, int64_t i1) { activate_span(p + i0, i1 - i0, act); });
 }
 
 void add_inplace(Tensor& dst, const Tensor& src) {
@@ -20,9 +36,8 @@ void add_inplace(Tensor& dst, const Tensor& src) {
   if (dry_run_active()) return;
   float* d = dst.data();
   const float* s = src.data();
-  parallel_for(dst.numel(), 4096, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) d[i] += s[i];
-  });
+  parallel_for(dst.numel(), 4096,
+               [&](int64_t i0, int64_t i1) { add_span(d + i0, s + i0, i1 - i0); });
 }
 
 }  // namespace vvae

@@ -6,6 +6,7 @@
 #include "core/dry_run.hpp"
 #include "core/threads.hpp"
 #include "ops/elementwise.hpp"
+#include "ops/vector_math.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -77,6 +78,26 @@ SplitMean split(const std::vector<double>& mean) {
   return m;
 }
 
+// y = ((x - hi) - lo) * scale + beta per channel, then the activation.
+struct Affine {
+  const float *hi, *lo, *scale, *beta;
+  int64_t channels;
+};
+
+VVAE_MULTIVERSION
+void normalize_rows(const float* x, float* y, int64_t rows, const Affine& a, Activation act) {
+  const int64_t c = a.channels;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * c;
+    float* out = y + r * c;
+    for (int64_t i = 0; i < c; ++i) out[i] = ((in[i] - a.hi[i]) - a.lo[i]) * a.scale[i] + a.beta[i];
+    if (act == Activation::kSilu)
+      for (int64_t i = 0; i < c; ++i) out[i] = silu_fast(out[i]);
+    else if (act == Activation::kRelu)
+      for (int64_t i = 0; i < c; ++i) out[i] = std::max(out[i], 0.0f);
+  }
+}
+
 }  // namespace
 
 Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
@@ -106,14 +127,9 @@ Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int6
     std::vector<float> scale(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c)
       scale[c] = static_cast<float>(gamma.data()[c] / std::sqrt(var[c] + double{eps}));
-    const float* beta_c = beta.data();
+    const Affine affine{mean.hi.data(), mean.lo.data(), scale.data(), beta.data(), channels};
     parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const float* in = xs + r * channels;
-        float* out = ys + r * channels;
-        for (int64_t c = 0; c < channels; ++c)
-          out[c] = activate(((in[c] - mean.hi[c]) - mean.lo[c]) * scale[c] + beta_c[c], act);
-      }
+      normalize_rows(xs + r0 * channels, ys + r0 * channels, r1 - r0, affine, act);
     });
   }
   return y;

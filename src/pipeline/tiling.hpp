@@ -43,8 +43,12 @@ struct TilingSpec {
   // first drops its first output frame, and the first tile keeps one more output frame.
   bool causal = false;
   // A last temporal tile with fewer input frames than this is merged into the previous tile,
-  // which then keeps all its output frames (vvae's fix for the DC-AE tail; 0 = upstream).
+  // which then keeps all its output frames (vvae's fix for the DC-AE tail; 0 = off).
   int64_t min_tail_frames = 0;
+  // Accept upstream's short temporal output (a DC-AE last tile of one latent frame decodes to one
+  // frame) instead of refusing the plan as misaligned: the --dcae-short-tail-compat mode, used
+  // with min_tail_frames = 0.
+  bool allow_short_tail = false;
 };
 
 // Runs the model untiled on one tile: (B, C, t, h, w) -> (B, C', t', h', w'), channels-first.

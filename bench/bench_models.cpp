@@ -1,0 +1,165 @@
+// Model-level benchmark: one full-size preset with random weights, one direction, one shape.
+//
+//   vvae_bench_models flux-ae decode 1,3,1,256,256 [--repeat 3] [--threads 2] [--smoke]
+//                     [--precision fp32|bf16] [--conv-algo direct|winograd] [--no-tiling]
+//
+// Prints one JSON line: median seconds, seconds inside oneDNN convolutions in that run,
+// convolution GFLOP (counted from the graph by a dry run), GFLOP/s, percent of the measured FMA
+// peak, peak RSS. The shape is always the clip's (B, C, T, H, W); decode benchmarks decode that
+// clip's latent. A model directory may stand for the preset; --smoke runs once, to check the
+// runner itself.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/dry_run.hpp"
+#include "core/random.hpp"
+#include "fma_peak.hpp"
+#include "models/family.hpp"
+#include "vvae/model.hpp"
+
+namespace {
+
+using namespace vvae;
+
+Shape parse_shape(const std::string& text) {
+  Shape s;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t comma = text.find(',', pos);
+    s.push_back(std::stoll(text.substr(pos, comma - pos)));
+    pos = comma == std::string::npos ? text.size() : comma + 1;
+  }
+  return s;
+}
+
+Tensor random_clip(const Shape& shape) {
+  Tensor t = Tensor::empty(shape);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data()[i] = 2.0f * uniform_at(7, static_cast<uint64_t>(i)) - 1.0f;
+  return t;
+}
+
+int64_t peak_rss_bytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+struct Options {
+  std::string model, direction;
+  Shape clip;
+  int repeat = 3, threads = 2;
+  bool smoke = false;
+  LoadOptions load;
+  std::string mode = "fp32";
+};
+
+Options parse(int argc, char** argv) {
+  if (argc < 4)
+    throw std::runtime_error(
+        "usage: vvae_bench_models PRESET|MODEL_DIR encode|decode B,C,T,H,W [--repeat N] "
+        "[--threads N] [--smoke] [--precision fp32|bf16] [--conv-algo direct|winograd] "
+        "[--no-tiling]");
+  Options o;
+  o.model = argv[1];
+  o.direction = argv[2];
+  o.clip = parse_shape(argv[3]);
+  for (int i = 4; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--repeat")
+      o.repeat = std::stoi(value());
+    else if (a == "--threads")
+      o.threads = std::stoi(value());
+    else if (a == "--smoke")
+      o.smoke = true;
+    else if (a == "--no-tiling")
+      o.load.tiling.disable = true;
+    else if (a == "--precision") {
+      if (value() == "bf16") o.load.compute.precision = Precision::kBf16, o.mode = "bf16";
+    } else if (a == "--conv-algo") {
+      if (value() == "winograd")
+        o.load.compute.conv_algorithm = ConvAlgorithm::kWinograd, o.mode = "winograd";
+    } else {
+      throw std::runtime_error("unknown option " + a);
+    }
+  }
+  return o;
+}
+
+int run(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  set_num_threads(o.threads);
+  o.load.model = o.model;
+  if (const Preset* preset = find_preset(o.model)) {
+    const std::string weights =
+        (std::filesystem::temp_directory_path() / ("vvae_bench_" + o.model + ".safetensors"))
+            .string();
+    if (!std::filesystem::exists(weights)) write_random_checkpoint(*preset, weights, 1);
+    o.load.weights = weights;
+  }
+  const Model model = Model::load(o.load);
+  const bool decode = o.direction == "decode";
+  const RunPlan enc_plan = model.plan_encode(o.clip);
+  const RunPlan plan = decode ? model.plan_decode(enc_plan.output) : enc_plan;
+  const Tensor input = random_clip(plan.input);
+
+  std::vector<double> seconds, conv;
+  const int runs = o.smoke ? 1 : o.repeat + 1;  // the first run warms caches and packs weights
+  for (int r = 0; r < runs; ++r) {
+    reset_conv_seconds();
+    const auto start = std::chrono::steady_clock::now();
+    if (decode)
+      model.decode(input);
+    else
+      model.encode(input);
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (r > 0 || o.smoke) {
+      seconds.push_back(s);
+      conv.push_back(conv_seconds());
+    }
+  }
+  // The median run, and the convolution time of that same run.
+  std::vector<size_t> order(seconds.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return seconds[a] < seconds[b]; });
+  const size_t mid = order[order.size() / 2];
+  const double median = seconds[mid];
+  const double peak = o.smoke ? 0.0 : bench::measure_fma_peak_gflops(o.threads);
+  const double gflop = static_cast<double>(plan.conv_flops) / 1e9;
+  std::printf(
+      "{\"model\": \"%s\", \"direction\": \"%s\", \"input\": \"%s\", \"mode\": \"%s\", "
+      "\"threads\": %d, \"seconds\": %.4f, \"conv_seconds\": %.4f, \"conv_gflop\": %.2f, "
+      "\"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"percent_of_peak\": %.1f, "
+      "\"peak_rss_mib\": %.1f, \"planned_peak_mib\": %.1f}\n",
+      o.model.c_str(), o.direction.c_str(), to_string(plan.input).c_str(), o.mode.c_str(),
+      o.threads, median, conv[mid], gflop, gflop / median, peak,
+      peak > 0 ? 100.0 * gflop / median / peak : 0.0,
+      static_cast<double>(peak_rss_bytes()) / 1048576.0,
+      static_cast<double>(plan.estimated_peak_bytes) / 1048576.0);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "vvae_bench_models: error: " << e.what() << "\n";
+    return 1;
+  }
+}
