@@ -164,6 +164,7 @@ struct ReconstructCommand {
     options.clip = clip.resolve();
     options.out_dir = out_dir;
     options.model_label = !common.load.model.empty() ? common.load.model : common.load.weights;
+    options.compute = common.load.compute;
     const Shard shard = shard_text.empty() ? Shard{} : parse_shard(shard_text);
     std::vector<ManifestEntry> all =
         manifest.empty() ? entries_from_paths(inputs) : read_manifest(manifest);

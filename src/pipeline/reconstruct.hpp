@@ -36,6 +36,7 @@ struct ReconstructOptions {
   bool compare = false;
   bool latents = false;
   std::string model_label;  // what --model named, for the summary
+  ComputeOptions compute;   // the model's precision and convolution algorithm (in the run key)
 };
 
 struct ClipResult {
