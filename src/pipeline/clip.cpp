@@ -40,6 +40,10 @@ std::string hw(int64_t h, int64_t w) {
   return cat(h, "x", w);
 }
 
+std::string plural(int64_t n, const std::string& word) {
+  return cat(n, " ", word, n == 1 ? "" : "s");
+}
+
 std::string ordinal(int64_t n) {
   if (n == 1) return "every frame";
   return cat("every ", n,
@@ -80,7 +84,8 @@ ResizeCrop choose_geometry(const VideoInfo& v, const ClipOptions& o, const Shape
   if (g.height != h || g.width != w)
     clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width),
                              " (cropped in the middle to multiples of ", sr, ": trimmed ",
-                             h - g.height, " rows, ", w - g.width, " columns)"));
+                             plural(h - g.height, "row"), ", ", plural(w - g.width, "column"),
+                             ")"));
   return g;
 }
 
@@ -137,7 +142,7 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   if (!v.still_image) {
     std::string frames = cat("frames ", v.fps > 0 ? "at " + format_fps(v.fps) + " fps" : "",
                              ": using ", valid, " (", ordinal(clip.interval));
-    if (options.frames.num_frames > 0 && picked == options.frames.num_frames)
+    if (options.frames.num_frames > 0 && short_note.empty())
       frames += cat(", ", picked, " spread over ", picked * clip.interval);
     frames += ")";
     if (valid < picked)
