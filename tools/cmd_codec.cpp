@@ -182,11 +182,14 @@ struct ConvertCommand {
         ->check(CLI::Range(0, 51));
     cmd->add_flag("--frames", frames, "Write a folder of PNG frames");
     cmd->add_flag("-q,--quiet", common.quiet, "Print nothing but errors");
+    cmd->add_option("--threads", common.threads, "Threads (default: all cores)")
+        ->check(CLI::NonNegativeNumber);
     add_clip_options(*cmd, clip);
     cmd->callback([this] { run(); });
   }
 
   void run() {
+    set_num_threads(common.threads);
     const OutputKind kind = output_kind(output, frames);
     if (kind == OutputKind::frames)
       check_output_folder(output);
