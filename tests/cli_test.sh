@@ -67,6 +67,38 @@ grep -q "83,819,683" "$WORK/info" || fail "info parameter count: $(cat "$WORK/in
 grep -q "\[1, 16, 17, 32, 32\]" "$WORK/info" || fail "info latent shape: $(cat "$WORK/info")"
 echo "ok: info"
 
+# --- hunyuan: tiled as its config says, untiled with --no-tiling, tiled by the CLI flags -------
+HY=$DATA/golden/hunyuan_tiled_ov50
+# check_parity NAME FILE_A TENSOR_A FILE_B TENSOR_B: relative difference <= 1e-4.
+check_parity() {
+  "$VVAE" compare "$2" "$4" --tensor-a "$3" --tensor-b "$5" >"$WORK/cmp" || { fail "$1: compare"; return; }
+  local r
+  r=$(sed -E 's/.*max\|a-b\|\/max\|a\| ([^ ]+).*/\1/' "$WORK/cmp")
+  awk -v r="$r" 'BEGIN { exit !(r <= 1e-4) }' || fail "$1 parity: $r"
+  echo "ok: $1 parity $r"
+}
+"$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$WORK/hz.safetensors" -q || fail "hunyuan encode"
+check_parity "hunyuan tiled encode z" "$WORK/hz.safetensors" z "$HY/io.safetensors" z
+check_parity "hunyuan tiled encode logvar" "$WORK/hz.safetensors" logvar "$HY/io.safetensors" logvar
+"$VVAE" decode --model "$HY" -i "$HY/io.safetensors" --tensor z -o "$WORK/hx.safetensors" -q || fail "hunyuan decode"
+check_parity "hunyuan tiled decode" "$WORK/hx.safetensors" x "$HY/io.safetensors" dec
+"$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$WORK/hzu.safetensors" -q --no-tiling || fail "hunyuan untiled encode"
+check_parity "hunyuan untiled encode z" "$WORK/hzu.safetensors" z "$HY/io.safetensors" z_untiled
+"$VVAE" decode --model "$HY" -i "$HY/io.safetensors" --tensor z_untiled -o "$WORK/hxu.safetensors" -q --no-tiling \
+  || fail "hunyuan untiled decode"
+check_parity "hunyuan untiled decode" "$WORK/hxu.safetensors" x "$HY/io.safetensors" dec_untiled
+# hunyuan_small has the same weights and no tiling: the flags make it hunyuan_tiled_ov50.
+"$VVAE" decode --model "$DATA/golden/hunyuan_small" -i "$HY/io.safetensors" --tensor z -o "$WORK/hxf.safetensors" -q \
+  --tile-size 32 --tile-frames 16 --tile-overlap 0.5 || fail "hunyuan decode with tile flags"
+check_parity "hunyuan decode with tile flags" "$WORK/hxf.safetensors" x "$HY/io.safetensors" dec
+
+"$VVAE" info --model hunyuan-vae --input-shape 1,3,97,512,512 >"$WORK/hinfo" || fail "info hunyuan-vae"
+for want in "246,478,803" "\[1, 3, 97, 512, 512\] -> \[1, 16, 25, 64, 64\]" "temporal tiles: 3 of 65 frames" \
+  "spatial tiles: 3 x 3 of 256" "\[1, 16, 25, 64, 64\] -> \[1, 3, 97, 512, 512\]" "peak memory ~"; do
+  grep -q "$want" "$WORK/hinfo" || fail "info hunyuan-vae lacks '$want': $(cat "$WORK/hinfo")"
+done
+echo "ok: info hunyuan-vae"
+
 # --- bad input ------------------------------------------------------------------------------
 OUT=$WORK/out.safetensors
 head -c 100 "$CASE/weights.safetensors" >"$WORK/truncated.safetensors"
@@ -95,6 +127,13 @@ expect_error "unknown preset file" "$OUT" "$VVAE" encode --model "$CASE/weights.
 expect_error "unknown model" "$OUT" "$VVAE" encode --model nothing-here -i "$CASE/io.safetensors" -o "$OUT"
 expect_error "bad shape" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,x,8,8
 expect_error "odd frame size" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,1,30,32
+
+expect_error "hunyuan frame count" "$OUT" "$VVAE" info --model hunyuan-vae --input-shape 1,3,96,512,512
+grep -q "1 + 4k frames" "$WORK/stderr" || fail "hunyuan frame count message: $(cat "$WORK/stderr")"
+expect_error "hunyuan misaligned tiles" "$OUT" "$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$OUT" \
+  --tile-size 32 --tile-overlap 0.3
+expect_error "hunyuan --no-tiling with a tile size" "$OUT" "$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$OUT" \
+  --no-tiling --tile-size 64
 
 if [ $failures -ne 0 ]; then
   echo "$failures CLI check(s) failed"

@@ -1,12 +1,13 @@
 #include "io/safetensors.hpp"
 #include "models/ae2d.hpp"
 #include "models/family.hpp"
+#include "models/hunyuan.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
 
 const std::vector<Family>& families() {
-  static const std::vector<Family> all = {ae2d_family()};
+  static const std::vector<Family> all = {ae2d_family(), hunyuan_family()};
   return all;
 }
 
@@ -25,6 +26,7 @@ const std::vector<Preset>& presets() {
   static const std::vector<Preset> all = [] {
     std::vector<Preset> out;
     for (auto&& p : ae2d_presets()) out.push_back(std::move(p));
+    for (auto&& p : hunyuan_presets()) out.push_back(std::move(p));
     return out;
   }();
   return all;
