@@ -114,6 +114,27 @@ grep -aq '"size":"192x288"' res.safetensors || grep -aq '"bucket":"3:2"' res.saf
   || fail "resolution bucket: $(head -c 1500 res.safetensors | tr -d '\0')"
 ok "images, alpha, odd sizes, frame selection, resolution"
 
+# A causal family (1 + 4k frames): what is trimmed is said, and fps follows --fps-max.
+HUNYUAN=$DATA/golden/hunyuan_small
+if [ -d "$HUNYUAN" ]; then
+  "$MAKE" h30.mp4 --codec libx264 --frames 12 --size 36x50 --fps 30 || fail "make h30.mp4"
+  run encode --model "$HUNYUAN" h30.mp4 -o h.latent.safetensors --fps-max 16 >h.log || fail "hunyuan encode"
+  grep -q "trimmed 1 at the end: valid frame counts are 1 + 4k" h.log || fail "hunyuan trim note: $(cat h.log)"
+  grep -q "36x50 -> 32x48" h.log || fail "hunyuan crop note: $(cat h.log)"
+  for kv in '"frames":"5"' '"frame_indices":"0,2,4,6,8"' '"fps":"15"' '"family":"hunyuan"' '"source_fps":"30"'; do
+    grep -aq "$kv" h.latent.safetensors || fail "hunyuan latent lacks $kv"
+  done
+  run decode --model "$HUNYUAN" h.latent.safetensors -o h_rec.mp4 -q || fail "hunyuan decode"
+  "$VVAE" convert h_rec.mp4 -o h_rec.safetensors >hc.log || fail "convert h_rec.mp4"
+  grep -q "wrote h_rec.safetensors: 5 frames 32x48" hc.log && grep -aq '"fps":"15"' h_rec.safetensors \
+    || fail "hunyuan decode: $(cat hc.log)"
+  run reconstruct --model "$HUNYUAN" h30.mp4 -o hrec >hr.log || fail "hunyuan reconstruct"
+  grep -q '"frames": 9' hrec/summary.json && grep -q "trimmed 3" hr.log || fail "hunyuan reconstruct: $(cat hr.log)"
+  run decode --model "$MODEL" h.latent.safetensors -o hx.mp4 >/dev/null 2>hx.err
+  grep -q "^vvae: warning: the latent was encoded by a 'hunyuan' model" hx.err || fail "family mismatch warning: $(cat hx.err)"
+  ok "hunyuan: 12 frames at 30 fps -> 5 at 15 fps (--fps-max 16), 9 in reconstruct"
+fi
+
 # The old tensor contract still holds next to the new forms.
 run encode --model "$MODEL" --input "$MODEL/io.safetensors" --output z.safetensors -q || fail "tensor encode"
 
