@@ -80,10 +80,11 @@ TEST(Ae2d, SamplingIsSeeded) {
   const EncodeResult mode = model.encode(x);
   const EncodeResult a = model.encode(x, {true, 5}), b = model.encode(x, {true, 5}),
                      c = model.encode(x, {true, 6});
-  EXPECT_EQ(max_abs_diff(a.z, b.z), 0.0);
+  // Equal up to the last bits oneDNN may change between runs; a different seed moves z by O(std).
+  EXPECT_LT(relative_error(a.z, b.z), 1e-5);
   EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
   EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
-  EXPECT_EQ(max_abs_diff(a.mean, mode.mean), 0.0);  // the posterior itself does not change
+  EXPECT_LT(relative_error(a.mean, mode.mean), 1e-5);  // the posterior itself does not change
 }
 
 TEST(Ae2d, RefusesBadInputShapes) {

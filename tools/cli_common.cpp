@@ -40,6 +40,10 @@ void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
   cmd.add_option("--tile-overlap", t.overlap, "Tile overlap fraction in [0, 1)")
       ->check(CLI::Range(0.0, 0.999));
   cmd.add_flag("--no-tiling", t.disable, "Run untiled whatever the config says");
+  cmd.add_flag("--no-spatial-tiling", t.no_spatial,
+               "No spatial tiles (temporal tiling as configured)");
+  cmd.add_flag("--no-temporal-tiling", t.no_temporal,
+               "No temporal tiles (Open-Sora's text-to-video setting: spatial tiling only)");
 }
 
 const ClipOptions& ClipCliOptions::resolve() {

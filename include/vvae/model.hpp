@@ -24,6 +24,8 @@ namespace vvae {
 // Overrides for the tiling keys of a model's config; unset fields keep the config's value.
 struct TilingOptions {
   bool disable = false;                // --no-tiling: both spatial and temporal tiling off
+  bool no_spatial = false;             // --no-spatial-tiling
+  bool no_temporal = false;            // --no-temporal-tiling (Open-Sora's t2v setting)
   std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
   std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)

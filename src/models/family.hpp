@@ -40,6 +40,19 @@ struct Family {
   void (*apply_tiling)(Json& args, const TilingOptions& tiling);
 };
 
+// The model_args keys a tiled family reads its tiling from.
+struct TilingKeys {
+  const char* spatial_on;   // e.g. "use_spatial_tiling"
+  const char* temporal_on;  // "use_temporal_tiling"
+  const char* tile_size;    // "sample_size" (pixels)
+  const char* tile_frames;  // "sample_tsize"
+  const char* overlap;      // "tile_overlap_factor"
+};
+
+// Writes the CLI's tiling overrides into a family's keys: a size turns its tiling on, the
+// --no-* flags turn it off, and contradictory combinations are refused.
+void apply_tiling_options(Json& args, const TilingOptions& tiling, const TilingKeys& keys);
+
 const std::vector<Family>& families();
 const Family& find_family(const std::string& name);  // by name or alias; throws if unknown
 

@@ -581,22 +581,9 @@ class AutoencoderKLCausal3D : public VaeModel {
 };
 
 void hunyuan_tiling(Json& args, const TilingOptions& tiling) {
-  if (tiling.disable) {
-    if (tiling.tile_size || tiling.tile_frames || tiling.overlap)
-      fail("--no-tiling cannot be combined with --tile-size, --tile-frames or --tile-overlap");
-    args["use_spatial_tiling"] = false;
-    args["use_temporal_tiling"] = false;
-    return;
-  }
-  if (tiling.tile_size) {
-    args["sample_size"] = *tiling.tile_size;
-    args["use_spatial_tiling"] = true;
-  }
-  if (tiling.tile_frames) {
-    args["sample_tsize"] = *tiling.tile_frames;
-    args["use_temporal_tiling"] = true;
-  }
-  if (tiling.overlap) args["tile_overlap_factor"] = *tiling.overlap;
+  apply_tiling_options(args, tiling,
+                       {"use_spatial_tiling", "use_temporal_tiling", "sample_size", "sample_tsize",
+                        "tile_overlap_factor"});
 }
 
 std::unique_ptr<VaeModel> build_hunyuan(const Json& args, WeightStore& weights, ModelInfo& info) {

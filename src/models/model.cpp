@@ -129,7 +129,7 @@ Source resolve(const LoadOptions& o) {
 }
 
 bool has_tiling_override(const TilingOptions& t) {
-  return t.disable || t.tile_size || t.tile_frames || t.overlap;
+  return t.disable || t.no_spatial || t.no_temporal || t.tile_size || t.tile_frames || t.overlap;
 }
 
 }  // namespace

@@ -6,6 +6,25 @@
 
 namespace vvae {
 
+void apply_tiling_options(Json& args, const TilingOptions& t, const TilingKeys& keys) {
+  if (t.disable && (t.tile_size || t.tile_frames || t.overlap))
+    fail("--no-tiling cannot be combined with --tile-size, --tile-frames or --tile-overlap");
+  if (t.no_spatial && t.tile_size) fail("--no-spatial-tiling cannot be combined with --tile-size");
+  if (t.no_temporal && t.tile_frames)
+    fail("--no-temporal-tiling cannot be combined with --tile-frames");
+  if (t.disable || t.no_spatial) args[keys.spatial_on] = false;
+  if (t.disable || t.no_temporal) args[keys.temporal_on] = false;
+  if (t.tile_size) {
+    args[keys.tile_size] = *t.tile_size;
+    args[keys.spatial_on] = true;
+  }
+  if (t.tile_frames) {
+    args[keys.tile_frames] = *t.tile_frames;
+    args[keys.temporal_on] = true;
+  }
+  if (t.overlap) args[keys.overlap] = *t.overlap;
+}
+
 const std::vector<Family>& families() {
   static const std::vector<Family> all = {ae2d_family(), hunyuan_family()};
   return all;

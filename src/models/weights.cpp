@@ -1,5 +1,6 @@
 #include "models/weights.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <sstream>
@@ -17,12 +18,15 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Shapes equal up to trailing 1s: a Linear [O, I] weight stored for a 1x1 convolution
-// [O, I, 1, 1] (or the reverse) holds the same numbers in the same order.
-bool same_up_to_trailing_ones(Shape a, Shape b) {
-  while (a.size() > 2 && a.back() == 1) a.pop_back();
-  while (b.size() > 2 && b.back() == 1) b.pop_back();
-  return a == b;
+// A Linear [O, I] weight stored for a 1x1 convolution [O, I, 1, ...] (or the reverse) holds the
+// same numbers in the same order; any other difference in shape is a mismatch.
+bool linear_as_pointwise(const Shape& a, const Shape& b) {
+  const auto pointwise_of = [](const Shape& linear, const Shape& conv) {
+    if (linear.size() != 2 || conv.size() < 3 || conv[0] != linear[0] || conv[1] != linear[1])
+      return false;
+    return std::all_of(conv.begin() + 2, conv.end(), [](int64_t d) { return d == 1; });
+  };
+  return pointwise_of(a, b) || pointwise_of(b, a);
 }
 
 // FNV-1a: a stable hash, so random weights are the same on every platform.
@@ -94,7 +98,7 @@ Tensor WeightStore::take(const std::string& name, const Shape& shape) {
         return Tensor::borrow(shape, nullptr, nullptr);
       }
       const SafetensorsEntry* entry = file_->find(it->second);
-      if (entry->shape != shape && !same_up_to_trailing_ones(entry->shape, shape)) {
+      if (entry->shape != shape && !linear_as_pointwise(entry->shape, shape)) {
         misshaped_.push_back(
             cat(it->second, " is ", to_string(entry->shape), ", needs ", to_string(shape)));
         return Tensor::borrow(shape, nullptr, nullptr);

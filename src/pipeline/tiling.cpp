@@ -280,13 +280,18 @@ Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule
       temporal_applies(x, spec) ? temporal_shape(x, spec, shape) : spatial_shape(x, spec, shape);
   const bool short_tail = spec.allow_short_tail && tiled[kT] < untiled[kT] &&
                           tiled[kH] == untiled[kH] && tiled[kW] == untiled[kW];
-  if (tiled != untiled && !short_tail)
-    fail("tiling ", to_string(x), " with ", spec.tile, "-unit tiles, ", spec.tile_frames,
-         "-frame tiles and overlap ", spec.overlap, " would give ", to_string(tiled),
-         " instead of ", to_string(untiled),
-         " (upstream returns that silently): the tile step int(tile * (1 - overlap)) "
-         "must equal the kept output int(tile_out - tile_out * overlap) times the compression; ",
+  if (tiled != untiled && !short_tail) {
+    std::string tiles;
+    if (temporal_applies(x, spec)) tiles = cat(spec.tile_frames, "-frame");
+    if (spatial_applies(x, spec) || (temporal_applies(x, spec) && spec.spatial))
+      tiles += cat(tiles.empty() ? "" : " and ", spec.tile, "-unit spatial");
+    fail("tiling a ", x[kT], "x", x[kH], "x", x[kW], " (T x H x W) input with ", tiles,
+         " tiles at overlap ", spec.overlap, " would give ", tiled[kT], "x", tiled[kH], "x",
+         tiled[kW], " instead of ", untiled[kT], "x", untiled[kH], "x", untiled[kW],
+         " (upstream returns that silently): the tile step int(tile * (1 - overlap)) must equal "
+         "the kept output int(tile_out - tile_out * overlap) times the compression; ",
          kChangeTiles);
+  }
   return tiled;
 }
 
