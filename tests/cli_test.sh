@@ -93,6 +93,23 @@ for want in "246,478,803" "\[1, 3, 97, 512, 512\] -> \[1, 16, 25, 64, 64\]" "tem
 done
 echo "ok: info hunyuan-vae"
 
+# --- dcae: tiled parity, untiled parity, plans ----------------------------------------------
+DCAE=$DATA/golden/dcae_tiled
+"$VVAE" encode --model "$DCAE" -i "$DCAE/io.safetensors" -o "$WORK/dz.safetensors" -q || fail "dcae encode"
+check_parity "dcae tiled z" "$WORK/dz.safetensors" z "$DCAE/io.safetensors" z
+"$VVAE" decode --model "$DCAE" -i "$DCAE/io.safetensors" --tensor z -o "$WORK/dx.safetensors" -q || fail "dcae decode"
+check_parity "dcae tiled dec" "$WORK/dx.safetensors" x "$DCAE/io.safetensors" dec
+"$VVAE" encode --model "$DCAE" -i "$DCAE/io.safetensors" -o "$WORK/dzu.safetensors" -q --no-tiling || fail "dcae encode --no-tiling"
+check_parity "dcae untiled z" "$WORK/dzu.safetensors" z "$DCAE/io.safetensors" z_untiled
+"$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,100,256,256 >"$WORK/info" || fail "info dcae"
+grep -q "459,462,147" "$WORK/info" || fail "dcae parameter count: $(cat "$WORK/info")"
+grep -q "\[1, 128, 25, 8, 8\] -> \[1, 3, 100, 256, 256\]" "$WORK/info" || fail "dcae decode plan: $(cat "$WORK/info")"
+grep -q "merged into the previous one" "$WORK/info" || fail "dcae merge not reported: $(cat "$WORK/info")"
+"$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,100,256,256 --dcae-short-tail-compat >"$WORK/info" || fail "info compat"
+grep -q "\[1, 128, 25, 8, 8\] -> \[1, 3, 97, 256, 256\]" "$WORK/info" || fail "dcae compat plan: $(cat "$WORK/info")"
+grep -q "upstream short tail" "$WORK/info" || fail "dcae compat not reported: $(cat "$WORK/info")"
+echo "ok: dcae info plans (merged tail and --dcae-short-tail-compat)"
+
 # --- bad input ------------------------------------------------------------------------------
 OUT=$WORK/out.safetensors
 head -c 100 "$CASE/weights.safetensors" >"$WORK/truncated.safetensors"
@@ -121,6 +138,9 @@ expect_error "unknown preset file" "$OUT" "$VVAE" encode --model "$CASE/weights.
 expect_error "unknown model" "$OUT" "$VVAE" encode --model nothing-here -i "$CASE/io.safetensors" -o "$OUT"
 expect_error "bad shape" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,x,8,8
 expect_error "odd frame size" "$OUT" "$VVAE" info --model flux-ae --input-shape 1,3,1,30,32
+expect_error "dcae 4 frames" "$OUT" "$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,4,256,256
+expect_error "dcae frame size" "$OUT" "$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,8,250,256
+expect_error "short-tail flag on ae2d" "$OUT" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$OUT" --dcae-short-tail-compat
 
 expect_error "hunyuan frame count" "$OUT" "$VVAE" info --model hunyuan-vae --input-shape 1,3,96,512,512
 grep -q "1 + 4k frames" "$WORK/stderr" || fail "hunyuan frame count message: $(cat "$WORK/stderr")"

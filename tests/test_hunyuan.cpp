@@ -163,13 +163,12 @@ TEST(HunyuanParity, SamplingIsSeeded) {
   const EncodeResult mode = model.encode(x);
   const EncodeResult a = model.encode(x, {true, 5}), b = model.encode(x, {true, 5}),
                      c = model.encode(x, {true, 6});
-  EXPECT_EQ(max_abs_diff(a.z, b.z), 0.0);
+  // Runs are compared to 1e-5, not bit for bit: a model's first run (fresh oneDNN primitives)
+  // can differ from later ones in the last bits (1.9e-6 seen, depending on the heap layout).
+  EXPECT_LT(relative_error(a.z, b.z), 1e-5);
   EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
   EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
-  // The posterior itself does not change. Not compared bit for bit: the first run of a model
-  // (fresh oneDNN primitives) can differ from later runs in the last bits (1.9e-6 seen on
-  // mean, depending on the heap layout; see the branch's report).
-  EXPECT_LT(max_abs_diff(a.mean, mode.mean), 1e-5);
+  EXPECT_LT(relative_error(a.mean, mode.mean), 1e-5);  // the posterior itself does not change
 }
 
 // --- tiling --------------------------------------------------------------------------------
@@ -443,34 +442,13 @@ TEST(Hunyuan, NonSquareClipShapes) {
 
 // --- full size -----------------------------------------------------------------------------
 
-std::map<std::string, Shape> read_key_list(const std::string& path) {
-  std::ifstream in(path);
-  std::map<std::string, Shape> out;
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream fields(line.substr(line.find(' ') + 1));
-    Shape shape;
-    for (char c; fields >> c;)
-      if (std::isdigit(static_cast<unsigned char>(c))) {
-        fields.putback(c);
-        int64_t d = 0;
-        fields >> d;
-        shape.push_back(d);
-      }
-    out[line.substr(0, line.find(' '))] = shape;
-  }
-  return out;
-}
-
 TEST(FullSize, HunyuanVaePresetRoundTrip) {
   if (!VVAE_FULL_SIZE_TESTS) GTEST_SKIP() << "full-size models run in the Release build only";
   const std::string path = temp_path("hunyuan-vae-random.safetensors");
   const auto params = write_random_checkpoint(*find_preset("hunyuan-vae"), path, 1234);
-  std::map<std::string, Shape> ours;
-  for (const auto& p : params) ours[p.name] = p.shape;
-  const auto upstream = read_key_list(data_path("keys/hunyuan-vae.txt"));
+  const auto upstream = by_name(read_key_list("keys/hunyuan-vae.txt"));
   ASSERT_EQ(upstream.size(), 248u);
-  EXPECT_EQ(ours, upstream);
+  EXPECT_EQ(by_name(params), upstream);
 
   LoadOptions o;
   o.model = path;  // a bare checkpoint: recognised as hunyuan-vae from its tensors

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "core/random.hpp"
 
@@ -79,6 +80,30 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
   const uint64_t n = header.size();
   std::memcpy(out.data(), &n, 8);
   return out + header + data;
+}
+
+std::vector<ParameterInfo> read_key_list(const std::string& relative_path) {
+  std::ifstream in(data_path(relative_path));
+  EXPECT_TRUE(in.good()) << relative_path;
+  std::vector<ParameterInfo> out;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.find(' ');
+    std::string dims = line.substr(space + 1);
+    for (char& ch : dims)
+      if (ch == '[' || ch == ']' || ch == ',') ch = ' ';
+    ParameterInfo p{line.substr(0, space), {}};
+    std::istringstream numbers(dims);
+    for (int64_t d; numbers >> d;) p.shape.push_back(d);
+    out.push_back(p);
+  }
+  return out;
+}
+
+std::map<std::string, Shape> by_name(const std::vector<ParameterInfo>& parameters) {
+  std::map<std::string, Shape> out;
+  for (const auto& p : parameters) out[p.name] = p.shape;
+  return out;
 }
 
 }  // namespace vvae::test

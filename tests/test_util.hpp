@@ -3,10 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
 #include "io/safetensors.hpp"
+#include "vvae/model.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae::test {
@@ -31,5 +33,10 @@ Tensor repeat_batch(const Tensor& x, int64_t times);
 void write_bytes(const std::string& path, const std::string& bytes);
 // A safetensors file built from a header JSON text and a data section.
 std::string safetensors_bytes(const std::string& header, const std::string& data);
+
+// A released model's parameter list (tests/data/keys/<preset>.txt: "name [d0, d1, ...]" lines),
+// in file order.
+std::vector<ParameterInfo> read_key_list(const std::string& relative_path);
+std::map<std::string, Shape> by_name(const std::vector<ParameterInfo>& parameters);
 
 }  // namespace vvae::test

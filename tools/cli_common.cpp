@@ -44,6 +44,9 @@ void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
                "No spatial tiles (temporal tiling as configured)");
   cmd.add_flag("--no-temporal-tiling", t.no_temporal,
                "No temporal tiles (Open-Sora's text-to-video setting: spatial tiling only)");
+  cmd.add_flag("--dcae-short-tail-compat", t.dcae_short_tail_compat,
+               "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
+               "(the clip comes back short) instead of merging it into the previous tile");
 }
 
 const ClipOptions& ClipCliOptions::resolve() {

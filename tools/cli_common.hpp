@@ -25,7 +25,7 @@ struct ExitStatus {
 
 // --model, --weights, --config, --preset, --strict, --threads, --quiet
 void add_model_options(CLI::App& cmd, CommonOptions& o);
-// --tile-size, --tile-frames, --tile-overlap, --no-tiling
+// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --dcae-short-tail-compat
 void add_tiling_options(CLI::App& cmd, TilingOptions& t);
 
 // How video and image inputs become clips: --num-frames, --frame-interval, --fps-max,

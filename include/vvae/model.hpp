@@ -29,6 +29,10 @@ struct TilingOptions {
   std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
   std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
+  // --dcae-short-tail-compat: decode a last temporal tile of one latent frame to one frame, as
+  // upstream's DC-AE does (the clip comes back short), instead of merging it into the previous
+  // tile. DC-AE only.
+  bool dcae_short_tail_compat = false;
 };
 
 // How convolutions compute. fp32 direct is exact (the parity mode); the others trade accuracy

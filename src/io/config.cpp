@@ -36,8 +36,8 @@ ModelConfig read_model_config(const std::string& path) {
   return parse_model_config(text.str(), path);
 }
 
-ArgReader::ArgReader(const Json& args, std::string family)
-    : args_(args), family_(std::move(family)) {}
+ArgReader::ArgReader(const Json& args, std::string family, std::string path)
+    : args_(args), family_(std::move(family)), path_(std::move(path)) {}
 
 const Json* ArgReader::find(const std::string& key) {
   seen_.insert(key);
@@ -50,7 +50,7 @@ bool ArgReader::has(const std::string& key) const {
 }
 
 void ArgReader::bad_type(const std::string& key, const char* expected) const {
-  fail(family_, " model_args.", key, " must be ", expected, ", got ", args_.at(key).dump());
+  fail(family_, " ", path_, ".", key, " must be ", expected, ", got ", args_.at(key).dump());
 }
 
 int64_t ArgReader::get_int(const std::string& key, int64_t fallback) {
@@ -115,6 +115,19 @@ std::vector<std::string> ArgReader::get_string_list(const std::string& key,
   return out;
 }
 
+std::vector<bool> ArgReader::get_bool_list(const std::string& key,
+                                           const std::vector<bool>& fallback) {
+  const Json* v = find(key);
+  if (v == nullptr) return fallback;
+  if (!v->is_array()) bad_type(key, "a list of true/false");
+  std::vector<bool> out;
+  for (const Json& e : *v) {
+    if (!e.is_boolean()) bad_type(key, "a list of true/false");
+    out.push_back(e.get<bool>());
+  }
+  return out;
+}
+
 Json ArgReader::get_object(const std::string& key) {
   const Json* v = find(key);
   if (v == nullptr || v->is_null()) return Json::object();
@@ -129,13 +142,13 @@ void ArgReader::ignore(const std::string& key) {
 void ArgReader::require(const std::string& key, const Json& supported, const std::string& why) {
   const Json* v = find(key);
   if (v != nullptr && *v != supported)
-    fail(family_, " model_args.", key, " = ", v->dump(), " is not supported (", why, ")");
+    fail(family_, " ", path_, ".", key, " = ", v->dump(), " is not supported (", why, ")");
 }
 
 void ArgReader::finish() const {
   for (const auto& [key, value] : args_.items())
     if (!seen_.count(key))
-      fail(family_, " model_args has unknown key '", key, "' (value ", value.dump(),
+      fail(family_, " ", path_, " has unknown key '", key, "' (value ", value.dump(),
            "); vvae refuses settings it does not implement");
 }
 

@@ -24,7 +24,9 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
 
 class ArgReader {
  public:
-  ArgReader(const Json& args, std::string family);
+  // `path` names the object in messages: "model_args", or "model_args.encoder" for a nested
+  // config read with its own ArgReader.
+  ArgReader(const Json& args, std::string family, std::string path = "model_args");
 
   int64_t get_int(const std::string& key, int64_t fallback);
   double get_number(const std::string& key, double fallback);
@@ -33,6 +35,7 @@ class ArgReader {
   std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& fallback);
   std::vector<std::string> get_string_list(const std::string& key,
                                            const std::vector<std::string>& fallback);
+  std::vector<bool> get_bool_list(const std::string& key, const std::vector<bool>& fallback);
   // A number that may be null (None upstream); returns fallback when absent or null.
   double get_optional_number(const std::string& key, double fallback);
   // The sub-object at key (for nested configs); empty object when absent.
@@ -51,6 +54,7 @@ class ArgReader {
 
   const Json& args_;
   std::string family_;
+  std::string path_;
   std::set<std::string> seen_;
 };
 

@@ -129,7 +129,8 @@ Source resolve(const LoadOptions& o) {
 }
 
 bool has_tiling_override(const TilingOptions& t) {
-  return t.disable || t.no_spatial || t.no_temporal || t.tile_size || t.tile_frames || t.overlap;
+  return t.disable || t.no_spatial || t.no_temporal || t.tile_size || t.tile_frames || t.overlap ||
+         t.dcae_short_tail_compat;
 }
 
 }  // namespace
@@ -137,6 +138,8 @@ bool has_tiling_override(const TilingOptions& t) {
 Model Model::load(const LoadOptions& options) {
   Source source = resolve(options);
   const Family& family = find_family(source.config.family);
+  if (options.tiling.dcae_short_tail_compat && family.name != "dcae")
+    fail("--dcae-short-tail-compat applies to the dcae family only, not ", family.name);
   if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
 
   auto impl = std::make_unique<ModelImpl>();

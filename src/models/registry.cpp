@@ -1,5 +1,6 @@
 #include "io/safetensors.hpp"
 #include "models/ae2d.hpp"
+#include "models/dcae.hpp"
 #include "models/family.hpp"
 #include "models/hunyuan.hpp"
 #include "vvae/error.hpp"
@@ -26,7 +27,7 @@ void apply_tiling_options(Json& args, const TilingOptions& t, const TilingKeys& 
 }
 
 const std::vector<Family>& families() {
-  static const std::vector<Family> all = {ae2d_family(), hunyuan_family()};
+  static const std::vector<Family> all = {ae2d_family(), hunyuan_family(), dcae_family()};
   return all;
 }
 
@@ -46,6 +47,7 @@ const std::vector<Preset>& presets() {
     std::vector<Preset> out;
     for (auto&& p : ae2d_presets()) out.push_back(std::move(p));
     for (auto&& p : hunyuan_presets()) out.push_back(std::move(p));
+    for (auto&& p : dcae_presets()) out.push_back(std::move(p));
     return out;
   }();
   return all;

@@ -325,9 +325,9 @@ std::vector<std::string> describe_tiling(const Shape& x, const TilingSpec& s,
                         starts, " (blend ", p.axis.blend, ", keep ", p.axis.keep,
                         s.causal ? "; causal: later tiles drop their first output" : "", ")"));
     if (p.merged_tail)
-      lines.push_back(
-          cat("the last temporal tile (", p.merged_frames,
-              " input frames) is merged into the previous one, which keeps all its output"));
+      lines.push_back(cat("the last temporal tile (", p.merged_frames,
+                          p.merged_frames == 1 ? " input frame" : " input frames",
+                          ") is merged into the previous one, which keeps all its output"));
     else if (s.temporal && out[kT] < shape(x)[kT])
       lines.push_back(
           cat("upstream short tail: ", out[kT], " output frames instead of ", shape(x)[kT]));
