@@ -163,6 +163,17 @@ TEST(VideoClip, FrameSelection) {
   std::string notes;
   for (const auto& n : c.notes) notes += n;
   EXPECT_NE(notes.find("trimmed 3"), std::string::npos) << notes;
+  // A count the rule allows but the model refuses (as the DC-AE refuses 4): the next one down.
+  const ShapeRules picky(4, false, 8, [](const Shape& x) { return x[2] == 1 || x[2] >= 8; });
+  o = {};
+  o.frames.num_frames = 7;
+  c = load_clip(path, o, picky);
+  EXPECT_EQ(c.frames(), 1);
+  notes.clear();
+  for (const auto& n : c.notes) notes += n;
+  EXPECT_NE(notes.find("the model refuses 4"), std::string::npos) << notes;
+  o.frames.num_frames = 11;
+  EXPECT_EQ(load_clip(path, o, picky).frames(), 8);
   // A non-causal family with time ratio 4 and more frames asked than there are.
   o.frames.num_frames = 30;
   c = load_clip(path, o, {4, false, 8});

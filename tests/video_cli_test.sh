@@ -135,6 +135,21 @@ if [ -d "$HUNYUAN" ]; then
   ok "hunyuan: 12 frames at 30 fps -> 5 at 15 fps (--fps-max 16), 9 in reconstruct"
 fi
 
+# A family with a 32-pixel spatial ratio that takes 1 frame or a multiple of 4 that is >= 8.
+DCAE=$DATA/golden/dcae_small
+if [ -d "$DCAE" ]; then
+  "$MAKE" d7.mp4 --codec libx264 --frames 7 --size 70x100 || fail "make d7.mp4"
+  "$MAKE" d11.mp4 --codec libx264 --frames 11 --size 70x100 || fail "make d11.mp4"
+  run reconstruct --model "$DCAE" d7.mp4 d11.mp4 -o drec -v >d.log || fail "dcae reconstruct: $(cat d.log)"
+  grep -q "the model refuses 4" d.log && grep -q "70x100 -> 64x96" d.log || fail "dcae notes: $(cat d.log)"
+  [ -s drec/orig/d7_orig.png ] && [ -s drec/recn/d11_recn.mp4 ] || fail "dcae outputs"
+  grep -q '"frames": 8' drec/summary.json && grep -q '"frames": 1' drec/summary.json || fail "dcae frames"
+  run encode --model "$DCAE" d11.mp4 -o d.latent.safetensors --resolution 256 -q || fail "dcae --resolution"
+  grep -aq '"size":"224x288"' d.latent.safetensors && grep -aq '"bucket":"3:2"' d.latent.safetensors \
+    || fail "dcae bucket: $(head -c 2000 d.latent.safetensors | tr -d '\0')"
+  ok "dcae: 7 frames -> 1, 11 -> 8, 70x100 -> 64x96, 256px buckets in multiples of 32"
+fi
+
 # The old tensor contract still holds next to the new forms.
 run encode --model "$MODEL" --input "$MODEL/io.safetensors" --output z.safetensors -q || fail "tensor encode"
 

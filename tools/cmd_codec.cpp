@@ -5,6 +5,7 @@
 //   vvae convert (clip.mp4 | x.safetensors) -o (x.safetensors | clip.mp4 | frame.png | DIR)
 #include <chrono>
 #include <iostream>
+#include <optional>
 
 #include "cli_common.hpp"
 #include "commands.hpp"
@@ -65,7 +66,7 @@ struct EncodeCommand {
       const SafetensorsFile file = SafetensorsFile::open(input);
       x = read_input_tensor(file, tensor, "x");
     } else {
-      const Clip c = load_clip(input, clip_options, shape_rules(model.info()));
+      const Clip c = load_clip(input, clip_options, shape_rules(model));
       report_clip(c, common.quiet);
       add_clip_metadata(meta, c);
       x = c.x;
@@ -197,11 +198,12 @@ struct ConvertCommand {
       check_output_path(output);
     const ClipOptions& clip_options = clip.resolve();
     ShapeRules rules;
-    std::string model_note;
+    std::optional<Model> model;
     if (!common.load.model.empty() || !common.load.preset.empty()) {
       LoadOptions load = common.load;
       load.without_weights = true;
-      rules = shape_rules(Model::load(load).info());
+      model.emplace(Model::load(load));
+      rules = shape_rules(*model);
     }
     Clip c;
     if (is_tensor_file(input)) {

@@ -34,6 +34,20 @@ ShapeRules shape_rules(const ModelInfo& info) {
           std::max<int64_t>(1, info.spatial_ratio)};
 }
 
+ShapeRules shape_rules(const Model& model) {
+  ShapeRules r = shape_rules(model.info());
+  const Model* m = &model;
+  r.accepts = [m](const Shape& shape) {
+    try {
+      m->plan_encode(shape);
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  return r;
+}
+
 namespace {
 
 std::string hw(int64_t h, int64_t w) {
@@ -136,7 +150,21 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   std::vector<int64_t> indices = selector.select(decoded, &short_note);
   if (!short_note.empty()) clip.notes.push_back(short_note);
   const int64_t picked = static_cast<int64_t>(indices.size());
-  const int64_t valid = valid_frame_count(picked, rules.time_ratio, rules.causal_time);
+  int64_t valid = valid_frame_count(picked, rules.time_ratio, rules.causal_time);
+  // A count the rule allows but the model refuses: the next smaller one it takes (if any).
+  std::string refused;
+  auto takes = [&](int64_t n) { return rules.accepts({1, 3, n, g.height, g.width}); };
+  if (rules.accepts && valid > 1 && !takes(valid)) {
+    for (int64_t n = valid_frame_count(valid - 1, rules.time_ratio, rules.causal_time); n >= 1;
+         n = valid_frame_count(n - 1, rules.time_ratio, rules.causal_time)) {
+      if (takes(n)) {
+        refused = cat(" (the model refuses ", valid, ")");
+        valid = n;
+        break;
+      }
+      if (n == 1) break;
+    }
+  }
   indices.resize(static_cast<size_t>(valid));
   clip.indices = indices;
   if (!v.still_image) {
@@ -147,7 +175,7 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
     frames += ")";
     if (valid < picked)
       frames += cat("; trimmed ", picked - valid, " at the end: valid frame counts are ",
-                    frame_count_rule(rules.time_ratio, rules.causal_time));
+                    frame_count_rule(rules.time_ratio, rules.causal_time), refused);
     if (clip.fps > 0) frames += "; clip fps " + format_fps(clip.fps);
     clip.notes.push_back(frames);
   }

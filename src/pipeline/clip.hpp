@@ -8,6 +8,7 @@
 // in the middle to multiples of the model's spatial ratio. Frames: pipeline/frames.hpp.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,13 +36,23 @@ struct ClipOptions {
 // "256x448" -> {256, 448}; throws Error otherwise.
 std::pair<int64_t, int64_t> parse_size(const std::string& text);
 
-// The shapes a model accepts, from its ModelInfo.
+// The shapes a model accepts, from its ModelInfo; `accepts` (when set) asks the model itself,
+// for rules ModelInfo does not spell out (the DC-AE takes 1 frame or at least 8).
 struct ShapeRules {
+  ShapeRules() = default;
+  ShapeRules(int64_t time, bool causal, int64_t spatial,
+             std::function<bool(const Shape&)> accept = {})
+      : time_ratio(time), causal_time(causal), spatial_ratio(spatial), accepts(std::move(accept)) {}
+
   int64_t time_ratio = 1;
   bool causal_time = false;
   int64_t spatial_ratio = 1;
+  std::function<bool(const Shape&)> accepts;
 };
 ShapeRules shape_rules(const ModelInfo& info);
+// The same with `accepts` = a dry run of the model's encode (Model::plan_encode) succeeds;
+// `model` must outlive the rules.
+ShapeRules shape_rules(const Model& model);
 
 struct Clip {
   Tensor x;  // (1, 3, T, H, W), values in [-1, 1]

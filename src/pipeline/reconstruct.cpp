@@ -129,7 +129,7 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
 
   const ModelInfo& info = model.info();
   Clip clip = is_tensor_file(entry.path) ? clip_from_tensor(entry.path)
-                                         : load_clip(entry.path, o.clip, shape_rules(info));
+                                         : load_clip(entry.path, o.clip, shape_rules(model));
   if (is_tensor_file(entry.path) && o.clip.any_set())
     clip.notes.push_back("a tensor input: frame and size options do not apply");
   r.notes = clip.notes;
