@@ -49,6 +49,34 @@ void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
                "(the clip comes back short) instead of merging it into the previous tile");
 }
 
+const ClipOptions& ClipCliOptions::resolve() {
+  if (!size.empty()) {
+    const auto [h, w] = parse_size(size);
+    clip.height = h;
+    clip.width = w;
+    if (!clip.resolution.empty()) fail("give --resolution or --size, not both");
+  }
+  return clip;
+}
+
+void add_clip_options(CLI::App& cmd, ClipCliOptions& o) {
+  cmd.add_option("--num-frames", o.clip.frames.num_frames,
+                 "Frames per clip, spread over num-frames x interval source frames as Open-Sora's "
+                 "loader does (default: every frame at the interval)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--frame-interval", o.clip.frames.frame_interval,
+                 "Take every n-th frame (after --fps-max)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--fps-max", o.clip.frames.fps_max,
+                 "Sample faster sources down to at most this rate (Open-Sora's fps_max; its VAE "
+                 "configs use 16)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--resolution", o.clip.resolution,
+                 "resize_crop to the closest aspect-ratio bucket of 256, 360p, 512px_ar1:1, 720p, "
+                 "... (256 = 256px = 256x256 pixels)");
+  cmd.add_option("--size", o.size, "resize_crop to exactly HxW (multiples of the spatial ratio)");
+}
+
 Model load_model(const CommonOptions& o) {
   set_num_threads(o.threads);
   Model model = Model::load(o.load);
@@ -65,19 +93,7 @@ Model load_model(const CommonOptions& o) {
 
 Tensor read_input_tensor(const SafetensorsFile& file, const std::string& name,
                          const std::string& preferred) {
-  if (!name.empty()) {
-    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
-    return file.load(name);
-  }
-  if (file.contains(preferred)) return file.load(preferred);
-  const auto names = file.names();
-  if (names.size() == 1) return file.load(names[0]);
-  std::string list;
-  for (size_t i = 0; i < names.size() && i < 6; ++i) list += (i ? ", " : "") + names[i];
-  if (names.size() > 6) list += ", ...";
-  if (names.empty()) fail("'", file.path(), "' holds no tensors");
-  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
-       preferred, "': pick one with --tensor NAME");
+  return read_named_tensor(file, name, preferred);
 }
 
 void check_output_path(const std::string& path) {
@@ -89,6 +105,80 @@ void check_output_path(const std::string& path) {
     fail("cannot write '", path, "': folder '", parent.string(), "' does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     fail("cannot write '", path, "': folder '", parent.string(), "' is not writable");
+}
+
+void check_output_folder(const std::string& path) {
+  if (path.empty()) fail("no output folder given");
+  if (fs::exists(path) && !fs::is_directory(path))
+    fail("cannot write folder '", path, "': a file of that name exists");
+  fs::path parent = fs::path(path).parent_path();
+  if (fs::path(path).filename().empty()) parent = fs::path(path).parent_path().parent_path();
+  if (parent.empty()) parent = ".";
+  if (!fs::is_directory(parent))
+    fail("cannot write '", path, "': folder '", parent.string(), "' does not exist");
+  if (::access(parent.c_str(), W_OK) != 0)
+    fail("cannot write '", path, "': folder '", parent.string(), "' is not writable");
+}
+
+OutputKind output_kind(const std::string& path, bool frames_flag) {
+  if (frames_flag) return OutputKind::frames;
+  if (fs::path(path).extension() == ".safetensors") return OutputKind::tensor;
+  if (is_video_output_path(path)) return OutputKind::video;
+  if (is_image_output_path(path)) return OutputKind::image;
+  fail("cannot tell what to write to '", path,
+       "': use .safetensors (tensor), .mp4/.mkv/.mov (video), .png (one frame) or --frames DIR");
+}
+
+void write_frames(const std::string& path, OutputKind kind, const RgbFrames& frames, double fps,
+                  int crf) {
+  switch (kind) {
+    case OutputKind::video:
+      write_video(path, frames, {fps, crf});
+      return;
+    case OutputKind::image:
+      if (frames.frames != 1)
+        fail("cannot write ", frames.frames, " frames to the image '", path,
+             "': write a video (.mp4) or a folder of PNGs (--frames)");
+      write_png(path, frames.frame(0), frames.height, frames.width);
+      return;
+    case OutputKind::frames:
+      write_png_sequence(path, frames);
+      return;
+    case OutputKind::tensor:
+      break;
+  }
+  fail("internal: write_frames to a tensor file");
+}
+
+void warn(const std::string& message) {
+  std::cerr << "vvae: warning: " << message << "\n";
+}
+
+void report_clip(const Clip& clip, bool quiet) {
+  for (const auto& w : clip.warnings) warn(w);
+  if (quiet) return;
+  const VideoInfo& v = clip.video;
+  std::cout << clip.source << ": " << v.codec << " " << v.height << "x" << v.width;
+  if (v.still_image) std::cout << " image";
+  if (v.fps > 0) std::cout << ", " << format_fps(v.fps) << " fps";
+  if (clip.source_frames > 0 && !v.still_image)
+    std::cout << ", " << clip.source_frames << " frames";
+  std::cout << "\n";
+  for (const auto& n : clip.notes) std::cout << "  " << n << "\n";
+}
+
+std::string format_seconds(double s) {
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%.2f s", s);
+  } else {
+    const long long t = static_cast<long long>(s + 0.5);
+    if (t < 3600)
+      std::snprintf(buf, sizeof buf, "%lld:%02lld", t / 60, t % 60);
+    else
+      std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", t / 3600, t / 60 % 60, t % 60);
+  }
+  return buf;
 }
 
 Shape parse_shape(const std::string& text) {

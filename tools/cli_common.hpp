@@ -1,11 +1,13 @@
 #pragma once
-// Pieces shared by the vvae subcommands: model-loading options, reading the input tensor,
-// checking the output path early, and formatting.
+// Pieces shared by the vvae subcommands: model-loading options, clip options, reading the input
+// tensor, checking output paths early, writing frames by output kind, and formatting.
 
 #include <CLI/CLI.hpp>
 #include <string>
 
 #include "io/safetensors.hpp"
+#include "io/video.hpp"
+#include "pipeline/clip.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae::cli {
@@ -16,10 +18,25 @@ struct CommonOptions {
   bool quiet = false;
 };
 
+// Thrown to leave with a given exit status after the output was printed (no error line).
+struct ExitStatus {
+  int code = 0;
+};
+
 // --model, --weights, --config, --preset, --strict, --threads, --quiet
 void add_model_options(CLI::App& cmd, CommonOptions& o);
 // --tile-size, --tile-frames, --tile-overlap, --no-tiling, --dcae-short-tail-compat
 void add_tiling_options(CLI::App& cmd, TilingOptions& t);
+
+// How video and image inputs become clips: --num-frames, --frame-interval, --fps-max,
+// --resolution, --size.
+struct ClipCliOptions {
+  ClipOptions clip;
+  std::string size;
+  // Parses --size into `clip`; call before use.
+  const ClipOptions& resolve();
+};
+void add_clip_options(CLI::App& cmd, ClipCliOptions& o);
 
 // Loads the model, applies --threads and prints load warnings to stderr.
 Model load_model(const CommonOptions& o);
@@ -30,9 +47,24 @@ Tensor read_input_tensor(const SafetensorsFile& file, const std::string& name,
 
 // Fails early (before any work) when `path` cannot be created.
 void check_output_path(const std::string& path);
+// The same for a folder that will be created or replaced (--frames).
+void check_output_folder(const std::string& path);
+
+// What an output path holds, by its extension (or --frames).
+enum class OutputKind { tensor, video, image, frames };
+// Fails with the accepted kinds when the extension is unknown.
+OutputKind output_kind(const std::string& path, bool frames_flag);
+// Writes 8-bit frames as a video, a PNG (one frame) or a folder of PNGs.
+void write_frames(const std::string& path, OutputKind kind, const RgbFrames& frames, double fps,
+                  int crf);
+
+void warn(const std::string& message);  // "vvae: warning: ..." on stderr
+// Prints a clip's warnings (stderr) and, unless quiet, what was done to it (stdout).
+void report_clip(const Clip& clip, bool quiet);
 
 Shape parse_shape(const std::string& text);  // "1,3,17,256,256"
 std::string format_bytes(int64_t bytes);     // "1.5 GiB"
 std::string format_count(int64_t n);         // "83,819,683"
+std::string format_seconds(double s);        // "0.42 s", "1:05", "1:02:03"
 
 }  // namespace vvae::cli

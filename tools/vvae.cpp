@@ -1,211 +1,15 @@
-// vvae: encode clips to latents, decode latents to clips, and describe models.
+// vvae: encode clips to latents, decode latents to clips, reconstruct videos, describe models.
 //
-//   vvae encode --model M --input x.safetensors --output z.safetensors
-//   vvae decode --model M --input z.safetensors --output x_rec.safetensors
-//   vvae info   --model M [--input-shape B,C,T,H,W]
-//   vvae compare A.safetensors B.safetensors
-#include <algorithm>
-#include <chrono>
-#include <cmath>
+//   vvae encode      --model M clip.mp4 -o clip.latent.safetensors   (or x.safetensors)
+//   vvae decode      --model M clip.latent.safetensors -o clip_rec.mp4
+//   vvae reconstruct --model M clip.mp4 [more clips | --manifest data.csv] -o out/
+//   vvae convert     clip.mp4 -o x.safetensors | x.safetensors -o clip.mp4
+//   vvae info        --model M [--input-shape B,C,T,H,W]
+//   vvae compare     A.safetensors B.safetensors
 #include <iostream>
 
 #include "cli_common.hpp"
-#include "io/safetensors.hpp"
-
-namespace vvae::cli {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-Metadata base_metadata(const Model& model) {
-  const ModelInfo& info = model.info();
-  Metadata m = {{"vvae_version", version()}, {"family", info.family}, {"layout", "B,C,T,H,W"}};
-  if (!info.preset.empty()) m["preset"] = info.preset;
-  m["model_args"] = info.config_json;
-  return m;
-}
-
-struct EncodeCommand {
-  CommonOptions common;
-  std::string input, output, tensor;
-  bool sample = false;
-  uint64_t seed = 0;
-
-  void add(CLI::App& app) {
-    CLI::App* cmd = app.add_subcommand("encode", "Encode a clip tensor (B,C,T,H,W) to its latent");
-    add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
-    cmd->add_option("-i,--input", input,
-                    "safetensors file holding the clip (tensor 'x' or its only tensor)")
-        ->required();
-    cmd->add_option("-o,--output", output, "Output safetensors: z (and mean, logvar)")->required();
-    cmd->add_option("--tensor", tensor, "Name of the input tensor");
-    cmd->add_flag("--sample", sample, "Sample the posterior instead of taking its mode");
-    cmd->add_option("--seed", seed, "Seed for --sample");
-    cmd->callback([this] { run(); });
-  }
-
-  void run() {
-    check_output_path(output);
-    Model model = load_model(common);
-    const SafetensorsFile file = SafetensorsFile::open(input);
-    const Tensor x = read_input_tensor(file, tensor, "x");
-    const auto start = Clock::now();
-    EncodeResult r = model.encode(x, {sample, seed});
-    const double took = seconds_since(start);
-
-    std::vector<NamedTensor> tensors = {{"z", r.z}};
-    if (r.mean.defined() && r.mean.numel() > 0) {
-      tensors.push_back({"mean", r.mean});
-      tensors.push_back({"logvar", r.logvar});
-    }
-    Metadata meta = base_metadata(model);
-    meta["input_shape"] = to_string(x.shape());
-    meta["sampled"] = sample ? "true" : "false";
-    if (sample) meta["seed"] = std::to_string(seed);
-    save_safetensors(output, tensors, meta);
-    if (!common.quiet)
-      std::cout << "encoded " << to_string(x.shape()) << " -> z " << to_string(r.z.shape())
-                << " in " << took << " s, wrote " << output << "\n";
-  }
-};
-
-struct DecodeCommand {
-  CommonOptions common;
-  std::string input, output, tensor;
-
-  void add(CLI::App& app) {
-    CLI::App* cmd = app.add_subcommand("decode", "Decode a latent tensor (B,C,T,H,W) to a clip");
-    add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
-    cmd->add_option("-i,--input", input,
-                    "safetensors file holding the latent (tensor 'z' or its only tensor)")
-        ->required();
-    cmd->add_option("-o,--output", output,
-                    "Output safetensors with the clip as tensor 'x' (not clamped)")
-        ->required();
-    cmd->add_option("--tensor", tensor, "Name of the latent tensor");
-    cmd->callback([this] { run(); });
-  }
-
-  void run() {
-    check_output_path(output);
-    Model model = load_model(common);
-    const SafetensorsFile file = SafetensorsFile::open(input);
-    const Tensor z = read_input_tensor(file, tensor, "z");
-    const auto start = Clock::now();
-    Tensor x = model.decode(z);
-    const double took = seconds_since(start);
-    Metadata meta = base_metadata(model);
-    meta["latent_shape"] = to_string(z.shape());
-    save_safetensors(output, {{"x", x}}, meta);
-    if (!common.quiet)
-      std::cout << "decoded " << to_string(z.shape()) << " -> x " << to_string(x.shape()) << " in "
-                << took << " s, wrote " << output << "\n";
-  }
-};
-
-struct InfoCommand {
-  CommonOptions common;
-  std::string input_shape;
-  bool list_params = false;
-
-  void add(CLI::App& app) {
-    CLI::App* cmd = app.add_subcommand(
-        "info", "Describe a model: family, config, parameters, latent shape, memory estimate");
-    add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
-    cmd->add_option("--input-shape", input_shape, "Plan an encode of this clip shape: B,C,T,H,W");
-    cmd->add_flag("--list-params", list_params, "List every parameter name and shape");
-    cmd->callback([this] { run(); });
-  }
-
-  static void print_plan(const char* what, const RunPlan& plan) {
-    std::cout << what << "  " << to_string(plan.input) << " -> " << to_string(plan.output) << "\n";
-    for (const auto& note : plan.notes) std::cout << "        " << note << "\n";
-    std::cout << "        peak memory ~" << format_bytes(plan.estimated_peak_bytes) << " (weights "
-              << format_bytes(plan.weight_bytes) << ", activations "
-              << format_bytes(plan.peak_activation_bytes) << ", oneDNN scratch "
-              << format_bytes(plan.scratch_bytes) << "); convolutions "
-              << static_cast<double>(plan.conv_flops) / 1e9 << " GFLOP\n";
-  }
-
-  void run() {
-    // A bare preset needs no weights to be described.
-    common.load.without_weights =
-        common.load.weights.empty() && common.load.config.empty() &&
-        find_preset_name(common.load.model.empty() ? common.load.preset : common.load.model);
-    Model model = load_model(common);
-    const ModelInfo& info = model.info();
-    std::cout << "family      " << info.family
-              << (info.preset.empty() ? "" : " (preset " + info.preset + ")") << "\n"
-              << "parameters  " << format_count(info.parameter_count) << " in "
-              << info.parameters.size() << " tensors (" << format_bytes(info.parameter_count * 4)
-              << " as float32)\n"
-              << "latent      " << info.latent_channels << " channels, compression "
-              << info.time_ratio << "x" << info.spatial_ratio << "x" << info.spatial_ratio
-              << " (T x H x W), "
-              << (info.variational ? "variational (z, mean, logvar)" : "deterministic (z)") << "\n"
-              << "config      " << info.config_json << "\n";
-    if (list_params)
-      for (const auto& p : info.parameters)
-        std::cout << "  " << p.name << " " << to_string(p.shape) << "\n";
-    if (!input_shape.empty()) {
-      const RunPlan enc = model.plan_encode(parse_shape(input_shape));
-      print_plan("encode", enc);
-      print_plan("decode", model.plan_decode(enc.output));
-    }
-  }
-
-  static bool find_preset_name(const std::string& name) {
-    const auto names = preset_names();
-    return std::find(names.begin(), names.end(), name) != names.end();
-  }
-};
-
-struct CompareCommand {
-  std::string a, b, tensor_a, tensor_b;
-
-  void add(CLI::App& app) {
-    CLI::App* cmd =
-        app.add_subcommand("compare", "Compare two tensors: max |a-b|, relative error, PSNR");
-    cmd->add_option("a", a, "First safetensors file")->required();
-    cmd->add_option("b", b, "Second safetensors file")->required();
-    cmd->add_option("--tensor-a", tensor_a,
-                    "Tensor in the first file (default: x or its only one)");
-    cmd->add_option("--tensor-b", tensor_b,
-                    "Tensor in the second file (default: x or its only one)");
-    cmd->callback([this] { run(); });
-  }
-
-  void run() {
-    const SafetensorsFile fa = SafetensorsFile::open(a), fb = SafetensorsFile::open(b);
-    const Tensor ta = read_input_tensor(fa, tensor_a, "x"),
-                 tb = read_input_tensor(fb, tensor_b, "x");
-    if (ta.shape() != tb.shape())
-      fail("shapes differ: ", to_string(ta.shape()), " vs ", to_string(tb.shape()));
-    double max_diff = 0, max_ref = 0, sq = 0;
-    for (int64_t i = 0; i < ta.numel(); ++i) {
-      const double d = std::abs(double{ta.data()[i]} - tb.data()[i]);
-      max_diff = std::max(max_diff, d);
-      max_ref = std::max(max_ref, std::abs(double{ta.data()[i]}));
-      sq += d * d;
-    }
-    const double mse = sq / static_cast<double>(std::max<int64_t>(1, ta.numel()));
-    // PSNR for signals in [-1, 1] (peak-to-peak 2).
-    const double psnr = mse > 0 ? 10.0 * std::log10(4.0 / mse) : INFINITY;
-    std::cout << "shape " << to_string(ta.shape()) << "  max|a-b| " << max_diff
-              << "  max|a-b|/max|a| " << (max_ref > 0 ? max_diff / max_ref : 0.0) << "  mse " << mse
-              << "  psnr(range 2) " << psnr << " dB\n";
-  }
-};
-
-}  // namespace
-}  // namespace vvae::cli
+#include "commands.hpp"
 
 int main(int argc, char** argv) {
   using namespace vvae::cli;
@@ -213,18 +17,18 @@ int main(int argc, char** argv) {
                ": video autoencoders (Open-Sora's 2D AE, HunyuanVideo VAE, Video DC-AE) in C++"};
   app.set_version_flag("--version", vvae::version());
   app.require_subcommand(1);
-  EncodeCommand encode;
-  DecodeCommand decode;
-  InfoCommand info;
-  CompareCommand compare;
-  encode.add(app);
-  decode.add(app);
-  info.add(app);
-  compare.add(app);
+  add_encode_command(app);
+  add_decode_command(app);
+  add_reconstruct_command(app);
+  add_convert_command(app);
+  add_info_command(app);
+  add_compare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ExitStatus& e) {
+    return e.code;
   } catch (const std::exception& e) {
     std::cerr << "vvae: error: " << e.what() << "\n";
     return 1;

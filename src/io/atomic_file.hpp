@@ -28,4 +28,42 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// A temporary path beside `path` for writers that open the file themselves (libavformat): the
+// file is created empty under `path.tmp-XXXXXX`, moved to `path` by commit() (after an fsync),
+// and removed otherwise.
+class AtomicPath {
+ public:
+  explicit AtomicPath(std::string path);
+  ~AtomicPath();
+  AtomicPath(const AtomicPath&) = delete;
+  AtomicPath& operator=(const AtomicPath&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return temp_path_; }
+  void commit();
+
+ private:
+  std::string path_;
+  std::string temp_path_;
+  bool committed_ = false;
+};
+
+// A temporary folder beside `dir`, moved to `dir` by commit() (replacing a folder already there)
+// and removed with its contents otherwise.
+class AtomicDirectory {
+ public:
+  explicit AtomicDirectory(std::string dir);
+  ~AtomicDirectory();
+  AtomicDirectory(const AtomicDirectory&) = delete;
+  AtomicDirectory& operator=(const AtomicDirectory&) = delete;
+
+  const std::string& temp_path() const { return temp_path_; }
+  void commit();
+
+ private:
+  std::string dir_;
+  std::string temp_path_;
+  bool committed_ = false;
+};
+
 }  // namespace vvae

@@ -1,0 +1,366 @@
+#include "pipeline/clip.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/threads.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+
+namespace fs = std::filesystem;
+
+std::pair<int64_t, int64_t> parse_size(const std::string& text) {
+  const size_t x = text.find_first_of("xX");
+  try {
+    if (x == std::string::npos) throw 0;
+    size_t a = 0, b = 0;
+    const std::string h = text.substr(0, x), w = text.substr(x + 1);
+    const long long hv = std::stoll(h, &a), wv = std::stoll(w, &b);
+    if (a != h.size() || b != w.size() || hv < 1 || wv < 1 || hv > 16384 || wv > 16384) throw 0;
+    return {hv, wv};
+  } catch (...) {
+    fail("bad size '", text, "': expected HxW, e.g. 256x448");
+  }
+}
+
+ShapeRules shape_rules(const ModelInfo& info) {
+  return {std::max<int64_t>(1, info.time_ratio), info.causal_time,
+          std::max<int64_t>(1, info.spatial_ratio)};
+}
+
+ShapeRules shape_rules(const Model& model) {
+  ShapeRules r = shape_rules(model.info());
+  const Model* m = &model;
+  r.accepts = [m](const Shape& shape) {
+    try {
+      m->plan_encode(shape);
+      return true;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  return r;
+}
+
+namespace {
+
+std::string hw(int64_t h, int64_t w) {
+  return cat(h, "x", w);
+}
+
+std::string plural(int64_t n, const std::string& word) {
+  return cat(n, " ", word, n == 1 ? "" : "s");
+}
+
+std::string ordinal(int64_t n) {
+  if (n == 1) return "every frame";
+  return cat("every ", n,
+             n % 10 == 2 && n % 100 != 12   ? "nd"
+             : n % 10 == 3 && n % 100 != 13 ? "rd"
+                                            : "th",
+             " frame");
+}
+
+// Chooses the geometry and says what it does.
+ResizeCrop choose_geometry(const VideoInfo& v, const ClipOptions& o, const ShapeRules& r,
+                           Clip& clip) {
+  const int64_t h = v.height, w = v.width, sr = r.spatial_ratio;
+  if (o.height > 0) {
+    if (o.height % sr != 0 || o.width % sr != 0)
+      fail("--size ", hw(o.height, o.width), " is not a multiple of the model's spatial ratio ", sr,
+           " (try ", hw(std::max(sr, o.height / sr * sr), std::max(sr, o.width / sr * sr)), ")");
+    const ResizeCrop g = resize_crop_geometry(h, w, o.height, o.width);
+    clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width),
+                             " (resize_crop: scaled to ", hw(g.scaled_height, g.scaled_width),
+                             ", crop at y=", g.top, " x=", g.left, ")"));
+    return g;
+  }
+  if (!o.resolution.empty()) {
+    const Resolution res = parse_resolution(o.resolution);
+    const auto buckets = resolution_buckets(res, bucket_multiple(sr));
+    const AspectBucket& b = closest_bucket(h, w, buckets);
+    clip.bucket = b.ratio;
+    const ResizeCrop g = resize_crop_geometry(h, w, b.height, b.width);
+    const bool up = g.scaled_height > h || g.scaled_width > w;
+    clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width), " (", res.name,
+                             " bucket ", b.ratio, "; resize_crop: scaled to ",
+                             hw(g.scaled_height, g.scaled_width), up ? " (upscaled)" : "",
+                             ", crop at y=", g.top, " x=", g.left, ")"));
+    return g;
+  }
+  const ResizeCrop g = crop_to_multiple(h, w, sr);
+  if (g.height != h || g.width != w)
+    clip.notes.push_back(cat("size ", hw(h, w), " -> ", hw(g.height, g.width),
+                             " (cropped in the middle to multiples of ", sr, ": trimmed ",
+                             plural(h - g.height, "row"), ", ", plural(w - g.width, "column"),
+                             ")"));
+  return g;
+}
+
+}  // namespace
+
+Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules) {
+  Clip clip;
+  clip.source = path;
+  VideoReader reader(path);
+  clip.video = reader.info();
+  const VideoInfo& v = clip.video;
+  if (v.still_image && (options.frames.num_frames > 1 || options.frames.frame_interval > 1))
+    clip.notes.push_back("a still image: one frame");
+  const FrameSampling sampling = frame_sampling(v.fps, options.frames);
+  clip.interval = v.still_image ? 1 : sampling.interval;
+  clip.fps = v.still_image ? 0 : sampling.fps;
+  clip.geometry = choose_geometry(v, options, rules, clip);
+  const ResizeCrop& g = clip.geometry;
+
+  const FrameSelector selector(v.still_image ? 0 : options.frames.num_frames, clip.interval);
+  const int64_t plane = g.height * g.width;
+  std::vector<uint8_t> rgb(static_cast<size_t>(v.height * v.width * 3));
+  std::vector<std::vector<float>> kept;
+  std::vector<int64_t> kept_index;
+  bool transparent = false;
+  int64_t decoded = 0;
+  bool reached_end = false;
+  while (!selector.done(decoded)) {
+    bool see_through = false;
+    if (!reader.next(rgb.data(), &see_through)) {
+      reached_end = true;
+      break;
+    }
+    if (selector.wanted(decoded)) {
+      kept.emplace_back(static_cast<size_t>(3 * plane));
+      resize_crop_frame(rgb.data(), v.height, v.width, g, kept.back().data(), plane);
+      kept_index.push_back(decoded);
+      transparent |= see_through;
+    }
+    ++decoded;
+  }
+  clip.source_frames = reached_end ? decoded : v.frame_count;
+  if (transparent)
+    clip.warnings.push_back(
+        cat("'", path, "' has transparent pixels: the alpha channel is dropped"));
+
+  std::string short_note;
+  std::vector<int64_t> indices = selector.select(decoded, &short_note);
+  if (!short_note.empty()) clip.notes.push_back(short_note);
+  const int64_t picked = static_cast<int64_t>(indices.size());
+  int64_t valid = valid_frame_count(picked, rules.time_ratio, rules.causal_time);
+  // A count the rule allows but the model refuses: the next smaller one it takes (if any).
+  std::string refused;
+  auto takes = [&](int64_t n) { return rules.accepts({1, 3, n, g.height, g.width}); };
+  if (rules.accepts && valid > 1 && !takes(valid)) {
+    for (int64_t n = valid_frame_count(valid - 1, rules.time_ratio, rules.causal_time); n >= 1;
+         n = valid_frame_count(n - 1, rules.time_ratio, rules.causal_time)) {
+      if (takes(n)) {
+        refused = cat(" (the model refuses ", valid, ")");
+        valid = n;
+        break;
+      }
+      if (n == 1) break;
+    }
+  }
+  indices.resize(static_cast<size_t>(valid));
+  clip.indices = indices;
+  if (!v.still_image) {
+    std::string frames = cat("frames ", v.fps > 0 ? "at " + format_fps(v.fps) + " fps" : "",
+                             ": using ", valid, " (", ordinal(clip.interval));
+    if (options.frames.num_frames > 0 && short_note.empty())
+      frames += cat(", ", picked, " spread over ", picked * clip.interval);
+    frames += ")";
+    if (valid < picked)
+      frames += cat("; trimmed ", picked - valid, " at the end: valid frame counts are ",
+                    frame_count_rule(rules.time_ratio, rules.causal_time), refused);
+    if (clip.fps > 0) frames += "; clip fps " + format_fps(clip.fps);
+    clip.notes.push_back(frames);
+  }
+
+  clip.x = Tensor::empty({1, 3, valid, g.height, g.width});
+  float* out = clip.x.data();
+  for (int64_t t = 0; t < valid; ++t) {
+    const auto it = std::lower_bound(kept_index.begin(), kept_index.end(), indices[t]);
+    if (it == kept_index.end() || *it != indices[t])
+      fail("internal: frame ", indices[t], " not kept");
+    std::vector<float>& f = kept[static_cast<size_t>(it - kept_index.begin())];
+    for (int64_t c = 0; c < 3; ++c)
+      std::memcpy(out + (c * valid + t) * plane, f.data() + c * plane,
+                  static_cast<size_t>(plane) * sizeof(float));
+    std::vector<float>().swap(f);
+  }
+  return clip;
+}
+
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred) {
+  if (!name.empty()) {
+    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
+    return file.load(name);
+  }
+  if (file.contains(preferred)) return file.load(preferred);
+  const auto names = file.names();
+  if (names.size() == 1) return file.load(names[0]);
+  if (names.empty()) fail("'", file.path(), "' holds no tensors");
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 6; ++i) {
+    if (i) list += ", ";
+    list += names[i];
+  }
+  if (names.size() > 6) list += ", ...";
+  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
+       preferred, "': pick one with --tensor NAME");
+}
+
+Clip clip_from_tensor(const std::string& path, const std::string& name) {
+  const SafetensorsFile file = SafetensorsFile::open(path);
+  Clip clip;
+  clip.source = path;
+  clip.x = read_named_tensor(file, name, "x");
+  const Shape& s = clip.x.shape();
+  if (s.size() != 5 || s[0] != 1 || s[1] != 3)
+    fail("'", path, "': a clip tensor must be (1, 3, T, H, W), got ", to_string(s));
+  clip.fps = metadata_fps(file.metadata());
+  clip.video.height = s[3];
+  clip.video.width = s[4];
+  clip.video.fps = clip.fps;
+  clip.source_frames = s[2];
+  for (int64_t t = 0; t < s[2]; ++t) clip.indices.push_back(t);
+  clip.geometry = {s[3], s[4], 0, 0, s[3], s[4]};
+  return clip;
+}
+
+bool is_tensor_file(const std::string& path) {
+  if (fs::path(path).extension() == ".safetensors") return true;
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {};
+  if (!in.read(reinterpret_cast<char*>(head), 9)) return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
+  return head[8] == '{' && n >= 2 && n < (uint64_t{1} << 30);
+}
+
+RgbFrames tensor_to_rgb(const Tensor& x, int64_t batch) {
+  if (x.rank() != 5 || x.dim(1) != 3)
+    fail("a clip tensor must be (B, 3, T, H, W), got ", to_string(x.shape()));
+  if (batch < 0 || batch >= x.dim(0)) fail("no clip ", batch, " in a batch of ", x.dim(0));
+  const int64_t T = x.dim(2), H = x.dim(3), W = x.dim(4), plane = H * W;
+  RgbFrames out(T, H, W);
+  const float* base = x.data() + batch * 3 * T * plane;
+  parallel_for(T * H, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t t = r / H, y = r % H;
+      uint8_t* o = out.frame(t) + y * W * 3;
+      for (int64_t c = 0; c < 3; ++c) {
+        const float* in = base + (c * T + t) * plane + y * W;
+        for (int64_t xx = 0; xx < W; ++xx) {
+          float v = in[xx];
+          if (std::isnan(v)) v = -1.0f;
+          v = std::min(std::max(v, -1.0f), 1.0f);
+          v = (v + 1.0f) / 2.0f;
+          v = std::min(std::max(v * 255.0f + 0.5f, 0.0f), 255.0f);
+          o[xx * 3 + c] = static_cast<uint8_t>(v);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+Tensor rgb_to_tensor(const RgbFrames& frames) {
+  const int64_t T = frames.frames, H = frames.height, W = frames.width, plane = H * W;
+  Tensor x = Tensor::empty({1, 3, T, H, W});
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < 3; ++c)
+      for (int64_t i = 0; i < plane; ++i)
+        x.data()[(c * T + t) * plane + i] =
+            (static_cast<float>(frames.frame(t)[i * 3 + c]) / 255.0f - 0.5f) / 0.5f;
+  return x;
+}
+
+std::string config_hash(const ModelInfo& info) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : info.family + "\n" + info.config_json) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Metadata model_metadata(const ModelInfo& info) {
+  Metadata m = {{"vvae_version", version()}, {"family", info.family}, {"layout", "B,C,T,H,W"}};
+  if (!info.preset.empty()) m["preset"] = info.preset;
+  m["model_args"] = info.config_json;
+  m["config_hash"] = config_hash(info);
+  const nlohmann::json args = nlohmann::json::parse(info.config_json, nullptr, false);
+  if (args.is_object())
+    for (const char* key : {"scale_factor", "shift_factor", "scaling_factor"})
+      if (args.contains(key) && args[key].is_number()) m[key] = args[key].dump();
+  return m;
+}
+
+void add_clip_metadata(Metadata& m, const Clip& clip) {
+  m["source"] = clip.source;
+  m["source_size"] = hw(clip.video.height, clip.video.width);
+  if (clip.source_frames > 0) m["source_frames"] = std::to_string(clip.source_frames);
+  if (clip.video.fps > 0) m["source_fps"] = format_fps(clip.video.fps);
+  m["frames"] = std::to_string(clip.frames());
+  m["size"] = hw(clip.height(), clip.width());
+  m["frame_interval"] = std::to_string(clip.interval);
+  std::string idx;
+  for (int64_t i : clip.indices) {
+    if (!idx.empty()) idx += ',';
+    idx += std::to_string(i);
+  }
+  m["frame_indices"] = idx;
+  if (clip.fps > 0) m["fps"] = format_fps(clip.fps);
+  const ResizeCrop& g = clip.geometry;
+  m["resize_crop"] = cat("scale ", hw(g.scaled_height, g.scaled_width), " crop ",
+                         hw(g.height, g.width), " at ", g.top, ",", g.left);
+  if (!clip.bucket.empty()) m["bucket"] = clip.bucket;
+  std::string notes;
+  for (const auto& n : clip.notes) {
+    if (!notes.empty()) notes += "; ";
+    notes += n;
+  }
+  if (!notes.empty()) m["notes"] = notes;
+}
+
+std::string format_fps(double fps) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", fps);
+  return buf;
+}
+
+double metadata_fps(const Metadata& meta) {
+  const auto it = meta.find("fps");
+  if (it == meta.end()) return 0;
+  try {
+    const double f = std::stod(it->second);
+    return std::isfinite(f) && f > 0 ? f : 0;
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::string model_mismatch(const Metadata& meta, const ModelInfo& info) {
+  const auto fam = meta.find("family");
+  if (fam != meta.end() && fam->second != info.family)
+    return cat("the latent was encoded by a '", fam->second, "' model; decoding with a '",
+               info.family, "' model");
+  const auto hash = meta.find("config_hash");
+  if (hash != meta.end() && hash->second != config_hash(info)) {
+    const auto preset = meta.find("preset");
+    return cat("the latent was encoded with another config (",
+               preset != meta.end() ? "preset " + preset->second + ", " : "", hash->second,
+               ") than this model's (", config_hash(info), ")");
+  }
+  return "";
+}
+
+}  // namespace vvae

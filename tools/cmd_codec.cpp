@@ -1,0 +1,250 @@
+// vvae encode, decode and convert: tensors, videos and images in and out.
+//
+//   vvae encode  --model M (x.safetensors | clip.mp4 | image.png) -o z.safetensors
+//   vvae decode  --model M z.safetensors -o (x.safetensors | clip.mp4 | frame.png | --frames DIR)
+//   vvae convert (clip.mp4 | x.safetensors) -o (x.safetensors | clip.mp4 | frame.png | DIR)
+#include <chrono>
+#include <iostream>
+#include <optional>
+
+#include "cli_common.hpp"
+#include "commands.hpp"
+#include "io/safetensors.hpp"
+#include "pipeline/clip.hpp"
+
+namespace vvae::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr double kDefaultFps = 16;  // Open-Sora's save fps when nothing says otherwise
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void add_input_option(CLI::App& cmd, std::string& input, const std::string& what) {
+  cmd.add_option("input,-i,--input", input, what)->required();
+}
+
+struct EncodeCommand {
+  CommonOptions common;
+  ClipCliOptions clip;
+  std::string input, output, tensor;
+  bool sample = false;
+  uint64_t seed = 0;
+
+  void add(CLI::App& app) {
+    CLI::App* cmd = app.add_subcommand(
+        "encode", "Encode a clip (a video, an image, or a (B,C,T,H,W) tensor) to its latent");
+    add_model_options(*cmd, common);
+    add_tiling_options(*cmd, common.load.tiling);
+    add_input_option(*cmd, input,
+                     "Video or image file, or safetensors holding the clip (tensor 'x' or its "
+                     "only tensor)");
+    cmd->add_option("-o,--output", output, "Output safetensors: z (and mean, logvar)")->required();
+    cmd->add_option("--tensor", tensor, "Name of the input tensor");
+    cmd->add_flag("--sample", sample, "Sample the posterior instead of taking its mode");
+    cmd->add_option("--seed", seed, "Seed for --sample");
+    add_clip_options(*cmd, clip);
+    cmd->callback([this] { run(); });
+  }
+
+  void run() {
+    check_output_path(output);
+    const ClipOptions& clip_options = clip.resolve();
+    const bool tensor_input = is_tensor_file(input);
+    if (tensor_input && clip_options.any_set())
+      fail("'", input,
+           "' is a tensor file: --num-frames, --frame-interval, --fps-max, --resolution and "
+           "--size apply to video and image inputs");
+    if (!tensor_input && !tensor.empty()) fail("--tensor applies to safetensors inputs");
+    Model model = load_model(common);
+    Tensor x;
+    Metadata meta = model_metadata(model.info());
+    if (tensor_input) {
+      const SafetensorsFile file = SafetensorsFile::open(input);
+      x = read_input_tensor(file, tensor, "x");
+    } else {
+      const Clip c = load_clip(input, clip_options, shape_rules(model));
+      report_clip(c, common.quiet);
+      add_clip_metadata(meta, c);
+      x = c.x;
+    }
+    const auto start = Clock::now();
+    EncodeResult r = model.encode(x, {sample, seed});
+    const double took = seconds_since(start);
+
+    std::vector<NamedTensor> tensors = {{"z", r.z}};
+    if (r.mean.defined() && r.mean.numel() > 0) {
+      tensors.push_back({"mean", r.mean});
+      tensors.push_back({"logvar", r.logvar});
+    }
+    meta["input_shape"] = to_string(x.shape());
+    meta["sampled"] = sample ? "true" : "false";
+    if (sample) meta["seed"] = std::to_string(seed);
+    save_safetensors(output, tensors, meta);
+    if (!common.quiet)
+      std::cout << "encoded " << to_string(x.shape()) << " -> z " << to_string(r.z.shape())
+                << " in " << took << " s, wrote " << output << "\n";
+  }
+};
+
+struct DecodeCommand {
+  CommonOptions common;
+  std::string input, output, tensor;
+  double fps = 0;
+  int crf = 23;
+  bool frames = false;
+
+  void add(CLI::App& app) {
+    CLI::App* cmd = app.add_subcommand(
+        "decode", "Decode a latent (B,C,T,H,W) to a clip: a tensor, a video or images");
+    add_model_options(*cmd, common);
+    add_tiling_options(*cmd, common.load.tiling);
+    add_input_option(*cmd, input,
+                     "safetensors file holding the latent (tensor 'z' or its only tensor)");
+    cmd->add_option("-o,--output", output,
+                    "Output: .safetensors (tensor 'x', not clamped), .mp4/.mkv/.mov (H.264), "
+                    ".png (one frame), or a folder with --frames")
+        ->required();
+    cmd->add_option("--tensor", tensor, "Name of the latent tensor");
+    cmd->add_option("--fps", fps, "Frame rate of a video output (default: the latent's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
+        ->check(CLI::Range(0, 51));
+    cmd->add_flag("--frames", frames, "Write a folder of PNG frames (frame_00000.png, ...)");
+    cmd->callback([this] { run(); });
+  }
+
+  void run() {
+    const OutputKind kind = output_kind(output, frames);
+    if (kind == OutputKind::frames)
+      check_output_folder(output);
+    else
+      check_output_path(output);
+    Model model = load_model(common);
+    const SafetensorsFile file = SafetensorsFile::open(input);
+    const Tensor z = read_input_tensor(file, tensor, "z");
+    const std::string mismatch = model_mismatch(file.metadata(), model.info());
+    if (!mismatch.empty() && !common.quiet) warn(mismatch);
+    if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
+      fail("the latent holds a batch of ", z.dim(0),
+           " clips: decode it to .safetensors, or one clip at a time");
+    const auto start = Clock::now();
+    Tensor x = model.decode(z);
+    const double took = seconds_since(start);
+    if (kind == OutputKind::tensor) {
+      Metadata meta = model_metadata(model.info());
+      meta["latent_shape"] = to_string(z.shape());
+      for (const char* key : {"fps", "source", "frames", "size"})
+        if (file.metadata().count(key)) meta[key] = file.metadata().at(key);
+      save_safetensors(output, {{"x", x}}, meta);
+    } else {
+      double rate = fps > 0 ? fps : metadata_fps(file.metadata());
+      if (!(rate > 0)) {
+        rate = kDefaultFps;
+        if (kind == OutputKind::video && !common.quiet)
+          std::cout << "the latent records no frame rate: writing " << rate
+                    << " fps (--fps sets it)\n";
+      }
+      write_frames(output, kind, tensor_to_rgb(x), rate, crf);
+    }
+    if (!common.quiet)
+      std::cout << "decoded " << to_string(z.shape()) << " -> x " << to_string(x.shape()) << " in "
+                << took << " s, wrote " << output << "\n";
+  }
+};
+
+struct ConvertCommand {
+  CommonOptions common;
+  ClipCliOptions clip;
+  std::string input, output, tensor;
+  double fps = 0;
+  int crf = 23;
+  bool frames = false;
+
+  void add(CLI::App& app) {
+    CLI::App* cmd = app.add_subcommand(
+        "convert",
+        "Convert between videos, images and clip tensors (x in [-1, 1], (1,3,T,H,W)); with "
+        "--model, frames and size are made valid for that model");
+    add_input_option(*cmd, input, "Video, image, or safetensors holding a clip tensor");
+    cmd->add_option("-o,--output", output,
+                    "Output: .safetensors (tensor 'x'), .mp4/.mkv/.mov, .png, or a folder with "
+                    "--frames")
+        ->required();
+    cmd->add_option("-m,--model", common.load.model, "Make the clip valid for this model");
+    cmd->add_option("--preset", common.load.preset, "Preset for --model");
+    cmd->add_option("--tensor", tensor, "Name of the input tensor");
+    cmd->add_option("--fps", fps, "Frame rate of a video output (default: the clip's)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
+        ->check(CLI::Range(0, 51));
+    cmd->add_flag("--frames", frames, "Write a folder of PNG frames");
+    cmd->add_flag("-q,--quiet", common.quiet, "Print nothing but errors");
+    cmd->add_option("--threads", common.threads, "Threads (default: all cores)")
+        ->check(CLI::NonNegativeNumber);
+    add_clip_options(*cmd, clip);
+    cmd->callback([this] { run(); });
+  }
+
+  void run() {
+    set_num_threads(common.threads);
+    const OutputKind kind = output_kind(output, frames);
+    if (kind == OutputKind::frames)
+      check_output_folder(output);
+    else
+      check_output_path(output);
+    const ClipOptions& clip_options = clip.resolve();
+    ShapeRules rules;
+    std::optional<Model> model;
+    if (!common.load.model.empty() || !common.load.preset.empty()) {
+      LoadOptions load = common.load;
+      load.without_weights = true;
+      model.emplace(Model::load(load));
+      rules = shape_rules(*model);
+    }
+    Clip c;
+    if (is_tensor_file(input)) {
+      if (clip_options.any_set())
+        fail("'", input, "' is a tensor file: the frame and size options apply to videos");
+      c = clip_from_tensor(input, tensor);
+    } else {
+      c = load_clip(input, clip_options, rules);
+      report_clip(c, common.quiet);
+    }
+    const double rate = fps > 0 ? fps : c.fps > 0 ? c.fps : kDefaultFps;
+    if (kind == OutputKind::tensor) {
+      Metadata meta = {{"vvae_version", version()}, {"layout", "B,C,T,H,W"}};
+      add_clip_metadata(meta, c);
+      meta["fps"] = format_fps(rate);
+      save_safetensors(output, {{"x", c.x}}, meta);
+    } else {
+      write_frames(output, kind, tensor_to_rgb(c.x), rate, crf);
+    }
+    if (!common.quiet)
+      std::cout << "wrote " << output << ": " << c.frames() << " frames " << c.height() << "x"
+                << c.width()
+                << (kind == OutputKind::video ? " at " + format_fps(rate) + " fps" : "") << "\n";
+  }
+};
+
+}  // namespace
+
+void add_encode_command(CLI::App& app) {
+  static EncodeCommand command;
+  command.add(app);
+}
+
+void add_decode_command(CLI::App& app) {
+  static DecodeCommand command;
+  command.add(app);
+}
+
+void add_convert_command(CLI::App& app) {
+  static ConvertCommand command;
+  command.add(app);
+}
+
+}  // namespace vvae::cli
