@@ -5,9 +5,10 @@
 //
 // Prints one JSON line: median seconds, seconds inside oneDNN convolutions in that run,
 // convolution GFLOP (counted from the graph by a dry run), GFLOP/s, percent of the measured FMA
-// peak, peak RSS. The shape is always the clip's (B, C, T, H, W); decode benchmarks decode that
-// clip's latent. A model directory may stand for the preset; --smoke runs once, to check the
-// runner itself.
+// peak, peak RSS and the planned memory (weights, peak live activations, the largest single
+// activation, oneDNN's largest scratchpad). The shape is always the clip's (B, C, T, H, W); decode
+// benchmarks decode that clip's latent. A model directory may stand for the preset; --smoke runs
+// once, to check the runner itself.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -112,7 +113,9 @@ int run(int argc, char** argv) {
   const Model model = Model::load(o.load);
   const bool decode = o.direction == "decode";
   const RunPlan enc_plan = model.plan_encode(o.clip);
-  const RunPlan plan = decode ? model.plan_decode(enc_plan.output) : enc_plan;
+  reset_largest_tensor_bytes();
+  const RunPlan plan = decode ? model.plan_decode(enc_plan.output) : model.plan_encode(o.clip);
+  const double largest_activation_mib = static_cast<double>(largest_tensor_bytes()) / 1048576.0;
   const Tensor input = random_clip(plan.input);
 
   std::vector<double> seconds, conv;
@@ -144,12 +147,17 @@ int run(int argc, char** argv) {
       "{\"model\": \"%s\", \"direction\": \"%s\", \"input\": \"%s\", \"mode\": \"%s\", "
       "\"threads\": %d, \"seconds\": %.4f, \"conv_seconds\": %.4f, \"conv_gflop\": %.2f, "
       "\"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"percent_of_peak\": %.1f, "
-      "\"peak_rss_mib\": %.1f, \"planned_peak_mib\": %.1f}\n",
+      "\"peak_rss_mib\": %.1f, \"planned_peak_mib\": %.1f, \"weights_mib\": %.1f, "
+      "\"peak_activations_mib\": %.1f, \"largest_activation_mib\": %.1f, "
+      "\"scratchpad_mib\": %.1f}\n",
       o.model.c_str(), o.direction.c_str(), to_string(plan.input).c_str(), o.mode.c_str(),
       o.threads, median, conv[mid], gflop, gflop / median, peak,
       peak > 0 ? 100.0 * gflop / median / peak : 0.0,
       static_cast<double>(peak_rss_bytes()) / 1048576.0,
-      static_cast<double>(plan.estimated_peak_bytes) / 1048576.0);
+      static_cast<double>(plan.estimated_peak_bytes) / 1048576.0,
+      static_cast<double>(plan.weight_bytes) / 1048576.0,
+      static_cast<double>(plan.peak_activation_bytes) / 1048576.0, largest_activation_mib,
+      static_cast<double>(plan.scratch_bytes) / 1048576.0);
   return 0;
 }
 

@@ -19,16 +19,18 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# (preset, direction, clip shape, vvae modes, extra vvae flags)
+# (preset, direction, clip shape, vvae modes, timed runs). Runs of a minute or more are timed
+# once (vvae after an untimed warm-up, PyTorch without one: its first-call overhead is small
+# next to minutes).
 CASES = [
-    ("flux-ae", "encode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], []),
-    ("flux-ae", "decode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], []),
-    ("flux-ae", "encode", "1,3,1,512,512", ["fp32"], []),
-    ("flux-ae", "decode", "1,3,1,512,512", ["fp32", "bf16", "winograd"], []),
-    ("hunyuan-vae", "encode", "1,3,9,256,256", ["fp32", "bf16"], []),
-    ("hunyuan-vae", "decode", "1,3,9,256,256", ["fp32", "bf16"], []),
-    ("dc-ae-f32t4c128", "encode", "1,3,8,256,256", ["fp32", "bf16"], []),
-    ("dc-ae-f32t4c128", "decode", "1,3,8,256,256", ["fp32", "bf16"], []),
+    ("flux-ae", "encode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], 3),
+    ("flux-ae", "decode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], 3),
+    ("flux-ae", "encode", "1,3,1,512,512", ["fp32", "bf16", "winograd"], 1),
+    ("flux-ae", "decode", "1,3,1,512,512", ["fp32", "bf16", "winograd"], 1),
+    ("hunyuan-vae", "encode", "1,3,9,256,256", ["fp32", "bf16"], 1),
+    ("hunyuan-vae", "decode", "1,3,9,256,256", ["fp32", "bf16"], 1),
+    ("dc-ae-f32t4c128", "encode", "1,3,8,256,256", ["fp32", "bf16"], 1),
+    ("dc-ae-f32t4c128", "decode", "1,3,8,256,256", ["fp32", "bf16"], 1),
 ]
 # Peak memory against clip length with tiling on (vvae alone).
 FLAT_CASES = [("hunyuan-vae", d, f"1,3,{t},128,128", ["--tile-frames", "16"]) for d in ("encode", "decode")
@@ -63,7 +65,8 @@ def torch_run(preset, direction, shape, layout, threads, repeat, cache):
     key = hashlib.sha1(json.dumps([machine_id(), preset, direction, shape, layout, threads]).encode()).hexdigest()
     if key not in cache:
         cmd = ["/usr/bin/python3", os.path.join(HERE, "torch", "bench_torch.py"), preset, direction, shape,
-               "--layout", layout, "--threads", str(threads), "--repeat", str(repeat)]
+               "--layout", layout, "--threads", str(threads), "--repeat", str(repeat),
+               "--warmup", "1" if repeat > 1 else "0"]
         cache[key] = run_json(cmd)
     return cache[key]
 
@@ -80,16 +83,17 @@ def main():
     cache_path = os.path.join(HERE, "results", "torch-cache.json")
     cache = json.load(open(cache_path)) if os.path.exists(cache_path) else {}
     rows, flat = [], []
-    for preset, direction, shape, modes, extra in CASES:
+    for preset, direction, shape, modes, runs in CASES:
         if a.only and preset != a.only:
             continue
+        repeat = min(runs, a.repeat)
         row = {"preset": preset, "direction": direction, "shape": shape, "vvae": {}, "torch": {}}
         for mode in modes:
-            row["vvae"][mode] = vvae(a.build, preset, direction, shape, mode, extra, a.threads, a.repeat)
+            row["vvae"][mode] = vvae(a.build, preset, direction, shape, mode, [], a.threads, repeat)
             print(json.dumps(row["vvae"][mode]), file=sys.stderr)
         if not a.no_torch:
             for layout in ("contiguous", "channels_last"):
-                row["torch"][layout] = torch_run(preset, direction, shape, layout, a.threads, a.repeat, cache)
+                row["torch"][layout] = torch_run(preset, direction, shape, layout, a.threads, repeat, cache)
                 json.dump(cache, open(cache_path, "w"), indent=1)
                 print(json.dumps(row["torch"][layout]), file=sys.stderr)
         rows.append(row)
@@ -128,6 +132,17 @@ def print_tables(rows, flat, threads):
         for mode, v in r["vvae"].items():
             print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {mode} | {v['seconds']:.2f} s | "
                   f"{(base / v['seconds']) if base else 0:.2f}x | {v['gflops']:.0f} |")
+    print()
+    print("| model | op | clip | weights | largest activation | peak live activations | scratchpad | "
+          "bound: weights + 3 x largest + scratchpad | peak RSS vvae | within bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        v = r["vvae"]["fp32"]
+        bound = v["weights_mib"] + 3 * v["largest_activation_mib"] + v["scratchpad_mib"]
+        print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {v['weights_mib']:.0f} MiB | "
+              f"{v['largest_activation_mib']:.0f} MiB | {v['peak_activations_mib']:.0f} MiB | "
+              f"{v['scratchpad_mib']:.0f} MiB | {bound:.0f} MiB | {v['peak_rss_mib']:.0f} MiB | "
+              f"{'yes' if v['peak_rss_mib'] <= bound else 'no'} |")
     if flat:
         print()
         print("| model | op | clip (tiled, 16-frame tiles) | peak RSS |")

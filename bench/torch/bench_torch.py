@@ -27,6 +27,7 @@ def main():
     p.add_argument("--layout", choices=["contiguous", "channels_last"], default="contiguous")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1, help="untimed runs first (0 for runs of minutes)")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -41,17 +42,17 @@ def main():
         if a.direction == "decode":
             x = families.latent_like(a.preset, clip)
         times = []
-        for r in range(a.repeat + 1):  # the first run warms up
+        for r in range(a.warmup + a.repeat):
             start = time.perf_counter()
             if a.direction == "encode":
                 model.encode(x)
             else:
                 model.decode(x)
-            if r > 0:
+            if r >= a.warmup:
                 times.append(time.perf_counter() - start)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"preset": a.preset, "direction": a.direction, "input": clip, "layout": a.layout,
-                      "threads": a.threads, "torch": torch.__version__, "seconds": statistics.median(times),
+                      "threads": a.threads, "runs": a.repeat, "warmup": a.warmup, "torch": torch.__version__, "seconds": statistics.median(times),
                       "peak_rss_mib": round(rss, 1)}))
 
 

@@ -9,6 +9,7 @@ thread_local bool t_dry_run = false;
 std::atomic<int64_t> g_scratchpad{0};
 std::atomic<int64_t> g_conv_flops{0};
 std::atomic<int64_t> g_conv_nanoseconds{0};
+std::atomic<int64_t> g_largest_tensor_bytes{0};
 }  // namespace
 
 bool dry_run_active() {
@@ -42,6 +43,18 @@ int64_t conv_flops() {
 }
 void reset_conv_flops() {
   g_conv_flops.store(0);
+}
+
+void note_tensor_bytes(int64_t bytes) {
+  int64_t largest = g_largest_tensor_bytes.load();
+  while (bytes > largest && !g_largest_tensor_bytes.compare_exchange_weak(largest, bytes)) {
+  }
+}
+int64_t largest_tensor_bytes() {
+  return g_largest_tensor_bytes.load();
+}
+void reset_largest_tensor_bytes() {
+  g_largest_tensor_bytes.store(0);
 }
 
 void count_conv_seconds(double seconds) {

@@ -31,6 +31,12 @@ void count_conv_flops(int64_t flops);
 int64_t conv_flops();
 void reset_conv_flops();
 
+// The largest single tensor allocated since the last reset (bytes; dry runs count too):
+// benchmarks bound a run's peak memory by it ("weights + 3 x the largest activation").
+void note_tensor_bytes(int64_t bytes);
+int64_t largest_tensor_bytes();
+void reset_largest_tensor_bytes();
+
 // Wall time spent inside oneDNN convolution primitives since the last reset (benchmarks compare
 // it with the whole run to see what the other kernels cost).
 void count_conv_seconds(double seconds);

@@ -17,6 +17,7 @@ std::atomic<int64_t> g_live_bytes{0};
 std::atomic<int64_t> g_peak_bytes{0};
 
 void track_alloc(int64_t bytes) {
+  note_tensor_bytes(bytes);
   const int64_t live = g_live_bytes.fetch_add(bytes) + bytes;
   int64_t peak = g_peak_bytes.load();
   while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
