@@ -2,13 +2,14 @@
 //
 //   vvae_bench_models flux-ae decode 1,3,1,256,256 [--repeat 3] [--threads 2] [--smoke]
 //                     [--precision fp32|bf16] [--conv-algo direct|winograd] [--no-tiling]
+//                     [--tile-frames N] [--tile-size PX]
 //
 // Prints one JSON line: median seconds, seconds inside oneDNN convolutions in that run,
 // convolution GFLOP (counted from the graph by a dry run), GFLOP/s, percent of the measured FMA
 // peak, peak RSS and the planned memory (weights, peak live activations, the largest single
-// activation, oneDNN's largest scratchpad). The shape is always the clip's (B, C, T, H, W); decode
-// benchmarks decode that clip's latent. A model directory may stand for the preset; --smoke runs
-// once, to check the runner itself.
+// activation, oneDNN's largest scratchpad) and the process's RSS before loading the model. The
+// shape is always the clip's (B, C, T, H, W); decode benchmarks decode that clip's latent. A model
+// directory may stand for the preset; --smoke runs once, to check the runner itself.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -68,7 +69,7 @@ Options parse(int argc, char** argv) {
     throw std::runtime_error(
         "usage: vvae_bench_models PRESET|MODEL_DIR encode|decode B,C,T,H,W [--repeat N] "
         "[--threads N] [--smoke] [--precision fp32|bf16] [--conv-algo direct|winograd] "
-        "[--no-tiling]");
+        "[--no-tiling] [--tile-frames N] [--tile-size PX]");
   Options o;
   o.model = argv[1];
   o.direction = argv[2];
@@ -87,6 +88,10 @@ Options parse(int argc, char** argv) {
       o.smoke = true;
     else if (a == "--no-tiling")
       o.load.tiling.disable = true;
+    else if (a == "--tile-frames")
+      o.load.tiling.tile_frames = std::stoll(value());
+    else if (a == "--tile-size")
+      o.load.tiling.tile_size = std::stoll(value());
     else if (a == "--precision") {
       if (value() == "bf16") o.load.compute.precision = Precision::kBf16, o.mode = "bf16";
     } else if (a == "--conv-algo") {
@@ -102,6 +107,8 @@ Options parse(int argc, char** argv) {
 int run(int argc, char** argv) {
   Options o = parse(argc, argv);
   set_num_threads(o.threads);
+  // The process before any model: the program and its libraries (oneDNN, FFmpeg, OpenMP).
+  const double baseline_rss_mib = static_cast<double>(peak_rss_bytes()) / 1048576.0;
   o.load.model = o.model;
   if (const Preset* preset = find_preset(o.model)) {
     const std::string weights =
@@ -149,7 +156,7 @@ int run(int argc, char** argv) {
       "\"gflops\": %.1f, \"fma_peak_gflops\": %.1f, \"percent_of_peak\": %.1f, "
       "\"peak_rss_mib\": %.1f, \"planned_peak_mib\": %.1f, \"weights_mib\": %.1f, "
       "\"peak_activations_mib\": %.1f, \"largest_activation_mib\": %.1f, "
-      "\"scratchpad_mib\": %.1f}\n",
+      "\"scratchpad_mib\": %.1f, \"baseline_rss_mib\": %.1f}\n",
       o.model.c_str(), o.direction.c_str(), to_string(plan.input).c_str(), o.mode.c_str(),
       o.threads, median, conv[mid], gflop, gflop / median, peak,
       peak > 0 ? 100.0 * gflop / median / peak : 0.0,
@@ -157,7 +164,7 @@ int run(int argc, char** argv) {
       static_cast<double>(plan.estimated_peak_bytes) / 1048576.0,
       static_cast<double>(plan.weight_bytes) / 1048576.0,
       static_cast<double>(plan.peak_activation_bytes) / 1048576.0, largest_activation_mib,
-      static_cast<double>(plan.scratch_bytes) / 1048576.0);
+      static_cast<double>(plan.scratch_bytes) / 1048576.0, baseline_rss_mib);
   return 0;
 }
 
