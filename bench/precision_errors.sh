@@ -51,5 +51,5 @@ for mode in "${MODES[@]}"; do
     -o "$WORK/x-$mode.safetensors" -q ${FLAGS[$mode]}
   psnr=$(sed -nE 's/.*"psnr": ([0-9.]+).*/\1/p' "$WORK/rec-$mode/summary.json" | head -1)
   ssim=$(sed -nE 's/.*"ssim": ([0-9.]+).*/\1/p' "$WORK/rec-$mode/summary.json" | head -1)
-  echo "| $mode | $psnr dB | $ssim | $(rel_error "$WORK/x-fp32.safetensors" x "$WORK/x-$mode.safetensors" x) |"
+  echo "| $mode | $(printf '%.2f' "$psnr") dB | $(printf '%.4f' "$ssim") | $(rel_error "$WORK/x-fp32.safetensors" x "$WORK/x-$mode.safetensors" x) |"
 done

@@ -34,7 +34,9 @@ def main():
     torch.manual_seed(0)
     family, args = families.PRESETS[a.preset]
     model = families.BUILDERS[family](args).eval()
-    fmt = torch.channels_last if a.layout == "channels_last" else torch.contiguous_format
+    # Channels-last for the 2-D family's weights, channels-last-3d for the 3-D families'.
+    cl = torch.channels_last if family == "ae2d" else torch.channels_last_3d
+    fmt = cl if a.layout == "channels_last" else torch.contiguous_format
     model = model.to(memory_format=fmt)
     clip = [int(v) for v in a.shape.split(",")]
     x = torch.rand(clip) * 2 - 1

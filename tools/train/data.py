@@ -57,16 +57,20 @@ class Image:
         self.height, self.width = self.pyramid[0].shape[-2:]
 
     def frame(self, cx, cy, scale, out, flip):
-        """The out x out window centred on (cx, cy) (pixels of the full image, x right,
-        y down) at `scale` source pixels per output pixel: (3, out, out)."""
+        """The out x out window (or out = (height, width)) centred on (cx, cy) (pixels of the
+        full image, x right, y down) at `scale` source pixels per output pixel: (3, out, out)."""
+        out_h, out_w = (out, out) if isinstance(out, int) else out
         level = min(max(0, int(math.floor(math.log2(scale)))), len(self.pyramid) - 1)
         f = 2.0**level
         img = self.pyramid[level]
         h, w = img.shape[-2:]
-        # Output pixel centre j (0..out-1) -> source coordinate (pixel centres at k + 0.5).
-        offs = (torch.arange(out, dtype=torch.float64) + 0.5 - out / 2) * (scale / f)
-        xs = cx / f + offs
-        ys = cy / f + offs
+
+        # Output pixel centre j (0..n-1) -> source coordinate (pixel centres at k + 0.5).
+        def offsets(n):
+            return (torch.arange(n, dtype=torch.float64) + 0.5 - n / 2) * (scale / f)
+
+        xs = cx / f + offsets(out_w)
+        ys = cy / f + offsets(out_h)
         if flip:
             xs = xs.flip(0)
         gx = (xs / w * 2 - 1).float()
