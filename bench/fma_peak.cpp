@@ -3,12 +3,13 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace vvae::bench {
 namespace {
 
-constexpr long kIterations = 20'000'000;
+constexpr long kIterations = 100'000'000;
 
 // 12 independent accumulator chains hide the FMA latency; returns a value so nothing is elided.
 __attribute__((target("avx512f"))) float fma_loop_avx512() {
@@ -35,9 +36,7 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2() {
   return out[0];
 }
 
-}  // namespace
-
-double measure_fma_peak_gflops(int threads) {
+double measure_once(int threads) {
   const bool avx512 = __builtin_cpu_supports("avx512f");
   const double lanes = avx512 ? 16.0 : 8.0;
   volatile float sink = 0;
@@ -51,6 +50,16 @@ double measure_fma_peak_gflops(int threads) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return 2.0 * lanes * 12.0 * static_cast<double>(kIterations) * threads / seconds / 1e9;
+}
+
+}  // namespace
+
+// The best of three measurements: the first also pays for starting the threads and for the
+// cores reaching their clock, which at ~0.3 s per measurement is several percent.
+double measure_fma_peak_gflops(int threads) {
+  double best = 0;
+  for (int i = 0; i < 3; ++i) best = std::max(best, measure_once(threads));
+  return best;
 }
 
 }  // namespace vvae::bench

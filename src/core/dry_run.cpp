@@ -8,6 +8,7 @@ namespace {
 thread_local bool t_dry_run = false;
 std::atomic<int64_t> g_scratchpad{0};
 std::atomic<int64_t> g_conv_flops{0};
+std::atomic<int64_t> g_executed_conv_flops{0};
 std::atomic<int64_t> g_conv_nanoseconds{0};
 std::atomic<int64_t> g_largest_tensor_bytes{0};
 }  // namespace
@@ -41,8 +42,15 @@ void count_conv_flops(int64_t flops) {
 int64_t conv_flops() {
   return g_conv_flops.load();
 }
+void count_executed_conv_flops(int64_t flops) {
+  g_executed_conv_flops.fetch_add(flops);
+}
+int64_t executed_conv_flops() {
+  return g_executed_conv_flops.load();
+}
 void reset_conv_flops() {
   g_conv_flops.store(0);
+  g_executed_conv_flops.store(0);
 }
 
 void note_tensor_bytes(int64_t bytes) {

@@ -29,7 +29,11 @@ void reset_scratchpad_bytes();
 // "direct-convolution FLOPs" benchmarks divide by.
 void count_conv_flops(int64_t flops);
 int64_t conv_flops();
-void reset_conv_flops();
+// The FLOPs the convolution primitives really run: fewer where a fused kernel does less than
+// the direct convolution (UpsampleConv's 2-tap phase kernels on the low-resolution input).
+void count_executed_conv_flops(int64_t flops);
+int64_t executed_conv_flops();
+void reset_conv_flops();  // both counters
 
 // The largest single tensor allocated since the last reset (bytes; dry runs count too):
 // benchmarks bound a run's peak memory by it ("weights + 3 x the largest activation").

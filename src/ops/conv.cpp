@@ -254,8 +254,9 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
-  if (impl_->geometry.counted)
-    count_conv_flops(2 * dst.numel() * impl_->weight.numel() / impl_->out_channels);
+  const int64_t flops = 2 * dst.numel() * impl_->weight.numel() / impl_->out_channels;
+  if (impl_->geometry.counted) count_conv_flops(flops);
+  count_executed_conv_flops(flops);
   Tensor src_stage = prim->stage_src ? staging_buffer(prim->pd.src_desc()) : Tensor();
   Tensor dst_stage = prim->stage_dst ? staging_buffer(prim->pd.dst_desc()) : Tensor();
   if (dry_run_active()) return;
