@@ -1,8 +1,8 @@
 // Model-level benchmark: one full-size preset with random weights, one direction, one shape.
 //
 //   vvae_bench_models flux-ae decode 1,3,1,256,256 [--repeat 3] [--threads 2] [--smoke]
-//   [--plan-only]
-//                     [--precision fp32|bf16] [--conv-algo direct|winograd] [--no-tiling]
+//                     [--plan-only] [--precision fp32|bf16] [--conv-algo direct|winograd]
+//                     [--no-tiling]
 //                     [--tile-frames N] [--tile-size PX]
 //
 // Prints one JSON line: median seconds, seconds inside oneDNN convolutions in that run,
@@ -70,9 +70,8 @@ Options parse(int argc, char** argv) {
   if (argc < 4)
     throw std::runtime_error(
         "usage: vvae_bench_models PRESET|MODEL_DIR encode|decode B,C,T,H,W [--repeat N] "
-        "[--threads N] [--smoke] [--plan-only] [--precision fp32|bf16] [--conv-algo "
-        "direct|winograd] "
-        "[--no-tiling] [--tile-frames N] [--tile-size PX]");
+        "[--threads N] [--smoke] [--plan-only] [--precision fp32|bf16] "
+        "[--conv-algo direct|winograd] [--no-tiling] [--tile-frames N] [--tile-size PX]");
   Options o;
   o.model = argv[1];
   o.direction = argv[2];
@@ -124,12 +123,9 @@ int run(int argc, char** argv) {
   }
   const Model model = Model::load(o.load);
   const bool decode = o.direction == "decode";
-  const RunPlan enc_plan = model.plan_encode(o.clip);
-  reset_largest_tensor_bytes();
-  const RunPlan plan = decode ? model.plan_decode(enc_plan.output) : model.plan_encode(o.clip);
-  const double largest_activation_mib = static_cast<double>(largest_tensor_bytes()) / 1048576.0;
-  // The plan's dry run was the last thing counted: the FLOPs the primitives will really run.
-  const double executed_gflop = static_cast<double>(executed_conv_flops()) / 1e9;
+  const RunPlan plan =
+      decode ? model.plan_decode(model.plan_encode(o.clip).output) : model.plan_encode(o.clip);
+  const double executed_gflop = static_cast<double>(plan.executed_conv_flops) / 1e9;
   const Tensor input = random_clip(plan.input);
 
   if (o.plan_only) {
@@ -144,7 +140,6 @@ int run(int argc, char** argv) {
   const int runs = o.smoke ? 1 : o.repeat + 1;  // the first run warms caches and packs weights
   for (int r = 0; r < runs; ++r) {
     reset_conv_seconds();
-    reset_conv_flops();
     const auto start = std::chrono::steady_clock::now();
     if (decode)
       model.decode(input);
@@ -180,7 +175,8 @@ int run(int argc, char** argv) {
       static_cast<double>(peak_rss_bytes()) / 1048576.0,
       static_cast<double>(plan.estimated_peak_bytes) / 1048576.0,
       static_cast<double>(plan.weight_bytes) / 1048576.0,
-      static_cast<double>(plan.peak_activation_bytes) / 1048576.0, largest_activation_mib,
+      static_cast<double>(plan.peak_activation_bytes) / 1048576.0,
+      static_cast<double>(plan.largest_activation_bytes) / 1048576.0,
       static_cast<double>(plan.scratch_bytes) / 1048576.0, baseline_rss_mib);
   return 0;
 }

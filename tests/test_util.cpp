@@ -106,4 +106,23 @@ std::map<std::string, Shape> by_name(const std::vector<ParameterInfo>& parameter
   return out;
 }
 
+::testing::AssertionResult all_finite(const Tensor& t) {
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(t.data()[i]))
+      return ::testing::AssertionFailure() << "value " << t.data()[i] << " at index " << i;
+  return ::testing::AssertionSuccess();
+}
+
+void expect_seeded_sampling(const Model& model, const Tensor& x) {
+  const EncodeResult mode = model.encode(x);
+  const EncodeResult a = model.encode(x, {true, 5}), b = model.encode(x, {true, 5}),
+                     c = model.encode(x, {true, 6});
+  // Runs are compared to 1e-5, not bit for bit: a model's first run (fresh oneDNN primitives)
+  // can differ from later ones in the last bits (1.9e-6 seen, depending on the heap layout).
+  EXPECT_LT(relative_error(a.z, b.z), 1e-5);
+  EXPECT_GT(max_abs_diff(a.z, c.z), 1e-3);
+  EXPECT_GT(max_abs_diff(a.z, mode.z), 1e-3);
+  EXPECT_LT(relative_error(a.mean, mode.mean), 1e-5);  // the posterior itself does not change
+}
+
 }  // namespace vvae::test

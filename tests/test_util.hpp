@@ -23,6 +23,14 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 // Parity: a within tol of the reference b, with a readable failure message.
 ::testing::AssertionResult close(const Tensor& a, const Tensor& b, double tol = 1e-4);
 
+// Every value finite (no NaN or infinity), else the first bad index.
+::testing::AssertionResult all_finite(const Tensor& t);
+
+// Posterior sampling is keyed by its seed: the same seed gives the same latent (up to the last
+// bits oneDNN may change between runs), another seed or the mode a latent O(std) away, and the
+// posterior itself does not move.
+void expect_seeded_sampling(const Model& model, const Tensor& x);
+
 // Uniform [-1, 1) values from a seed, deterministic.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float scale = 1.0f);
 

@@ -102,6 +102,10 @@ struct RunPlan {
   int64_t scratch_bytes = 0;
   int64_t estimated_peak_bytes = 0;
   int64_t conv_flops = 0;  // multiply-add FLOPs of the convolutions (2 per MAC)
+  // What the convolution primitives really run: fewer than conv_flops where a fused kernel does
+  // less than the direct convolution (the upsample-convolutions' 2-tap phase kernels).
+  int64_t executed_conv_flops = 0;
+  int64_t largest_activation_bytes = 0;  // the largest single tensor the run allocates
 };
 
 class ModelImpl;

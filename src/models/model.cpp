@@ -198,12 +198,15 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
     const ComputeScope mode(compute);
     reset_scratchpad_bytes();
     reset_conv_flops();
+    reset_largest_tensor_bytes();
     const int64_t base = memory_stats().live_bytes;
     reset_peak_memory();
     run(Tensor::empty(input));
     plan.peak_activation_bytes = memory_stats().peak_bytes - base;
+    plan.largest_activation_bytes = largest_tensor_bytes();
     plan.scratch_bytes = max_scratchpad_bytes();
     plan.conv_flops = conv_flops();
+    plan.executed_conv_flops = executed_conv_flops();
   }
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
   // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
