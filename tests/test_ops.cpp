@@ -115,6 +115,7 @@ TEST(Conv, ThreeDimensional) {
 // A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,
 // with and without the fused residual add.
 void check_mode(const ComputeOptions& mode, double max_error, double min_error) {
+  VVAE_SKIP_UNLESS_CPU_RUNS(mode);
   const Tensor x = random_tensor({1, 20, 18, 64}, 1), w = random_tensor({48, 64, 3, 3}, 2, 0.1f),
                b = random_tensor({48}, 3);
   const Conv conv(w, b, ConvGeometry::uniform(2, 1, 1));

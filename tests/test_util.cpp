@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/random.hpp"
+#include "ops/conv.hpp"
 
 namespace vvae::test {
 
@@ -16,6 +17,15 @@ namespace fs = std::filesystem;
 
 std::string data_path(const std::string& relative) {
   return std::string(VVAE_TEST_DATA) + "/" + relative;
+}
+
+std::string mode_unavailable(const ComputeOptions& mode) {
+  try {
+    check_compute_mode(mode);
+    return "";
+  } catch (const Error& e) {
+    return e.what();
+  }
 }
 
 std::string temp_path(const std::string& name) {

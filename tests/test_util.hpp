@@ -31,6 +31,15 @@ double max_abs_diff(const Tensor& a, const Tensor& b);
 // posterior itself does not move.
 void expect_seeded_sampling(const Model& model, const Tensor& x);
 
+// Why this CPU (or VVAE_MAX_ISA) cannot run `mode`, or empty when it can.
+std::string mode_unavailable(const ComputeOptions& mode);
+// Skips the test, saying why, when the CPU cannot run `mode`: never a pass for a path not run.
+#define VVAE_SKIP_UNLESS_CPU_RUNS(mode)                                             \
+  do {                                                                              \
+    if (const std::string why = ::vvae::test::mode_unavailable(mode); !why.empty()) \
+      GTEST_SKIP() << why;                                                          \
+  } while (0)
+
 // Uniform [-1, 1) values from a seed, deterministic.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float scale = 1.0f);
 

@@ -53,6 +53,9 @@ struct InfoCommand {
               << " (T x H x W), "
               << (info.variational ? "variational (z, mean, logvar)" : "deterministic (z)") << "\n"
               << "config      " << info.config_json << "\n";
+    const auto kernels = kernel_report(common.load.compute);
+    for (size_t i = 0; i < kernels.size(); ++i)
+      std::cout << (i == 0 ? "cpu         " : "            ") << kernels[i] << "\n";
     if (list_params)
       for (const auto& p : info.parameters)
         std::cout << "  " << p.name << " " << to_string(p.shape) << "\n";

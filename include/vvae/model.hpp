@@ -138,4 +138,9 @@ int num_threads();
 
 std::string version();
 
+// The CPU, its features, the instruction-set level vvae and oneDNN use (the CPU's best, or
+// VVAE_MAX_ISA=avx512|avx2|sse41 when set) and the kernels each kind of operation runs in
+// `compute`, one line each (`vvae info` prints them).
+std::vector<std::string> kernel_report(const ComputeOptions& compute = {});
+
 }  // namespace vvae

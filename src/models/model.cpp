@@ -3,11 +3,13 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/cpu.hpp"
 #include "core/dry_run.hpp"
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "ops/conv.hpp"
+#include "ops/depthwise.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {
@@ -136,6 +138,7 @@ bool has_tiling_override(const TilingOptions& t) {
 }  // namespace
 
 Model Model::load(const LoadOptions& options) {
+  check_compute_mode(options.compute);
   Source source = resolve(options);
   const Family& family = find_family(source.config.family);
   if (options.tiling.dcae_short_tail_compat && family.name != "dcae")
@@ -231,6 +234,15 @@ RunPlan Model::plan_decode(const Shape& input) const {
 
 std::string version() {
   return VVAE_VERSION;
+}
+
+std::vector<std::string> kernel_report(const ComputeOptions& compute) {
+  std::vector<std::string> lines = cpu_report();
+  for (auto& line : conv_kernel_report(compute)) lines.push_back(std::move(line));
+  lines.push_back("depthwise 3-D convolutions (DC-AE): " + depthwise_kernel_name());
+  lines.push_back(std::string("norms, activations, attention: vvae loops at ") +
+                  isa_name(cpu_isa()));
+  return lines;
 }
 
 }  // namespace vvae

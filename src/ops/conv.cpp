@@ -6,6 +6,7 @@
 #include <tuple>
 #include <vector>
 
+#include "core/cpu.hpp"
 #include "core/dry_run.hpp"
 #include "core/file_pages.hpp"
 #include "ops/dnnl_context.hpp"
@@ -63,6 +64,62 @@ Tensor staging_buffer(const memory::desc& desc) {
 using Key = std::tuple<Shape, bool, Precision, ConvAlgorithm>;
 
 }  // namespace
+
+void check_compute_mode(const ComputeOptions& mode) {
+  const CpuFeatures& cpu = detected_cpu_features();
+  const std::string cap = isa_cap_note().empty() ? "" : " under " + isa_cap_note();
+  if (mode.precision == Precision::kBf16 && !cpu_can_bf16())
+    fail("--precision bf16 needs AVX512-BF16, which ",
+         cpu.avx512_bf16 ? "is off" + cap : "this CPU (" + cpu.model + ") lacks",
+         "; use --precision fp32");
+  if (mode.conv_algorithm == ConvAlgorithm::kWinograd && cpu_isa() != Isa::kAvx512)
+    fail("--conv-algo winograd runs oneDNN's Winograd kernels, which need AVX-512; ",
+         cpu.avx512 ? "it is off" + cap : "this CPU (" + cpu.model + ") lacks it",
+         "; use --conv-algo direct");
+}
+
+namespace {
+
+// The implementation oneDNN picks for a representative convolution (3x3, 64 channels, 32x32).
+std::string onednn_impl(dnnl::algorithm algorithm, dt type) {
+  const memory::dims src = {1, 64, 32, 32}, wei = {64, 64, 3, 3};
+  const memory::desc src_md(
+      src, type, algorithm == dnnl::algorithm::convolution_winograd ? tag::any : tag::nhwc);
+  const memory::desc dst_md(
+      src, dt::f32, algorithm == dnnl::algorithm::convolution_winograd ? tag::any : tag::nhwc);
+  const memory::desc wei_md(wei, type, tag::any);
+  try {
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src_md,
+                                         wei_md, memory::desc(), dst_md, {1, 1}, {1, 1}, {1, 1});
+    return dnnl::convolution_forward::primitive_desc(desc, cpu_engine()).impl_info_str();
+  } catch (const dnnl::error&) {
+    return "unavailable";
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> conv_kernel_report(const ComputeOptions& mode) {
+  const bool bf16 = mode.precision == Precision::kBf16;
+  const dt type = bf16 ? dt::bf16 : dt::f32;
+  const std::string precision = bf16 ? "bf16 with fp32 accumulation" : "fp32";
+  std::vector<std::string> lines;
+  lines.push_back("oneDNN " + std::to_string(dnnl_version()->major) + "." +
+                  std::to_string(dnnl_version()->minor) + "." +
+                  std::to_string(dnnl_version()->patch) + " at " + onednn_isa_name());
+  if (mode.conv_algorithm == ConvAlgorithm::kWinograd && !bf16) {
+    lines.push_back("2-D 3x3 stride-1 convolutions: oneDNN Winograd (" +
+                    onednn_impl(dnnl::algorithm::convolution_winograd, type) + "), fp32");
+    lines.push_back("other convolutions (3-D, strided, 1x1, grouped): oneDNN direct (" +
+                    onednn_impl(dnnl::algorithm::convolution_direct, type) + "), fp32");
+  } else {
+    if (mode.conv_algorithm == ConvAlgorithm::kWinograd)
+      lines.push_back("--conv-algo winograd has no bf16 kernels: bf16 convolutions run direct");
+    lines.push_back("convolutions: oneDNN direct (" +
+                    onednn_impl(dnnl::algorithm::convolution_direct, type) + "), " + precision);
+  }
+  return lines;
+}
 
 ComputeOptions current_compute_options() {
   return t_compute;

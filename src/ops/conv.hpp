@@ -6,6 +6,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "vvae/model.hpp"
 #include "vvae/tensor.hpp"
@@ -25,6 +27,12 @@ struct ConvGeometry {
   // Same stride and symmetric zero padding `pad` on every spatial dim.
   static ConvGeometry uniform(int spatial_dims, int64_t stride, int64_t pad);
 };
+
+// Refuses, in one line naming the missing CPU feature, a mode this CPU (or VVAE_MAX_ISA) cannot
+// run, rather than run something else under its name.
+void check_compute_mode(const ComputeOptions& mode);
+// What convolutions run in `mode` on this CPU, one line per kind of convolution.
+std::vector<std::string> conv_kernel_report(const ComputeOptions& mode);
 
 // The compute mode convolutions on this thread run in; models set it around a run.
 ComputeOptions current_compute_options();

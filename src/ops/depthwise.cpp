@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/cpu.hpp"
 #include "core/dry_run.hpp"
 #include "core/threads.hpp"
 #include "ops/elementwise.hpp"
@@ -54,7 +55,7 @@ Rows valid_rows(const Problem& pb, int64_t n, int64_t t, int64_t h) {
 }
 
 // One output row, all channels, into dst (W, C).
-void row_portable(const Problem& pb, const Rows& rows, float* dst) {
+VVAE_KERNEL void row_portable_body(const Problem& pb, const Rows& rows, float* dst) {
   const int64_t W = pb.W, C = pb.C, r = pb.K / 2;
   for (int64_t w = 0; w < W; ++w) std::copy_n(pb.bias, C, dst + w * C);
   for (int i = 0; i < rows.count; ++i)
@@ -69,10 +70,18 @@ void row_portable(const Problem& pb, const Rows& rows, float* dst) {
       }
     }
 }
+VVAE_MULTI_ISA(row_portable, (const Problem& pb, const Rows& rows, float* dst), (pb, rows, dst))
+
+// out (W, C/2) = v[..., :C/2] * silu(v[..., C/2:]) for v (W, C).
+VVAE_KERNEL void glu_silu_row_body(const float* v, int64_t W, int64_t C, float* out) {
+  const int64_t half = C / 2;
+  for (int64_t w = 0; w < W; ++w, v += C, out += half)
+    for (int64_t c = 0; c < half; ++c) out[c] = v[c] * silu_fast(v[half + c]);
+}
+VVAE_MULTI_ISA(glu_silu_row, (const float* v, int64_t W, int64_t C, float* out), (v, W, C, out))
 
 void run_portable_rows(const Problem& pb) {
   const bool glu = pb.out == DepthwiseOutput::kGluSilu;
-  const int64_t half = pb.C / 2;
   parallel_for(pb.N * pb.T * pb.H, 1, [&](int64_t r0, int64_t r1) {
     std::vector<float> scratch(glu ? static_cast<size_t>(pb.W * pb.C) : 0);
     for (int64_t row = r0; row < r1; ++row) {
@@ -83,10 +92,7 @@ void run_portable_rows(const Problem& pb) {
         continue;
       }
       row_portable(pb, valid_rows(pb, n, t, h), scratch.data());
-      for (int64_t w = 0; w < pb.W; ++w) {
-        const float* v = scratch.data() + w * pb.C;
-        for (int64_t c = 0; c < half; ++c) out[w * half + c] = v[c] * silu_fast(v[half + c]);
-      }
+      glu_silu_row(scratch.data(), pb.W, pb.C, out);
     }
   });
 }
@@ -325,11 +331,16 @@ void run(const Problem& pb) {
 #pragma GCC pop_options
 
 bool cpu_has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
+  return cpu_isa() == Isa::kAvx512;
 }
 
 }  // namespace
+
+std::string depthwise_kernel_name() {
+  return cpu_has_avx512() ? "vvae AVX-512 register-blocked kernel"
+                          : "vvae portable loops at " + std::string(isa_name(cpu_isa())) +
+                                " (the register-blocked kernel needs AVX-512)";
+}
 
 DepthwiseConv3d::DepthwiseConv3d(const Tensor& weight, const Tensor& bias) {
   if (weight.rank() != 5 || weight.dim(1) != 1 || weight.dim(2) != weight.dim(3) ||

@@ -7,10 +7,14 @@
 // without AVX-512 plain loops over output rows, vectorised by the compiler, do the same sums.
 
 #include <cstdint>
+#include <string>
 
 #include "vvae/tensor.hpp"
 
 namespace vvae {
+
+// Which kernel depthwise convolutions run on this CPU (for `vvae info`).
+std::string depthwise_kernel_name();
 
 enum class DepthwiseOutput {
   kPlain,    // y

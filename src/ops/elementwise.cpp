@@ -8,18 +8,19 @@ namespace vvae {
 
 namespace {
 
-VVAE_MULTIVERSION
-void activate_span(float* p, int64_t n, Activation act) {
+VVAE_KERNEL void activate_span_body(float* p, int64_t n, Activation act) {
   if (act == Activation::kSilu)
     for (int64_t i = 0; i < n; ++i) p[i] = silu_fast(p[i]);
   else if (act == Activation::kRelu)
     for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.0f);
 }
 
-VVAE_MULTIVERSION
-void add_span(float* d, const float* s, int64_t n) {
+VVAE_MULTI_ISA(activate_span, (float* p, int64_t n, Activation act), (p, n, act))
+
+VVAE_KERNEL void add_span_body(float* d, const float* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] += s[i];
 }
+VVAE_MULTI_ISA(add_span, (float* d, const float* s, int64_t n), (d, s, n))
 
 }  // namespace
 

@@ -84,8 +84,8 @@ struct Affine {
   int64_t channels;
 };
 
-VVAE_MULTIVERSION
-void normalize_rows(const float* x, float* y, int64_t rows, const Affine& a, Activation act) {
+VVAE_KERNEL void normalize_rows_body(const float* x, float* y, int64_t rows, const Affine& a,
+                                     Activation act) {
   const int64_t c = a.channels;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * c;
@@ -97,6 +97,9 @@ void normalize_rows(const float* x, float* y, int64_t rows, const Affine& a, Act
       for (int64_t i = 0; i < c; ++i) out[i] = std::max(out[i], 0.0f);
   }
 }
+VVAE_MULTI_ISA(normalize_rows,
+               (const float* x, float* y, int64_t rows, const Affine& a, Activation act),
+               (x, y, rows, a, act))
 
 }  // namespace
 

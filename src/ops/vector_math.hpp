@@ -1,23 +1,54 @@
 #pragma once
-// Branch-free math that compilers vectorise, and the attribute that builds a hot loop for
-// several instruction sets (AVX-512, AVX2, baseline) with the best picked at load time: vvae is
-// built for generic x86-64, so without it its own kernels would run on SSE2.
+// Branch-free math that compilers vectorise, and the macro that builds a hot loop for several
+// instruction sets (AVX-512, AVX2, baseline) with the one for cpu_isa() picked at run time: vvae
+// is built for generic x86-64, so without it its own kernels would run on SSE2, and the choice
+// follows VVAE_MAX_ISA (GCC's target_clones would pick by the CPU alone).
+//
+//   VVAE_KERNEL void scale_body(float* p, int64_t n, float s) { ... }   // the loop, once
+//   VVAE_MULTI_ISA(scale, (float* p, int64_t n, float s), (p, n, s))    // defines scale(...)
 
 #include <algorithm>
 #include <bit>
 #include <cstdint>
 
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
-#define VVAE_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#include "core/cpu.hpp"
+
+#define VVAE_KERNEL static inline __attribute__((always_inline))
+#if defined(__x86_64__)
+#define VVAE_TARGET_AVX512 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+#define VVAE_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #else
-#define VVAE_MULTIVERSION
+#define VVAE_TARGET_AVX512
+#define VVAE_TARGET_AVX2
 #endif
+
+// Defines `name` (returning void) with `params`, dispatching to `name##_body` compiled for the
+// level in use; `args` are the parameter names in parentheses.
+#define VVAE_MULTI_ISA(name, params, args)                        \
+  VVAE_TARGET_AVX512 [[maybe_unused]] void name##_avx512 params { \
+    name##_body args;                                             \
+  }                                                               \
+  VVAE_TARGET_AVX2 [[maybe_unused]] void name##_avx2 params {     \
+    name##_body args;                                             \
+  }                                                               \
+  void name params {                                              \
+    switch (::vvae::cpu_isa()) {                                  \
+      case ::vvae::Isa::kAvx512:                                  \
+        return name##_avx512 args;                                \
+      case ::vvae::Isa::kAvx2:                                    \
+        return name##_avx2 args;                                  \
+      case ::vvae::Isa::kSse41:                                   \
+        break;                                                    \
+    }                                                             \
+    name##_body args;                                             \
+  }
 
 namespace vvae {
 
 // e^x within 2 ulp over the float range (Cody-Waite reduction by ln 2, then a degree-6
 // polynomial on [-ln2/2, ln2/2]); inputs clamped to [-87.3, 88] so the result stays normal.
-inline float exp_fast(float x) {
+VVAE_KERNEL float exp_fast(float x) {
   x = std::min(std::max(x, -87.3f), 88.0f);
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const float t = x * 1.44269504088896341f + kRound;
@@ -35,7 +66,7 @@ inline float exp_fast(float x) {
   return p * std::bit_cast<float>((n + 127) << 23);
 }
 
-inline float silu_fast(float x) {
+VVAE_KERNEL float silu_fast(float x) {
   return x / (1.0f + exp_fast(-x));
 }
 
