@@ -1,7 +1,7 @@
 // Model-level benchmark: one full-size preset with random weights, one direction, one shape.
 //
 //   vvae_bench_models flux-ae decode 1,3,1,256,256 [--repeat 3] [--threads 2] [--smoke]
-//                     [--plan-only] [--precision fp32|bf16] [--conv-algo direct|winograd]
+//                     [--plan-only] [--precision fp32|bf16] [--conv-algo auto|winograd|direct]
 //                     [--no-tiling]
 //                     [--tile-frames N] [--tile-size PX]
 //
@@ -71,7 +71,7 @@ Options parse(int argc, char** argv) {
     throw std::runtime_error(
         "usage: vvae_bench_models PRESET|MODEL_DIR encode|decode B,C,T,H,W [--repeat N] "
         "[--threads N] [--smoke] [--plan-only] [--precision fp32|bf16] "
-        "[--conv-algo direct|winograd] [--no-tiling] [--tile-frames N] [--tile-size PX]");
+        "[--conv-algo auto|winograd|direct] [--no-tiling] [--tile-frames N] [--tile-size PX]");
   Options o;
   o.model = argv[1];
   o.direction = argv[2];
@@ -99,8 +99,13 @@ Options parse(int argc, char** argv) {
     else if (a == "--precision") {
       if (value() == "bf16") o.load.compute.precision = Precision::kBf16, o.mode = "bf16";
     } else if (a == "--conv-algo") {
-      if (value() == "winograd")
+      const std::string algo = value();
+      if (algo == "winograd")
         o.load.compute.conv_algorithm = ConvAlgorithm::kWinograd, o.mode = "winograd";
+      else if (algo == "direct")
+        o.load.compute.conv_algorithm = ConvAlgorithm::kDirect, o.mode = "direct";
+      else if (algo != "auto")
+        throw std::runtime_error("--conv-algo is auto, winograd or direct, not " + algo);
     } else {
       throw std::runtime_error("unknown option " + a);
     }

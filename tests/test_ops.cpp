@@ -269,13 +269,15 @@ TEST(Resample, Padding) {
                     in3.at(0, clampi(t - 2, 2), clampi(i - 1, 3), clampi(j - 1, 3), c));
 }
 
-// UpsampleConv against the direct route: upsample, pad the upsampled tensor, convolve.
+// UpsampleConv against the direct route: upsample, pad the upsampled tensor, convolve (oneDNN
+// direct), in each --conv-algo (few channels stay on the phase kernels, 16 and more take
+// Winograd's index maps).
 void check_upsample_conv(const Shape& x_shape, int dims, std::array<bool, 3> up, PadMode mode,
-                         std::vector<int64_t> other_pad_lo, uint64_t seed) {
-  const int64_t cin = x_shape.back(), cout = 5;
+                         std::vector<int64_t> other_pad_lo, uint64_t seed, int64_t cout = 5) {
+  const int64_t cin = x_shape.back();
   Shape wshape = {cout, cin};
   for (int d = 0; d < dims; ++d) wshape.push_back(3);
-  const Tensor x = random_tensor(x_shape, seed), w = random_tensor(wshape, seed + 1),
+  const Tensor x = random_tensor(x_shape, seed), w = random_tensor(wshape, seed + 1, 0.3f),
                b = random_tensor({cout}, seed + 2);
   std::vector<int64_t> factors, lo_small, hi_small, lo_big, hi_big;
   for (int d = 0; d < dims; ++d) {
@@ -286,11 +288,19 @@ void check_upsample_conv(const Shape& x_shape, int dims, std::array<bool, 3> up,
     lo_big.push_back(u ? 1 : other_pad_lo[static_cast<size_t>(d)]);
     hi_big.push_back(u ? 1 : 0);
   }
-  const Conv direct(w, b, ConvGeometry::uniform(dims, 1, 0));
-  const Tensor expected = direct(pad(upsample_nearest(x, factors), lo_big, hi_big, mode));
+  Tensor expected;
+  {
+    const ComputeScope direct_mode({Precision::kFp32, ConvAlgorithm::kDirect});
+    const Conv direct(w, b, ConvGeometry::uniform(dims, 1, 0));
+    expected = direct(pad(upsample_nearest(x, factors), lo_big, hi_big, mode));
+  }
   const UpsampleConv fused(w, b, dims, up);
-  const Tensor got = fused(pad(x, lo_small, hi_small, mode));
-  EXPECT_TRUE(close(got, expected, 1e-5)) << to_string(x_shape);
+  for (const ConvAlgorithm algo : {ConvAlgorithm::kDirect, ConvAlgorithm::kWinograd}) {
+    const ComputeScope scope({Precision::kFp32, algo});
+    const Tensor got = fused(pad(x, lo_small, hi_small, mode));
+    EXPECT_TRUE(close(got, expected, 1e-5))
+        << to_string(x_shape) << " " << conv_algorithm_name(algo);
+  }
 }
 
 TEST(UpsampleConv, MatchesUpsampleThenConv) {
@@ -299,6 +309,16 @@ TEST(UpsampleConv, MatchesUpsampleThenConv) {
   // 3-D: all axes upsampled (DC-AE InterpolateConv), and H, W only with a causal time pad of 2.
   check_upsample_conv({1, 3, 4, 5, 3}, 3, {true, true, true}, PadMode::kZeros, {0, 0, 0}, 3);
   check_upsample_conv({1, 4, 3, 5, 4}, 3, {false, true, true}, PadMode::kReplicate, {2, 0, 0}, 4);
+}
+
+TEST(UpsampleConv, WinogradIndexMapsMatchUpsampleThenConv) {
+  check_upsample_conv({2, 5, 7, 16}, 2, {true, true, false}, PadMode::kZeros, {0, 0}, 5, 20);
+  check_upsample_conv({1, 6, 3, 24}, 2, {true, true, false}, PadMode::kReplicate, {0, 0}, 6, 40);
+  check_upsample_conv({1, 3, 4, 5, 16}, 3, {true, true, true}, PadMode::kZeros, {0, 0, 0}, 7, 16);
+  check_upsample_conv({1, 4, 3, 5, 16}, 3, {false, true, true}, PadMode::kReplicate, {2, 0, 0}, 8,
+                      33);
+  check_upsample_conv({1, 3, 4, 4, 16}, 3, {true, true, true}, PadMode::kReplicate, {0, 0, 0}, 9,
+                      16);
 }
 
 Tensor naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,

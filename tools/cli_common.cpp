@@ -27,9 +27,13 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
       ->transform(CLI::CheckedTransformer(std::map<std::string, Precision>{
           {"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}}));
   cmd.add_option("--conv-algo", o.load.compute.conv_algorithm,
-                 "Convolution algorithm: direct (default) or winograd (2-D 3x3, fp32)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, ConvAlgorithm>{
-          {"direct", ConvAlgorithm::kDirect}, {"winograd", ConvAlgorithm::kWinograd}}));
+                 "Convolution algorithm: auto (default: winograd in fp32, direct in bf16), "
+                 "winograd (vvae's F(4x4,3x3) for 3x3 stride-1 convolutions, fp32) or direct "
+                 "(oneDNN's direct convolutions, the reference)")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, ConvAlgorithm>{{"auto", ConvAlgorithm::kAuto},
+                                               {"direct", ConvAlgorithm::kDirect},
+                                               {"winograd", ConvAlgorithm::kWinograd}}));
 }
 
 void add_tiling_options(CLI::App& cmd, TilingOptions& t) {

@@ -35,16 +35,22 @@ struct TilingOptions {
   bool dcae_short_tail_compat = false;
 };
 
-// How convolutions compute. fp32 direct is exact (the parity mode); the others trade accuracy
-// for speed, with their measured error documented in BENCHMARKS.md.
-enum class Precision { kFp32, kBf16 };            // --precision fp32|bf16
-enum class ConvAlgorithm { kDirect, kWinograd };  // --conv-algo direct|winograd
+// How convolutions compute. Every mode's measured error is in BENCHMARKS.md.
+enum class Precision { kFp32, kBf16 };  // --precision fp32|bf16
+// --conv-algo auto|winograd|direct:
+//   winograd  vvae's Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (2-D and 3-D, and the
+//             fused upsample-convolutions), oneDNN direct for the rest; fp32 only; any x86-64
+//   direct    oneDNN's direct convolutions everywhere (the reference path)
+//   auto      winograd in fp32, direct in bf16 (the default)
+enum class ConvAlgorithm { kAuto, kWinograd, kDirect };
 
 struct ComputeOptions {
   Precision precision = Precision::kFp32;
-  // Winograd applies to 2-D 3x3 stride-1 fp32 convolutions; others stay direct.
-  ConvAlgorithm conv_algorithm = ConvAlgorithm::kDirect;
+  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
 };
+
+// "auto", "winograd", "direct".
+const char* conv_algorithm_name(ConvAlgorithm algorithm);
 
 struct LoadOptions {
   std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint

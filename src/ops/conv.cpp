@@ -9,7 +9,10 @@
 #include "core/cpu.hpp"
 #include "core/dry_run.hpp"
 #include "core/file_pages.hpp"
+#include "core/profile.hpp"
 #include "ops/dnnl_context.hpp"
+#include "ops/gemm.hpp"
+#include "ops/winograd.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -32,7 +35,7 @@ namespace {
 thread_local ComputeOptions t_compute;
 
 // A primitive and how our float32 channels-last tensors reach it: when it wants another type
-// or layout (bf16 inputs, Winograd's blocked layout) src and dst go through reorders.
+// (bf16 inputs) src and dst go through reorders.
 struct Primitive {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
@@ -61,7 +64,7 @@ Tensor staging_buffer(const memory::desc& desc) {
       {static_cast<int64_t>((desc.get_size() + sizeof(float) - 1) / sizeof(float))});
 }
 
-using Key = std::tuple<Shape, bool, Precision, ConvAlgorithm>;
+using Key = std::tuple<Shape, bool, Precision>;
 
 }  // namespace
 
@@ -72,25 +75,39 @@ void check_compute_mode(const ComputeOptions& mode) {
     fail("--precision bf16 needs AVX512-BF16, which ",
          cpu.avx512_bf16 ? "is off" + cap : "this CPU (" + cpu.model + ") lacks",
          "; use --precision fp32");
-  if (mode.conv_algorithm == ConvAlgorithm::kWinograd && cpu_isa() != Isa::kAvx512)
-    fail("--conv-algo winograd runs oneDNN's Winograd kernels, which need AVX-512; ",
-         cpu.avx512 ? "it is off" + cap : "this CPU (" + cpu.model + ") lacks it",
-         "; use --conv-algo direct");
+  if (mode.precision == Precision::kBf16 && mode.conv_algorithm == ConvAlgorithm::kWinograd)
+    fail("--conv-algo winograd is fp32 only; with --precision bf16 use --conv-algo auto or direct");
+}
+
+const char* conv_algorithm_name(ConvAlgorithm algorithm) {
+  switch (algorithm) {
+    case ConvAlgorithm::kWinograd:
+      return "winograd";
+    case ConvAlgorithm::kDirect:
+      return "direct";
+    case ConvAlgorithm::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+bool winograd_selected(const ComputeOptions& mode) {
+  if (mode.precision != Precision::kFp32) return false;
+  return mode.conv_algorithm == ConvAlgorithm::kAuto ||
+         mode.conv_algorithm == ConvAlgorithm::kWinograd;
 }
 
 namespace {
 
 // The implementation oneDNN picks for a representative convolution (3x3, 64 channels, 32x32).
-std::string onednn_impl(dnnl::algorithm algorithm, dt type) {
+std::string onednn_direct_impl(dt type) {
   const memory::dims src = {1, 64, 32, 32}, wei = {64, 64, 3, 3};
-  const memory::desc src_md(
-      src, type, algorithm == dnnl::algorithm::convolution_winograd ? tag::any : tag::nhwc);
-  const memory::desc dst_md(
-      src, dt::f32, algorithm == dnnl::algorithm::convolution_winograd ? tag::any : tag::nhwc);
+  const memory::desc src_md(src, type, tag::nhwc), dst_md(src, dt::f32, tag::nhwc);
   const memory::desc wei_md(wei, type, tag::any);
   try {
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src_md,
-                                         wei_md, memory::desc(), dst_md, {1, 1}, {1, 1}, {1, 1});
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, src_md, wei_md,
+                                         memory::desc(), dst_md, {1, 1}, {1, 1}, {1, 1});
     return dnnl::convolution_forward::primitive_desc(desc, cpu_engine()).impl_info_str();
   } catch (const dnnl::error&) {
     return "unavailable";
@@ -101,22 +118,20 @@ std::string onednn_impl(dnnl::algorithm algorithm, dt type) {
 
 std::vector<std::string> conv_kernel_report(const ComputeOptions& mode) {
   const bool bf16 = mode.precision == Precision::kBf16;
-  const dt type = bf16 ? dt::bf16 : dt::f32;
-  const std::string precision = bf16 ? "bf16 with fp32 accumulation" : "fp32";
+  const std::string direct = onednn_direct_impl(bf16 ? dt::bf16 : dt::f32);
   std::vector<std::string> lines;
   lines.push_back("oneDNN " + std::to_string(dnnl_version()->major) + "." +
                   std::to_string(dnnl_version()->minor) + "." +
                   std::to_string(dnnl_version()->patch) + " at " + onednn_isa_name());
-  if (mode.conv_algorithm == ConvAlgorithm::kWinograd && !bf16) {
-    lines.push_back("2-D 3x3 stride-1 convolutions: oneDNN Winograd (" +
-                    onednn_impl(dnnl::algorithm::convolution_winograd, type) + "), fp32");
-    lines.push_back("other convolutions (3-D, strided, 1x1, grouped): oneDNN direct (" +
-                    onednn_impl(dnnl::algorithm::convolution_direct, type) + "), fp32");
+  if (winograd_selected(mode)) {
+    lines.push_back(std::string("3x3 stride-1 convolutions (2-D, 3-D, upsampling): vvae Winograd "
+                                "F(4x4,3x3), transforms at ") +
+                    isa_name(cpu_isa()) + ", products by " + gemm_library_name() + ", fp32");
+    lines.push_back("other convolutions (strided, 1x1, grouped, few channels): oneDNN direct (" +
+                    direct + "), fp32");
   } else {
-    if (mode.conv_algorithm == ConvAlgorithm::kWinograd)
-      lines.push_back("--conv-algo winograd has no bf16 kernels: bf16 convolutions run direct");
-    lines.push_back("convolutions: oneDNN direct (" +
-                    onednn_impl(dnnl::algorithm::convolution_direct, type) + "), " + precision);
+    lines.push_back("convolutions: oneDNN direct (" + direct + "), " +
+                    (bf16 ? "bf16 with fp32 accumulation" : "fp32"));
   }
   return lines;
 }
@@ -139,6 +154,7 @@ struct Conv::Impl {
 
   std::mutex mutex;
   std::map<Key, std::shared_ptr<Primitive>> primitives;
+  std::unique_ptr<WinogradConv> winograd;               // when the shape allows it
   std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format and type
 
   memory::dims weight_dims() const {
@@ -169,18 +185,12 @@ struct Conv::Impl {
     return mem;
   }
 
-  bool winograd_applies() const {
-    const auto& g = geometry;
-    return g.spatial_dims == 2 && g.groups == 1 && kernel[0] == 3 && kernel[1] == 3 &&
-           g.stride[0] == 1 && g.stride[1] == 1;
-  }
-
   // The primitive for this input shape and mode; in a dry run only its descriptor is made (to
   // learn the scratchpad size), and a later real run completes the cached entry.
   std::shared_ptr<Primitive> primitive(const Shape& x, const Shape& y, bool accumulate) {
     const ComputeOptions mode = t_compute;
     std::lock_guard<std::mutex> lock(mutex);
-    const Key key{x, accumulate, mode.precision, mode.conv_algorithm};
+    const Key key{x, accumulate, mode.precision};
     auto it = primitives.find(key);
     if (it == primitives.end())
       it = primitives.emplace(key, describe(x, y, accumulate, mode)).first;
@@ -217,11 +227,8 @@ struct Conv::Impl {
     prim->user_dst = memory::desc(dst_dims, dt::f32, activation_tag(s));
 
     const bool bf16 = mode.precision == Precision::kBf16;
-    const bool winograd =
-        !bf16 && mode.conv_algorithm == ConvAlgorithm::kWinograd && winograd_applies();
     const dt compute = bf16 ? dt::bf16 : dt::f32;
-    // Winograd wants blocked activations: let oneDNN choose, and reorder around it.
-    const tag act = winograd ? tag::any : activation_tag(s);
+    const tag act = activation_tag(s);
     memory::desc src_md(src_dims, compute, act), dst_md(dst_dims, dt::f32, act);
     memory::desc wei_md(weight_dims(), compute, tag::any);
     memory::desc bias_md =
@@ -232,18 +239,14 @@ struct Conv::Impl {
       ops.append_sum(1.0f);
       attr.set_post_ops(ops);
     }
-    const auto algorithm =
-        winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
     try {
-      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, algorithm, src_md,
-                                           wei_md, bias_md, dst_md, strides, pad_l, pad_r);
+      dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                           dnnl::algorithm::convolution_direct, src_md, wei_md,
+                                           bias_md, dst_md, strides, pad_l, pad_r);
       prim->pd = dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
     } catch (const dnnl::error&) {
-      if (!winograd && !bf16) throw;
-      if (bf16) fail("this CPU cannot run bf16 convolutions through oneDNN; use --precision fp32");
-      ComputeOptions direct = mode;  // no Winograd kernel for this case: run it direct
-      direct.conv_algorithm = ConvAlgorithm::kDirect;
-      return describe(x, y, accumulate, direct);
+      if (!bf16) throw;
+      fail("this CPU cannot run bf16 convolutions through oneDNN; use --precision fp32");
     }
     prim->stage_src = prim->pd.src_desc() != prim->user_src;
     prim->stage_dst = prim->pd.dst_desc() != prim->user_dst;
@@ -268,6 +271,24 @@ Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_
   if (impl_->bias.numel() > 0 && impl_->bias.numel() != impl_->out_channels)
     fail("convolution bias ", to_string(impl_->bias.shape()), " does not match ",
          impl_->out_channels, " outputs");
+  if (WinogradConv::applies(impl_->weight.shape(), geometry.stride, geometry.groups))
+    impl_->winograd = std::make_unique<WinogradConv>(impl_->weight, impl_->bias);
+}
+
+std::string Conv::profile_name(const char* algorithm) const {
+  const ConvGeometry& g = impl_->geometry;
+  std::string name = std::string("conv ") + algorithm + " ";
+  for (int i = 0; i < g.spatial_dims; ++i) {
+    if (i > 0) name += 'x';
+    name += std::to_string(impl_->kernel[static_cast<size_t>(i)]);
+  }
+  if (g.stride[0] != 1 || g.stride[static_cast<size_t>(g.spatial_dims - 1)] != 1) name += " s2";
+  if (g.groups > 1) name += " g" + std::to_string(g.groups);
+  return name;
+}
+
+std::string Conv::profile_shape(const Shape& x) const {
+  return to_string(x) + " -> " + std::to_string(impl_->out_channels);
 }
 
 int64_t Conv::in_channels() const {
@@ -308,11 +329,42 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
   run(x, dst, true);
 }
 
+namespace {
+
+// The axes of a convolution with this geometry, in WinogradConv's terms.
+std::array<WinogradAxis, 3> winograd_axes(const Shape& x, const ConvGeometry& g, int64_t taps_t) {
+  if (g.spatial_dims == 2)
+    return {WinogradAxis{}, WinogradAxis{x[1], 3, g.pad_lo[0], g.pad_hi[0], false},
+            WinogradAxis{x[2], 3, g.pad_lo[1], g.pad_hi[1], false}};
+  return {WinogradAxis{x[1], taps_t, g.pad_lo[0], g.pad_hi[0], false},
+          WinogradAxis{x[2], 3, g.pad_lo[1], g.pad_hi[1], false},
+          WinogradAxis{x[3], 3, g.pad_lo[2], g.pad_hi[2], false}};
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
-  auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
   const int64_t flops = 2 * dst.numel() * impl_->weight.numel() / impl_->out_channels;
   if (impl_->geometry.counted) count_conv_flops(flops);
+  if (impl_->winograd && winograd_selected(t_compute)) {
+    const auto [t, h, w] = winograd_axes(x.shape(), impl_->geometry, impl_->kernel[0]);
+    const int64_t executed = impl_->winograd->executed_flops(x, t, h, w);
+    count_executed_conv_flops(executed);
+    const auto start = std::chrono::steady_clock::now();
+    const double transforms = impl_->winograd->run(x, dst, t, h, w, accumulate);
+    if (dry_run_active()) return;
+    const double seconds = seconds_since(start);
+    count_conv_seconds(seconds);
+    profile_record(profile_name("winograd"), profile_shape(x.shape()), seconds, transforms,
+                   executed);
+    return;
+  }
+  auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);
   count_executed_conv_flops(flops);
   Tensor src_stage = prim->stage_src ? staging_buffer(prim->pd.src_desc()) : Tensor();
   Tensor dst_stage = prim->stage_dst ? staging_buffer(prim->pd.dst_desc()) : Tensor();
@@ -338,8 +390,9 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   const auto start = std::chrono::steady_clock::now();
   prim->conv.execute(stream, args);
   stream.wait();
-  count_conv_seconds(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  const double seconds = seconds_since(start);
+  count_conv_seconds(seconds);
+  profile_record(profile_name("direct"), profile_shape(x.shape()), seconds, 0, flops);
   if (prim->stage_dst) prim->dst_out.execute(stream, out, user_dst);
   stream.wait();
 }

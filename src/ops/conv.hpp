@@ -34,6 +34,9 @@ void check_compute_mode(const ComputeOptions& mode);
 // What convolutions run in `mode` on this CPU, one line per kind of convolution.
 std::vector<std::string> conv_kernel_report(const ComputeOptions& mode);
 
+// Whether `mode` runs 3x3 stride-1 convolutions through vvae's Winograd kernels.
+bool winograd_selected(const ComputeOptions& mode);
+
 // The compute mode convolutions on this thread run in; models set it around a run.
 ComputeOptions current_compute_options();
 class ComputeScope {
@@ -66,6 +69,8 @@ class Conv {
  private:
   struct Impl;
   void run(const Tensor& x, Tensor& dst, bool accumulate) const;
+  std::string profile_name(const char* algorithm) const;  // "conv winograd 3x3x3", ...
+  std::string profile_shape(const Shape& x) const;
   std::shared_ptr<Impl> impl_;
 };
 

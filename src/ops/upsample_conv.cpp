@@ -1,9 +1,13 @@
 #include "ops/upsample_conv.hpp"
 
+#include <chrono>
 #include <cstring>
+#include <mutex>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
+#include "ops/winograd.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -46,9 +50,19 @@ Tensor phase_weights(const Tensor& w, int dims, const std::array<bool, 3>& up,
 
 }  // namespace
 
+struct UpsampleConv::State {
+  Tensor weight, bias;
+  std::unique_ptr<WinogradConv> winograd;  // when the shape allows it
+  std::once_flag phases_made;
+  std::vector<Conv> phases;  // indexed by phase bits, outermost axis most significant
+};
+
 UpsampleConv::UpsampleConv(const Tensor& weight, const Tensor& bias, int spatial_dims,
                            std::array<bool, 3> upsampled)
-    : spatial_dims_(spatial_dims), in_channels_(weight.dim(1)) {
+    : spatial_dims_(spatial_dims),
+      in_channels_(weight.dim(1)),
+      out_channels_(weight.dim(0)),
+      state_(std::make_shared<State>()) {
   if (weight.rank() != 2 + spatial_dims)
     fail("upsample conv weight ", to_string(weight.shape()), " is not ", spatial_dims, "-D");
   for (int d = 0; d < spatial_dims; ++d) {
@@ -61,17 +75,10 @@ UpsampleConv::UpsampleConv(const Tensor& weight, const Tensor& bias, int spatial
   int axes = 0;
   for (int d = 0; d < spatial_dims; ++d) axes += upsampled_[static_cast<size_t>(d)] ? 1 : 0;
   if (axes == 0) fail("upsample conv upsamples no axis");
-  ConvGeometry g = ConvGeometry::uniform(spatial_dims, 1, 0);
-  g.counted = false;  // this op counts the direct convolution's FLOPs itself
-  for (int phase = 0; phase < (1 << spatial_dims); ++phase) {
-    bool valid = true;  // phases only vary over upsampled axes
-    for (int d = 0; d < spatial_dims; ++d)
-      if (!upsampled_[static_cast<size_t>(d)] && ((phase >> (spatial_dims - 1 - d)) & 1))
-        valid = false;
-    phases_.push_back(
-        valid ? Conv(phase_weights(weight, spatial_dims, upsampled_, kernel_, phase), bias, g)
-              : Conv());
-  }
+  state_->weight = weight;
+  state_->bias = bias;
+  if (WinogradConv::applies(weight.shape(), {1, 1, 1}, 1))
+    state_->winograd = std::make_unique<WinogradConv>(weight, bias);
 }
 
 Tensor UpsampleConv::operator()(const Tensor& x) const {
@@ -82,17 +89,56 @@ Tensor UpsampleConv::operator()(const Tensor& x) const {
   // Output: upsampled axes 2 * (n_padded - 2), the others as a valid convolution.
   Shape out_shape = x.shape();
   out_shape.back() = out_channels();
-  std::array<int64_t, 3> out{1, 1, 1}, ph{1, 1, 1};  // output and phase-output sizes (D, H, W)
   for (int d = 0; d < s; ++d) {
     const size_t i = static_cast<size_t>(d);
     const int64_t n = x.dim(1 + d);
     out_shape[i + 1] = upsampled_[i] ? 2 * (n - 2) : n - kernel_[i] + 1;
     if (out_shape[i + 1] < 1) fail("upsample conv input ", to_string(x.shape()), " is too small");
   }
-  Tensor y = Tensor::empty(out_shape);
   int64_t taps = 1;
   for (int d = 0; d < s; ++d) taps *= kernel_[static_cast<size_t>(d)];
-  count_conv_flops(2 * y.numel() * in_channels_ * taps);
+  count_conv_flops(2 * numel(out_shape) * in_channels_ * taps);
+  if (state_->winograd && winograd_selected(current_compute_options())) {
+    std::array<WinogradAxis, 3> axes;  // (T,) H, W as WinogradConv takes them
+    for (int d = 0; d < s; ++d) {
+      const size_t i = static_cast<size_t>(d);
+      axes[static_cast<size_t>(3 - s + d)] = {x.dim(1 + d), kernel_[i], 0, 0, upsampled_[i]};
+    }
+    Tensor y = Tensor::empty(out_shape);
+    const int64_t executed = state_->winograd->executed_flops(x, axes[0], axes[1], axes[2]);
+    count_executed_conv_flops(executed);
+    const auto start = std::chrono::steady_clock::now();
+    const double transforms = state_->winograd->run(x, y, axes[0], axes[1], axes[2], false);
+    if (dry_run_active()) return y;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    count_conv_seconds(seconds);
+    profile_record(s == 3 ? "conv winograd upsample 3x3x3" : "conv winograd upsample 3x3",
+                   to_string(x.shape()) + " -> " + std::to_string(out_channels_), seconds,
+                   transforms, executed);
+    return y;
+  }
+  return run_phases(x, out_shape);
+}
+
+Tensor UpsampleConv::run_phases(const Tensor& x, const Shape& out_shape) const {
+  const int s = spatial_dims_;
+  std::call_once(state_->phases_made, [&] {
+    ConvGeometry g = ConvGeometry::uniform(s, 1, 0);
+    g.counted = false;  // this op counts the direct convolution's FLOPs itself
+    for (int phase = 0; phase < (1 << s); ++phase) {
+      bool valid = true;  // phases only vary over upsampled axes
+      for (int d = 0; d < s; ++d)
+        if (!upsampled_[static_cast<size_t>(d)] && ((phase >> (s - 1 - d)) & 1)) valid = false;
+      state_->phases.push_back(
+          valid
+              ? Conv(phase_weights(state_->weight, s, upsampled_, kernel_, phase), state_->bias, g)
+              : Conv());
+    }
+  });
+  const std::vector<Conv>& phases_ = state_->phases;
+  Tensor y = Tensor::empty(out_shape);
+  std::array<int64_t, 3> out{1, 1, 1}, ph{1, 1, 1};  // output and phase-output sizes (D, H, W)
 
   // Every phase output has n - 1 positions on upsampled axes; phase bit a keeps rows a .. a + n-3.
   const int64_t c = out_channels(), batch = x.dim(0);

@@ -87,22 +87,21 @@ Json result_json(const ClipResult& r) {
 }  // namespace
 
 std::string run_key(const ModelInfo& info, const ReconstructOptions& o) {
-  const Json key = {
-      {"config", config_hash(info)},
-      {"model", o.model_label},
-      {"precision", o.compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
-      {"conv_algo", o.compute.conv_algorithm == ConvAlgorithm::kWinograd ? "winograd" : "direct"},
-      {"num_frames", o.clip.frames.num_frames},
-      {"frame_interval", o.clip.frames.frame_interval},
-      {"fps_max", o.clip.frames.fps_max},
-      {"resolution", o.clip.resolution},
-      {"size", {o.clip.height, o.clip.width}},
-      {"sample", o.encode.sample},
-      {"seed", o.encode.sample ? o.encode.seed : 0},
-      {"fps", o.fps},
-      {"crf", o.crf},
-      {"compare", o.compare},
-      {"latents", o.latents}};
+  const Json key = {{"config", config_hash(info)},
+                    {"model", o.model_label},
+                    {"precision", o.compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
+                    {"conv_algo", conv_algorithm_name(o.compute.conv_algorithm)},
+                    {"num_frames", o.clip.frames.num_frames},
+                    {"frame_interval", o.clip.frames.frame_interval},
+                    {"fps_max", o.clip.frames.fps_max},
+                    {"resolution", o.clip.resolution},
+                    {"size", {o.clip.height, o.clip.width}},
+                    {"sample", o.encode.sample},
+                    {"seed", o.encode.sample ? o.encode.seed : 0},
+                    {"fps", o.fps},
+                    {"crf", o.crf},
+                    {"compare", o.compare},
+                    {"latents", o.latents}};
   return key.dump();
 }
 

@@ -1,0 +1,34 @@
+#pragma once
+// The small matrix products inside vvae's convolutions, run by LIBXSMM's JIT kernels (chosen by
+// measurement: bench/bench_ops.cpp, BENCHMARKS.md). vvae packs the operands; a kernel is made
+// once per shape and called from any thread.
+//
+// Row-major terms: C (n x m, leading dimension ldc) = sum over the batch of B_i (n x k, ldb) *
+// A_i (k x m, packed: leading dimension m). The sum runs inside the kernel, so C is written
+// once; each element's products are added in the same order whatever the thread count.
+
+#include <cstdint>
+#include <string>
+
+namespace vvae {
+
+class BatchGemm {
+ public:
+  static constexpr int64_t kMaxBatch = 16;  // products summed in one call
+
+  BatchGemm() = default;
+  BatchGemm(int64_t m, int64_t n, int64_t k, int64_t ldb, int64_t ldc);
+
+  bool defined() const { return kernel_ != nullptr; }
+  void operator()(const float* const* a, const float* const* b, int64_t count, float* c) const;
+
+ private:
+  using Kernel = void (*)(const float** a, const float** b, float* c,
+                          const unsigned long long* count, ...);
+  Kernel kernel_ = nullptr;
+};
+
+// "LIBXSMM 1.17 at hsw" (the code generator's target) for `vvae info`.
+std::string gemm_library_name();
+
+}  // namespace vvae

@@ -1,0 +1,338 @@
+#include "ops/winograd.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "core/cpu.hpp"
+#include "core/dry_run.hpp"
+#include "core/profile.hpp"
+#include "core/threads.hpp"
+#include "ops/gemm.hpp"
+#include "ops/winograd_kernels.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+
+namespace winograd {
+extern const Kernels kernels_sse41, kernels_avx2, kernels_avx512;
+
+const Kernels& kernels(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return kernels_avx512;
+    case Isa::kAvx2:
+      return kernels_avx2;
+    case Isa::kSse41:
+      break;
+  }
+  return kernels_sse41;
+}
+}  // namespace winograd
+
+using winograd::kAlpha;
+using winograd::kPoints;
+using winograd::kTile;
+
+int64_t WinogradAxis::out() const {
+  if (upsampled) return 2 * (size - 2) + 3 - kernel;
+  return size + pad_lo + pad_hi - kernel + 1;
+}
+
+namespace {
+
+constexpr int64_t kFilterBlock = 32;  // output channels per packed filter block (GEMM m)
+
+// Tiles per block (GEMM n): enough to amortise each filter block's load, few enough that a
+// block's transformed input (36 x tiles x C_in floats per frame) stays in the caches. Depends on
+// the shape only, so results do not depend on the thread count.
+int64_t tiles_per_block(int64_t in_channels) {
+  return in_channels <= 256 ? 32 : 16;
+}
+
+struct Problem {
+  const float* x = nullptr;
+  float* dst = nullptr;
+  const float* bias = nullptr;
+  const float* filters = nullptr;  // U[tap][point][block][C_in][kFilterBlock]
+  const float* zeros = nullptr;    // C_in zeros: the patch rows of the zero padding
+  WinogradAxis t, h, w;
+  int64_t n = 0, cin = 0, cout = 0, taps = 1;
+  int64_t in_t = 1, in_h = 0, in_w = 0, out_t = 1, out_h = 0, out_w = 0;
+  int64_t tiles_y = 0, tiles_x = 0, tiles = 0;  // tiles = n * tiles_y * tiles_x
+  int64_t block = 0, blocks = 0;
+  int64_t filter_blocks = 0, cout_padded = 0;
+  bool accumulate = false;
+  const winograd::Kernels* kernels = nullptr;
+
+  int64_t point_stride_v() const { return block * cin; }          // V[p][tile][C_in]
+  int64_t point_stride_m() const { return block * cout_padded; }  // M[p][tile][C_out]
+  const float* filter(int64_t tap, int64_t point, int64_t fb) const {
+    return filters + ((tap * kPoints + point) * filter_blocks + fb) * cin * kFilterBlock;
+  }
+};
+
+// A frame's tiles of one block, transformed: which source frame it holds.
+struct FrameSlot {
+  int64_t frame = -1;
+  float* v = nullptr;
+};
+
+// U = G g G^T for every filter, packed for the products: filter block fb of point p of tap t is
+// a (C_in x kFilterBlock) row-major panel.
+void transform_filters(const Problem& pb, const float* weight, float* u) {
+  const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock;
+  parallel_for(pb.taps * fbs, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t tap = i / fbs, fb = i % fbs;
+      const int64_t co0 = fb * kFilterBlock, lanes = std::min(kFilterBlock, pb.cout - co0);
+      for (int64_t ci = 0; ci < pb.cin; ++ci) {
+        const float* taps = weight + ((co0 * pb.cin + ci) * pb.taps + tap) * 9;
+        float* dst = u + (tap * kPoints * fbs + fb) * panel + ci * kFilterBlock;
+        pb.kernels->weight_block(taps, pb.cin * pb.taps * 9, lanes, dst, fbs * panel);
+      }
+    }
+  });
+}
+
+// The tile's (sample, row, column) from its index in the block grid.
+struct TileIndex {
+  int64_t n, ty, tx;
+};
+TileIndex tile_at(const Problem& pb, int64_t tile) {
+  return {tile / (pb.tiles_y * pb.tiles_x), (tile / pb.tiles_x) % pb.tiles_y, tile % pb.tiles_x};
+}
+
+void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame,
+                     float* v) {
+  const float* patch[kPoints];
+  for (int64_t j = 0; j < count; ++j) {
+    const TileIndex tile = tile_at(pb, first_tile + j);
+    const float* frame_base = pb.x + (tile.n * pb.in_t + frame) * pb.in_h * pb.in_w * pb.cin;
+    for (int64_t a = 0; a < kAlpha; ++a) {
+      const int64_t sy = pb.h.source(tile.ty * kTile + a);
+      for (int64_t b = 0; b < kAlpha; ++b) {
+        const int64_t sx = pb.w.source(tile.tx * kTile + b);
+        patch[a * kAlpha + b] =
+            sy < 0 || sx < 0 ? pb.zeros : frame_base + (sy * pb.in_w + sx) * pb.cin;
+      }
+    }
+    pb.kernels->input_tile(patch, pb.cin, v + j * pb.cin, pb.point_stride_v());
+  }
+}
+
+void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame,
+                   const float* m) {
+  float* pixels[kTile * kTile];
+  for (int64_t j = 0; j < count; ++j) {
+    const TileIndex tile = tile_at(pb, first_tile + j);
+    float* frame_base = pb.dst + (tile.n * pb.out_t + frame) * pb.out_h * pb.out_w * pb.cout;
+    for (int64_t r = 0; r < kTile; ++r)
+      for (int64_t s = 0; s < kTile; ++s) {
+        const int64_t oy = tile.ty * kTile + r, ox = tile.tx * kTile + s;
+        pixels[r * kTile + s] =
+            oy < pb.out_h && ox < pb.out_w ? frame_base + (oy * pb.out_w + ox) * pb.cout : nullptr;
+      }
+    pb.kernels->output_tile(m + j * pb.cout_padded, pb.point_stride_m(), pb.cout, pb.bias, pixels,
+                            pb.accumulate);
+  }
+}
+
+// One block of tiles through every output frame: the frames its taps read are transformed into
+// the slots (each once, while the output frames that need it run), then the 36 products per
+// filter block, then the output transform.
+// Seconds since `start`, added to `total` when profiling (else nothing is timed).
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(double* total) : total_(total) {
+    if (total_ != nullptr) start_ = std::chrono::steady_clock::now();
+  }
+  ~PhaseTimer() {
+    if (total_ != nullptr)
+      *total_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  double* total_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const BatchGemm& full,
+               const BatchGemm& last, double* transform_seconds) {
+  const int64_t first = b * pb.block, count = std::min(pb.block, pb.tiles - first);
+  const BatchGemm& gemm = count == pb.block ? full : last;
+  std::vector<const float*> a(static_cast<size_t>(pb.taps)), bv(static_cast<size_t>(pb.taps));
+  std::vector<int64_t> taps(static_cast<size_t>(pb.taps));
+  std::vector<FrameSlot*> frames(static_cast<size_t>(pb.taps));
+  for (int64_t ot = 0; ot < pb.out_t; ++ot) {
+    int64_t used = 0;
+    for (int64_t tap = 0; tap < pb.taps; ++tap) {
+      const int64_t f = pb.t.source(ot + tap);
+      if (f < 0) continue;
+      taps[static_cast<size_t>(used)] = tap;
+      frames[static_cast<size_t>(used)] = nullptr;
+      for (int64_t s = 0; s < pb.taps; ++s)
+        if (slots[s].frame == f) frames[static_cast<size_t>(used)] = &slots[s];
+      ++used;
+    }
+    // Fill the missing frames into slots no tap of this output frame reads.
+    for (int64_t i = 0; i < used; ++i) {
+      if (frames[static_cast<size_t>(i)] != nullptr) continue;
+      const int64_t f = pb.t.source(ot + taps[static_cast<size_t>(i)]);
+      for (int64_t s = 0; s < pb.taps; ++s) {
+        const bool taken =
+            std::find(frames.begin(), frames.begin() + used, &slots[s]) != frames.begin() + used;
+        if (taken) continue;
+        slots[s].frame = f;
+        {
+          const PhaseTimer timer(transform_seconds);
+          transform_frame(pb, first, count, f, slots[s].v);
+        }
+        for (int64_t k = i; k < used; ++k)  // a repeated frame (upsampled time) shares the slot
+          if (frames[static_cast<size_t>(k)] == nullptr &&
+              pb.t.source(ot + taps[static_cast<size_t>(k)]) == f)
+            frames[static_cast<size_t>(k)] = &slots[s];
+        break;
+      }
+    }
+    for (int64_t p = 0; p < kPoints; ++p)
+      for (int64_t fb = 0; fb < pb.filter_blocks; ++fb) {
+        for (int64_t i = 0; i < used; ++i) {
+          a[static_cast<size_t>(i)] = pb.filter(taps[static_cast<size_t>(i)], p, fb);
+          bv[static_cast<size_t>(i)] = frames[static_cast<size_t>(i)]->v + p * pb.point_stride_v();
+        }
+        gemm(a.data(), bv.data(), used, m + p * pb.point_stride_m() + fb * kFilterBlock);
+      }
+    const PhaseTimer timer(transform_seconds);
+    write_outputs(pb, first, count, ot, m);
+  }
+}
+
+}  // namespace
+
+WinogradConv::WinogradConv(Tensor weight, Tensor bias)
+    : weight_(std::move(weight)), bias_(std::move(bias)) {
+  const int r = weight_.rank();
+  if ((r != 4 && r != 5) || weight_.dim(-1) != 3 || weight_.dim(-2) != 3)
+    fail("Winograd convolution needs a (O, I, [kT,] 3, 3) weight, got ",
+         to_string(weight_.shape()));
+  out_channels_ = weight_.dim(0);
+  in_channels_ = weight_.dim(1);
+  taps_t_ = r == 5 ? weight_.dim(2) : 1;
+}
+
+bool WinogradConv::applies(const Shape& weight, const std::array<int64_t, 3>& stride,
+                           int64_t groups) {
+  const size_t r = weight.size();
+  if (groups != 1 || (r != 4 && r != 5) || weight[r - 1] != 3 || weight[r - 2] != 3) return false;
+  for (size_t d = 0; d + 2 < r; ++d)
+    if (stride[d] != 1) return false;
+  if (r == 5 && weight[2] > BatchGemm::kMaxBatch) return false;
+  // Few channels leave the products too small to pay for the transforms.
+  return weight[0] >= 16 && weight[1] >= 16;
+}
+
+double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, const WinogradAxis& h,
+                         const WinogradAxis& w, bool accumulate) const {
+  const bool three_d = weight_.rank() == 5;
+  if (x.rank() != (three_d ? 5 : 4) || x.dim(-1) != in_channels_)
+    fail("Winograd convolution of ", to_string(weight_.shape()), " cannot take ",
+         to_string(x.shape()));
+  Problem pb;
+  pb.t = three_d ? t : WinogradAxis{1, 1, 0, 0, false};
+  pb.h = h;
+  pb.w = w;
+  pb.n = x.dim(0);
+  pb.cin = in_channels_;
+  pb.cout = out_channels_;
+  pb.taps = taps_t_;
+  pb.in_t = three_d ? x.dim(1) : 1;
+  pb.in_h = x.dim(-3);
+  pb.in_w = x.dim(-2);
+  if (pb.t.size != pb.in_t || h.size != pb.in_h || w.size != pb.in_w || pb.t.kernel != pb.taps)
+    fail("internal: Winograd axes do not describe ", to_string(x.shape()));
+  pb.out_t = pb.t.out();
+  pb.out_h = h.out();
+  pb.out_w = w.out();
+  const Shape want = three_d ? Shape{pb.n, pb.out_t, pb.out_h, pb.out_w, pb.cout}
+                             : Shape{pb.n, pb.out_h, pb.out_w, pb.cout};
+  if (dst.shape() != want)
+    fail("internal: Winograd output ", to_string(dst.shape()), " is not ", to_string(want));
+  pb.tiles_y = (pb.out_h + kTile - 1) / kTile;
+  pb.tiles_x = (pb.out_w + kTile - 1) / kTile;
+  pb.tiles = pb.n * pb.tiles_y * pb.tiles_x;
+  pb.block = tiles_per_block(pb.cin);
+  pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
+  pb.filter_blocks = (pb.cout + kFilterBlock - 1) / kFilterBlock;
+  pb.cout_padded = pb.filter_blocks * kFilterBlock;
+  pb.accumulate = accumulate;
+
+  // Scratch: the transformed filters, and per thread its frame slots and product tile.
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), pb.blocks));
+  const int64_t slot_floats = kPoints * pb.block * pb.cin;
+  const int64_t m_floats = kPoints * pb.block * pb.cout_padded;
+  const Shape filter_shape = {pb.taps * kPoints * pb.cout_padded * pb.cin};
+  Tensor filters =
+      pb.cout % kFilterBlock == 0 ? Tensor::empty(filter_shape) : Tensor::zeros(filter_shape);
+  Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
+  Tensor zeros = Tensor::zeros({pb.cin});
+  if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) return 0;
+  if (weight_.data() == nullptr) fail("the model was built without weights");
+
+  pb.kernels = &winograd::kernels(cpu_isa());
+  pb.x = x.data();
+  pb.dst = dst.data();
+  pb.bias = bias_.numel() > 0 ? bias_.data() : nullptr;
+  pb.zeros = zeros.data();
+  pb.filters = filters.data();
+  const bool timed = profiling();
+  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
+  double filter_seconds = 0;
+  {
+    const PhaseTimer timer(timed ? &filter_seconds : nullptr);
+    transform_filters(pb, weight_.data(), filters.data());
+  }
+
+  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
+  const int64_t rest = pb.tiles % pb.block;
+  const BatchGemm last =
+      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
+  // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
+  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
+  parallel_for(pb.blocks, 1, [&](int64_t b0, int64_t b1) {
+    float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
+                                          : private_scratch.data();
+    std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
+    for (int64_t s = 0; s < pb.taps; ++s) slots[static_cast<size_t>(s)].v = mine + s * slot_floats;
+    float* m = mine + pb.taps * slot_floats;
+    double* seconds = timed && private_scratch.empty()
+                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
+                          : nullptr;
+    for (int64_t b = b0; b < b1; ++b) {
+      for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
+      run_block(pb, b, slots.data(), m, full, last, seconds);
+    }
+  });
+  // The filter transform ran on all threads at once; the others per thread, averaged.
+  double total = 0;
+  for (const double s : transform_seconds) total += s;
+  return filter_seconds + total / static_cast<double>(threads);
+}
+
+int64_t WinogradConv::executed_flops(const Tensor& x, const WinogradAxis& t, const WinogradAxis& h,
+                                     const WinogradAxis& w) const {
+  const bool three_d = weight_.rank() == 5;
+  const WinogradAxis ta = three_d ? t : WinogradAxis{1, 1, 0, 0, false};
+  int64_t tap_frames = 0;  // (output frame, tap) pairs that read a source frame
+  for (int64_t ot = 0; ot < ta.out(); ++ot)
+    for (int64_t k = 0; k < ta.kernel; ++k) tap_frames += ta.source(ot + k) >= 0 ? 1 : 0;
+  const int64_t tiles =
+      x.dim(0) * ((h.out() + kTile - 1) / kTile) * ((w.out() + kTile - 1) / kTile);
+  return 2 * kPoints * tiles * tap_frames * in_channels_ * out_channels_;
+}
+
+}  // namespace vvae

@@ -1,0 +1,67 @@
+#pragma once
+// Winograd F(4x4, 3x3) convolution on channels-last activations: 2-D (N, H, W, C) and 3-D
+// (N, T, H, W, C) with 3x3 spatial taps, stride 1, any number of temporal taps, groups 1.
+//
+// Each 4x4 output tile costs 36 products per (input, output) channel pair instead of 144: the
+// 6x6 input patch and the filters are transformed (ops/winograd_kernels.hpp), the products
+// become 36 matrix products over the channels (LIBXSMM, ops/gemm.hpp), and the result is
+// transformed back. A 3-D convolution is the sum over its temporal taps of 2-D ones: each input
+// frame's tiles are transformed once and kept while the output frames that read them run, and
+// the temporal taps are summed inside the matrix products.
+//
+// Zero padding and nearest x2 upsampling are read through index maps, never materialised: an
+// axis either pads its source with zeros or upsamples a source padded by one on both sides
+// (UpsampleConv's input). Filters are transformed at each call, so the model keeps one copy of
+// its weights; the transformed filters live only while the convolution runs.
+//
+// Threads take blocks of tiles; the tile blocks and the order of every sum are fixed by the
+// shapes alone, so results are bitwise identical for any thread count.
+
+#include <array>
+#include <cstdint>
+
+#include "vvae/tensor.hpp"
+
+namespace vvae {
+
+// How the convolution's input coordinate u along one axis reads the source tensor.
+struct WinogradAxis {
+  int64_t size = 1;        // source extent
+  int64_t kernel = 3;      // taps along this axis
+  int64_t pad_lo = 0;      // zero padding before the source (padded axes)
+  int64_t pad_hi = 0;      // zero padding after
+  bool upsampled = false;  // nearest x2 of a source already padded by one on both sides
+
+  int64_t out() const;               // output extent
+  int64_t source(int64_t u) const {  // source index, or -1 where the input is zero
+    const int64_t s = upsampled ? (u + 1) >> 1 : u - pad_lo;
+    return s >= 0 && s < size ? s : -1;
+  }
+};
+
+class WinogradConv {
+ public:
+  WinogradConv() = default;
+  // weight (O, I, 3, 3) or (O, I, kt, 3, 3) in the checkpoint layout; bias (O) or undefined.
+  // The weight tensor is kept (not copied) and read at each call.
+  WinogradConv(Tensor weight, Tensor bias);
+
+  bool defined() const { return out_channels_ > 0; }
+  // Whether a convolution of this weight shape, stride and group count can run here.
+  static bool applies(const Shape& weight, const std::array<int64_t, 3>& stride, int64_t groups);
+
+  // x (N, [T,] H, W, C_in) -> dst (N, [T',] H', W', C_out); dst += the convolution when
+  // `accumulate`. `t` is ignored for 2-D inputs. Returns the seconds the transforms took (an
+  // average over the threads) when profiling (core/profile.hpp), else 0.
+  double run(const Tensor& x, Tensor& dst, const WinogradAxis& t, const WinogradAxis& h,
+             const WinogradAxis& w, bool accumulate) const;
+  // Multiply-add FLOPs (2 per MAC) of the transformed-domain products a run does.
+  int64_t executed_flops(const Tensor& x, const WinogradAxis& t, const WinogradAxis& h,
+                         const WinogradAxis& w) const;
+
+ private:
+  Tensor weight_, bias_;
+  int64_t out_channels_ = 0, in_channels_ = 0, taps_t_ = 1;
+};
+
+}  // namespace vvae
