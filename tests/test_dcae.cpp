@@ -357,6 +357,7 @@ TEST(FullSize, DcaePresetRoundTrip) {
     const Tensor y = model.decode(z);
     ASSERT_EQ(y.shape(), x.shape());
     for (const Tensor* t : {&z, &y}) ASSERT_TRUE(all_finite(*t));
+    expect_default_matches_direct(o, x);
   }
   fs::remove(path);
   EXPECT_FALSE(fs::exists(path));

@@ -453,6 +453,7 @@ TEST(FullSize, HunyuanVaePresetRoundTrip) {
   const Tensor y = model.decode(r.z);
   ASSERT_EQ(y.shape(), x.shape());
   for (const Tensor* t : {&r.z, &r.logvar, &y}) ASSERT_TRUE(all_finite(*t));
+  expect_default_matches_direct(o, x);
   fs::remove(path);
   EXPECT_FALSE(fs::exists(path));
 }

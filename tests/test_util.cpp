@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "core/random.hpp"
@@ -25,6 +26,22 @@ std::string mode_unavailable(const ComputeOptions& mode) {
     return "";
   } catch (const Error& e) {
     return e.what();
+  }
+}
+
+void expect_default_matches_direct(LoadOptions options, const Tensor& x, double tol) {
+  options.compute = {Precision::kFp32, ConvAlgorithm::kDirect};
+  const Model direct = Model::load(options);
+  options.compute = {};
+  const Model fast = Model::load(options);
+  const EncodeResult want = direct.encode(x), got = fast.encode(x);
+  const Tensor want_x = direct.decode(want.z), got_x = fast.decode(want.z);
+  const double z = relative_error(got.z, want.z), dec = relative_error(got_x, want_x);
+  std::cout << "default vs direct: z " << z << ", decode " << dec << "\n";
+  EXPECT_LT(z, tol);
+  EXPECT_LT(dec, tol);
+  if (want.mean.numel() > 0) {
+    EXPECT_LT(relative_error(got.mean, want.mean), tol);
   }
 }
 

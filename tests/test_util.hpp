@@ -40,6 +40,11 @@ std::string mode_unavailable(const ComputeOptions& mode);
       GTEST_SKIP() << why;                                                          \
   } while (0)
 
+// The default compute mode (vvae's Winograd) against oneDNN's direct convolutions on the same
+// checkpoint: encode (z, and mean for variational families) and decode of the direct latent,
+// each within `tol` relative error; prints the errors.
+void expect_default_matches_direct(LoadOptions options, const Tensor& x, double tol = 1e-4);
+
 // Uniform [-1, 1) values from a seed, deterministic.
 Tensor random_tensor(const Shape& shape, uint64_t seed, float scale = 1.0f);
 
