@@ -17,19 +17,14 @@ std::optional<FileId> file_id(const std::string& path) {
 }
 
 void InputFiles::add(const std::string& path) {
-  const std::optional<FileId> id = file_id(path);
-  if (!id) return;
-  for (const Entry& e : files_)
-    if (e.id == *id) return;
-  files_.push_back({*id, path});
+  if (const std::optional<FileId> id = file_id(path)) files_.emplace(*id, path);
 }
 
 const std::string* InputFiles::find(const std::string& output) const {
   const std::optional<FileId> id = file_id(output);
   if (!id) return nullptr;
-  for (const Entry& e : files_)
-    if (e.id == *id) return &e.path;
-  return nullptr;
+  const auto it = files_.find(*id);
+  return it == files_.end() ? nullptr : &it->second;
 }
 
 void InputFiles::check_output_file(const std::string& output) const {
@@ -45,13 +40,13 @@ void InputFiles::check_output_folder(const std::string& dir) const {
   const std::optional<FileId> dir_id = file_id(dir);
   if (!dir_id || files_.empty()) return;
   // An input below the folder: one of its parents (symlinks resolved) is the folder.
-  for (const Entry& e : files_) {
+  for (const auto& [id, path] : files_) {
     std::error_code ec;
-    fs::path p = fs::canonical(e.path, ec);
+    fs::path p = fs::canonical(path, ec);
     if (ec) continue;
     for (p = p.parent_path(); !p.empty(); p = p.parent_path()) {
       if (file_id(p.string()) == dir_id)
-        fail("cannot write into folder '", dir, "': it holds the input '", e.path,
+        fail("cannot write into folder '", dir, "': it holds the input '", path,
              "': write to another folder");
       if (p == p.root_path()) break;
     }

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
+#include <unordered_map>
 
 namespace vvae {
 
@@ -34,11 +34,12 @@ class InputFiles {
   void check_output_folder(const std::string& dir) const;
 
  private:
-  struct Entry {
-    FileId id;
-    std::string path;
+  struct Hash {
+    size_t operator()(const FileId& id) const {
+      return std::hash<uint64_t>()(id.inode * 0x9E3779B97F4A7C15ull ^ id.device);
+    }
   };
-  std::vector<Entry> files_;
+  std::unordered_map<FileId, std::string, Hash> files_;  // identity -> the path it was given as
 };
 
 }  // namespace vvae

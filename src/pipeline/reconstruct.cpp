@@ -241,11 +241,14 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
   const auto start = std::chrono::steady_clock::now();
   ClipResult r;
   r.entry = entry;
-  // No output may replace an input, whatever name it goes by.
-  InputFiles inputs = o.inputs;
-  inputs.add(entry.path);
-  for (const std::string& rel : possible_outputs(entry))
-    inputs.check_output_file(join(o.out_dir, rel));
+  // No output may replace an input (this clip or any other the run reads), whatever name it
+  // goes by.
+  InputFiles clip_input;
+  clip_input.add(entry.path);
+  for (const std::string& rel : possible_outputs(entry)) {
+    o.inputs.check_output_file(join(o.out_dir, rel));
+    clip_input.check_output_file(join(o.out_dir, rel));
+  }
   // One run at a time per clip: the lock guards its outputs and their temporaries.
   const std::optional<FileLock> lock = FileLock::try_lock(lock_path(entry, o));
   if (!lock)
