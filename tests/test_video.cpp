@@ -1,6 +1,8 @@
 // Video files in and out: reading every container the issue names (frames checked numerically),
 // frame selection and geometry through load_clip, writing and re-reading, alpha, bad files,
 // and the reconstruct step with its done markers.
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -252,13 +254,15 @@ TEST(VideoWrite, PngAndSequences) {
 
   const std::string dir = temp_path("seq");
   write_png_sequence(dir, src);
-  write_png_sequence(dir, src);  // replaces the folder
+  EXPECT_THROW(write_png_sequence(dir, src), Error);  // an earlier frame set: needs overwrite
+  write_png_sequence(dir, src, /*overwrite=*/true);
   int files = 0;
   for (const auto& f : fs::directory_iterator(dir)) {
     (void)f;
     ++files;
   }
-  EXPECT_EQ(files, 3);
+  EXPECT_EQ(files, 4);  // three frames and the marker
+  EXPECT_TRUE(fs::exists(dir + "/" + kFrameSetMarker));
   got = read_all_frames(dir + "/frame_00001.png");
   EXPECT_TRUE(std::equal(got.data.begin(), got.data.end(), src.frame(1)));
   EXPECT_TRUE(no_temporaries(dir));
@@ -396,12 +400,19 @@ TEST(Reconstruct, ClipOutputsMetricsAndMarkers) {
   fs::remove(o.out_dir + "/done/rc.json");
   EXPECT_FALSE(completed_clip(entries[0], o, key).has_value());
 
-  // Stale temporaries of this clip go; other clips' stay.
-  test::write_bytes(o.out_dir + "/orig/rc_orig.mp4.tmp-abc123", "x");
-  test::write_bytes(o.out_dir + "/orig/other_orig.mp4.tmp-abc123", "x");
+  // Stale temporaries of this clip (of a process that is gone) go; other clips', a live
+  // process's and files vvae did not name stay.
+  const std::string live = std::to_string(::getppid());
+  for (const char* f : {"rc_orig.mp4.tmp-999999999-abc123", "other_orig.mp4.tmp-999999999-abc123",
+                        "rc_orig.mp4.tmp-userfile", "rc_orig.mp4.tmp-abc123"})
+    test::write_bytes(o.out_dir + "/orig/" + f, "x");
+  test::write_bytes(o.out_dir + "/orig/rc_orig.mp4.tmp-" + live + "-abc123", "x");
   remove_stale_temporaries(entries[0], o);
-  EXPECT_FALSE(fs::exists(o.out_dir + "/orig/rc_orig.mp4.tmp-abc123"));
-  EXPECT_TRUE(fs::exists(o.out_dir + "/orig/other_orig.mp4.tmp-abc123"));
+  EXPECT_FALSE(fs::exists(o.out_dir + "/orig/rc_orig.mp4.tmp-999999999-abc123"));
+  EXPECT_TRUE(fs::exists(o.out_dir + "/orig/other_orig.mp4.tmp-999999999-abc123"));
+  EXPECT_TRUE(fs::exists(o.out_dir + "/orig/rc_orig.mp4.tmp-userfile"));
+  EXPECT_TRUE(fs::exists(o.out_dir + "/orig/rc_orig.mp4.tmp-abc123"));
+  EXPECT_TRUE(fs::exists(o.out_dir + "/orig/rc_orig.mp4.tmp-" + live + "-abc123"));
 
   // The summary: per clip, totals, latent stats (stats.py over this one clip).
   ClipResult failed;

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/memory_limits.hpp"
+
 namespace vvae::cli {
 
 namespace fs = std::filesystem;
@@ -100,7 +102,22 @@ Tensor read_input_tensor(const SafetensorsFile& file, const std::string& name,
   return read_named_tensor(file, name, preferred);
 }
 
-void check_output_path(const std::string& path) {
+InputFiles model_input_files(const LoadOptions& load) {
+  InputFiles files;
+  if (!load.model.empty()) {
+    if (fs::is_directory(load.model)) {
+      files.add((fs::path(load.model) / "config.json").string());
+      files.add((fs::path(load.model) / "weights.safetensors").string());
+    } else {
+      files.add(load.model);
+    }
+  }
+  files.add(load.weights);
+  files.add(load.config);
+  return files;
+}
+
+void check_output_path(const std::string& path, const InputFiles& inputs) {
   if (path.empty()) fail("no output path given (--output FILE)");
   if (fs::is_directory(path)) fail("output '", path, "' is a directory");
   fs::path parent = fs::path(path).parent_path();
@@ -109,19 +126,28 @@ void check_output_path(const std::string& path) {
     fail("cannot write '", path, "': folder '", parent.string(), "' does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
     fail("cannot write '", path, "': folder '", parent.string(), "' is not writable");
+  inputs.check_output_file(path);
 }
 
-void check_output_folder(const std::string& path) {
+void check_frames_folder(const std::string& path, const InputFiles& inputs, bool overwrite) {
   if (path.empty()) fail("no output folder given");
-  if (fs::exists(path) && !fs::is_directory(path))
-    fail("cannot write folder '", path, "': a file of that name exists");
-  fs::path parent = fs::path(path).parent_path();
-  if (fs::path(path).filename().empty()) parent = fs::path(path).parent_path().parent_path();
-  if (parent.empty()) parent = ".";
-  if (!fs::is_directory(parent))
-    fail("cannot write '", path, "': folder '", parent.string(), "' does not exist");
-  if (::access(parent.c_str(), W_OK) != 0)
-    fail("cannot write '", path, "': folder '", parent.string(), "' is not writable");
+  const FrameFolder f = check_frame_folder(path, overwrite);
+  if (f.state == FrameFolder::State::absent) {
+    fs::path parent = fs::path(path).parent_path();
+    if (fs::path(path).filename().empty()) parent = fs::path(path).parent_path().parent_path();
+    if (parent.empty()) parent = ".";
+    if (!fs::is_directory(parent))
+      fail("cannot write '", path, "': folder '", parent.string(), "' does not exist");
+    if (::access(parent.c_str(), W_OK) != 0)
+      fail("cannot write '", path, "': folder '", parent.string(), "' is not writable");
+  } else if (::access(path.c_str(), W_OK) != 0) {
+    fail("cannot write frames to '", path, "': the folder is not writable");
+  }
+  inputs.check_output_folder(path);
+}
+
+void check_plan_fits(const RunPlan& plan, const std::string& what) {
+  check_memory_fits(plan.estimated_peak_bytes, cat(what, " ", to_string(plan.input)));
 }
 
 OutputKind output_kind(const std::string& path, bool frames_flag) {
@@ -134,7 +160,7 @@ OutputKind output_kind(const std::string& path, bool frames_flag) {
 }
 
 void write_frames(const std::string& path, OutputKind kind, const RgbFrames& frames, double fps,
-                  int crf) {
+                  int crf, bool overwrite) {
   switch (kind) {
     case OutputKind::video:
       write_video(path, frames, {fps, crf});
@@ -146,7 +172,7 @@ void write_frames(const std::string& path, OutputKind kind, const RgbFrames& fra
       write_png(path, frames.frame(0), frames.height, frames.width);
       return;
     case OutputKind::frames:
-      write_png_sequence(path, frames);
+      write_png_sequence(path, frames, overwrite);
       return;
     case OutputKind::tensor:
       break;

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "io/file_identity.hpp"
 #include "io/safetensors.hpp"
 #include "io/video.hpp"
 #include "pipeline/clip.hpp"
@@ -45,10 +46,18 @@ Model load_model(const CommonOptions& o);
 Tensor read_input_tensor(const SafetensorsFile& file, const std::string& name,
                          const std::string& preferred);
 
-// Fails early (before any work) when `path` cannot be created.
-void check_output_path(const std::string& path);
-// The same for a folder that will be created or replaced (--frames).
-void check_output_folder(const std::string& path);
+// The files loading the model reads (--model's files, --weights, --config).
+InputFiles model_input_files(const LoadOptions& load);
+
+// Fails early (before any work) when `path` cannot be created, or is one of `inputs` (under
+// any name: symlinks and hard links count).
+void check_output_path(const std::string& path, const InputFiles& inputs);
+// The same for a --frames folder: it must be new or empty, or hold a frame set vvae wrote (and
+// `overwrite` be given), and hold none of `inputs`.
+void check_frames_folder(const std::string& path, const InputFiles& inputs, bool overwrite);
+// Fails when the plan's peak memory does not fit the address-space limit or the machine's
+// available memory; `what` says what the run does ("decoding").
+void check_plan_fits(const RunPlan& plan, const std::string& what);
 
 // What an output path holds, by its extension (or --frames).
 enum class OutputKind { tensor, video, image, frames };
@@ -56,7 +65,7 @@ enum class OutputKind { tensor, video, image, frames };
 OutputKind output_kind(const std::string& path, bool frames_flag);
 // Writes 8-bit frames as a video, a PNG (one frame) or a folder of PNGs.
 void write_frames(const std::string& path, OutputKind kind, const RgbFrames& frames, double fps,
-                  int crf);
+                  int crf, bool overwrite);
 
 void warn(const std::string& message);  // "vvae: warning: ..." on stderr
 // Prints a clip's warnings (stderr) and, unless quiet, what was done to it (stdout).

@@ -51,7 +51,9 @@ struct EncodeCommand {
   }
 
   void run() {
-    check_output_path(output);
+    InputFiles inputs = model_input_files(common.load);
+    inputs.add(input);
+    check_output_path(output, inputs);
     const ClipOptions& clip_options = clip.resolve();
     const bool tensor_input = is_tensor_file(input);
     if (tensor_input && clip_options.any_set())
@@ -71,6 +73,7 @@ struct EncodeCommand {
       add_clip_metadata(meta, c);
       x = c.x;
     }
+    check_plan_fits(model.plan_encode(x.shape()), "encoding");
     const auto start = Clock::now();
     EncodeResult r = model.encode(x, {sample, seed});
     const double took = seconds_since(start);
@@ -96,6 +99,7 @@ struct DecodeCommand {
   double fps = 0;
   int crf = 23;
   bool frames = false;
+  bool overwrite = false;
 
   void add(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
@@ -113,16 +117,22 @@ struct DecodeCommand {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
         ->check(CLI::Range(0, 51));
-    cmd->add_flag("--frames", frames, "Write a folder of PNG frames (frame_00000.png, ...)");
+    cmd->add_flag("--frames", frames,
+                  "Write a folder of PNG frames (frame_00000.png, ...): a new or empty folder");
+    cmd->add_flag("--overwrite", overwrite,
+                  "With --frames: replace the frames an earlier vvae run wrote in the folder");
     cmd->callback([this] { run(); });
   }
 
   void run() {
     const OutputKind kind = output_kind(output, frames);
+    if (overwrite && kind != OutputKind::frames) fail("--overwrite applies to --frames folders");
+    InputFiles inputs = model_input_files(common.load);
+    inputs.add(input);
     if (kind == OutputKind::frames)
-      check_output_folder(output);
+      check_frames_folder(output, inputs, overwrite);
     else
-      check_output_path(output);
+      check_output_path(output, inputs);
     Model model = load_model(common);
     const SafetensorsFile file = SafetensorsFile::open(input);
     const Tensor z = read_input_tensor(file, tensor, "z");
@@ -131,6 +141,7 @@ struct DecodeCommand {
     if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
       fail("the latent holds a batch of ", z.dim(0),
            " clips: decode it to .safetensors, or one clip at a time");
+    check_plan_fits(model.plan_decode(z.shape()), "decoding");
     const auto start = Clock::now();
     Tensor x = model.decode(z);
     const double took = seconds_since(start);
@@ -148,7 +159,7 @@ struct DecodeCommand {
           std::cout << "the latent records no frame rate: writing " << rate
                     << " fps (--fps sets it)\n";
       }
-      write_frames(output, kind, tensor_to_rgb(x), rate, crf);
+      write_frames(output, kind, tensor_to_rgb(x), rate, crf, overwrite);
     }
     if (!common.quiet)
       std::cout << "decoded " << to_string(z.shape()) << " -> x " << to_string(x.shape()) << " in "
@@ -163,6 +174,7 @@ struct ConvertCommand {
   double fps = 0;
   int crf = 23;
   bool frames = false;
+  bool overwrite = false;
 
   void add(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
@@ -181,7 +193,9 @@ struct ConvertCommand {
         ->check(CLI::PositiveNumber);
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
         ->check(CLI::Range(0, 51));
-    cmd->add_flag("--frames", frames, "Write a folder of PNG frames");
+    cmd->add_flag("--frames", frames, "Write a folder of PNG frames: a new or empty folder");
+    cmd->add_flag("--overwrite", overwrite,
+                  "With --frames: replace the frames an earlier vvae run wrote in the folder");
     cmd->add_flag("-q,--quiet", common.quiet, "Print nothing but errors");
     cmd->add_option("--threads", common.threads, "Threads (default: all cores)")
         ->check(CLI::NonNegativeNumber);
@@ -192,10 +206,13 @@ struct ConvertCommand {
   void run() {
     set_num_threads(common.threads);
     const OutputKind kind = output_kind(output, frames);
+    if (overwrite && kind != OutputKind::frames) fail("--overwrite applies to --frames folders");
+    InputFiles inputs = model_input_files(common.load);
+    inputs.add(input);
     if (kind == OutputKind::frames)
-      check_output_folder(output);
+      check_frames_folder(output, inputs, overwrite);
     else
-      check_output_path(output);
+      check_output_path(output, inputs);
     const ClipOptions& clip_options = clip.resolve();
     ShapeRules rules;
     std::optional<Model> model;
@@ -221,7 +238,7 @@ struct ConvertCommand {
       meta["fps"] = format_fps(rate);
       save_safetensors(output, {{"x", c.x}}, meta);
     } else {
-      write_frames(output, kind, tensor_to_rgb(c.x), rate, crf);
+      write_frames(output, kind, tensor_to_rgb(c.x), rate, crf, overwrite);
     }
     if (!common.quiet)
       std::cout << "wrote " << output << ": " << c.frames() << " frames " << c.height() << "x"

@@ -155,6 +155,7 @@ struct ReconstructCommand {
       if (ec) fail("cannot create output folder '", out_dir, "': ", ec.message());
     }
     if (::access(out_dir.c_str(), W_OK) != 0) fail("output folder '", out_dir, "' is not writable");
+    check_output_subfolders(out_dir);
   }
 
   void run() {
@@ -170,7 +171,17 @@ struct ReconstructCommand {
         manifest.empty() ? entries_from_paths(inputs) : read_manifest(manifest);
     const std::vector<ManifestEntry> entries = shard_entries(all, shard);
     const bool single = manifest.empty() && inputs.size() == 1;
+    // Every file the run reads, so that no output replaces one.
+    options.inputs = model_input_files(common.load);
+    options.inputs.add(manifest);
+    for (const ManifestEntry& e : all) options.inputs.add(e.path);
     prepare_output_folder();
+    const std::string summary_path =
+        (fs::path(out_dir) / (shard.count > 1
+                                  ? cat("summary.shard-", shard.index, "-of-", shard.count, ".json")
+                                  : std::string("summary.json")))
+            .string();
+    options.inputs.check_output_file(summary_path);
     Model model = load_model(common);
     const std::string key = run_key(model.info(), options);
     const std::string shard_name = cat(shard.index, "/", shard.count);
@@ -226,10 +237,6 @@ struct ReconstructCommand {
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-    const std::string name = shard.count > 1
-                                 ? cat("summary.shard-", shard.index, "-of-", shard.count, ".json")
-                                 : "summary.json";
-    const std::string summary_path = (fs::path(out_dir) / name).string();
     const std::string text = summary_json(results, model.info(), options, shard_name, wall);
     AtomicFile out(summary_path);
     out.write(text.data(), text.size());

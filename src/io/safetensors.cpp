@@ -10,6 +10,7 @@
 #include "io/atomic_file.hpp"
 #include "io/half.hpp"
 #include "io/mapped_file.hpp"
+#include "io/utf8.hpp"
 #include "vvae/error.hpp"
 
 static_assert(std::endian::native == std::endian::little, "vvae reads little-endian data");
@@ -195,7 +196,13 @@ Tensor SafetensorsFile::load(const std::string& name) const {
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const Metadata& metadata) {
   json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  // Metadata is text (JSON strings): a value that is not UTF-8 (a file name is bytes) is stored
+  // escaped, as utf8_or_escaped() does.
+  if (!metadata.empty()) {
+    json meta = json::object();
+    for (const auto& [key, value] : metadata) meta[utf8_or_escaped(key)] = utf8_or_escaped(value);
+    header["__metadata__"] = meta;
+  }
   int64_t offset = 0;
   std::set<std::string> seen;
   for (const auto& [name, tensor] : tensors) {

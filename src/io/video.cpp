@@ -9,10 +9,17 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
 
 #include "io/atomic_file.hpp"
 #include "vvae/error.hpp"
@@ -543,16 +550,123 @@ void write_png(const std::string& path, const uint8_t* rgb, int64_t height, int6
   out.commit();
 }
 
-void write_png_sequence(const std::string& dir, const RgbFrames& frames) {
-  if (frames.frames < 1) fail("cannot write '", dir, "': no frames");
-  AtomicDirectory out(dir);
-  for (int64_t t = 0; t < frames.frames; ++t) {
-    char name[32];
-    std::snprintf(name, sizeof name, "frame_%05lld.png", static_cast<long long>(t));
-    write_png((fs::path(out.temp_path()) / name).string(), frames.frame(t), frames.height,
-              frames.width);
+namespace {
+
+bool is_frame_name(const std::string& name) {
+  // frame_ + at least five digits + .png
+  const std::string head = "frame_", tail = ".png";
+  if (name.size() < head.size() + 5 + tail.size()) return false;
+  if (name.compare(0, head.size(), head) != 0) return false;
+  if (name.compare(name.size() - tail.size(), tail.size(), tail) != 0) return false;
+  for (size_t i = head.size(); i < name.size() - tail.size(); ++i)
+    if (name[i] < '0' || name[i] > '9') return false;
+  return true;
+}
+
+std::string frame_name(int64_t t) {
+  char name[32];
+  std::snprintf(name, sizeof name, "frame_%05lld.png", static_cast<long long>(t));
+  return name;
+}
+
+// The frame names a marker lists, or nullopt when it is not a marker vvae wrote.
+std::optional<std::vector<std::string>> read_frame_marker(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20))
+    return std::nullopt;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!j.is_object() || !j.contains("vvae_frames") || !j["vvae_frames"].is_array())
+    return std::nullopt;
+  std::vector<std::string> names;
+  for (const auto& n : j["vvae_frames"]) {
+    if (!n.is_string() || !is_frame_name(n.get<std::string>())) return std::nullopt;
+    names.push_back(n.get<std::string>());
   }
-  out.commit();
+  return names;
+}
+
+}  // namespace
+
+FrameFolder inspect_frame_folder(const std::string& dir) {
+  FrameFolder f;
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) return f;  // absent
+  f.state = FrameFolder::State::other;
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    f.example = dir;
+    f.others = 1;
+    return f;
+  }
+  std::vector<std::string> entries;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    entries.push_back(e.path().filename().string());
+  if (ec) fail("cannot read folder '", dir, "': ", ec.message());
+  if (entries.empty()) {
+    f.state = FrameFolder::State::empty;
+    return f;
+  }
+  const auto listed = read_frame_marker((fs::path(dir) / kFrameSetMarker).string());
+  std::sort(entries.begin(), entries.end());
+  for (const std::string& name : entries) {
+    if (name == kFrameSetMarker && listed) continue;
+    struct stat e {};
+    const bool ours = listed && std::find(listed->begin(), listed->end(), name) != listed->end() &&
+                      ::lstat((fs::path(dir) / name).c_str(), &e) == 0 && S_ISREG(e.st_mode);
+    if (ours) continue;
+    if (f.others++ == 0) f.example = name;
+  }
+  if (f.others == 0) {
+    f.state = FrameFolder::State::frame_set;
+    f.frames = *listed;
+  }
+  return f;
+}
+
+FrameFolder check_frame_folder(const std::string& dir, bool overwrite) {
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0 && ::stat(dir.c_str(), &st) != 0)
+    fail("cannot write frames to '", dir, "': it is a symbolic link to nothing");
+  const FrameFolder f = inspect_frame_folder(dir);
+  switch (f.state) {
+    case FrameFolder::State::absent:
+    case FrameFolder::State::empty:
+      return f;
+    case FrameFolder::State::frame_set:
+      if (overwrite) return f;
+      fail("cannot write frames to '", dir, "': it holds ", f.frames.size(),
+           " frames an earlier vvae run wrote (--overwrite replaces them)");
+    case FrameFolder::State::other:
+      if (f.example == dir) fail("cannot write frames to '", dir, "': it is a file");
+      fail("cannot write frames to '", dir, "': the folder holds '", f.example, "'",
+           f.others > 1 ? cat(" and ", f.others - 1, " more") : std::string(),
+           " that vvae did not write (--frames takes a new or empty folder, or one holding "
+           "frames vvae wrote, with --overwrite)");
+  }
+  return f;
+}
+
+void write_png_sequence(const std::string& dir, const RgbFrames& frames, bool overwrite) {
+  if (frames.frames < 1) fail("cannot write '", dir, "': no frames");
+  const FrameFolder before = check_frame_folder(dir, overwrite);
+  AtomicDirectory out(dir);
+  nlohmann::json names = nlohmann::json::array();
+  for (int64_t t = 0; t < frames.frames; ++t) {
+    const std::string name = frame_name(t);
+    write_png(out.file(name), frames.frame(t), frames.height, frames.width);
+    names.push_back(name);
+  }
+  const std::string marker = nlohmann::json{{"vvae_frames", names}}.dump() + "\n";
+  AtomicFile m(out.file(kFrameSetMarker));
+  m.write(marker.data(), marker.size());
+  m.commit();
+  std::vector<std::string> replaceable = before.frames;
+  replaceable.push_back(kFrameSetMarker);
+  if (before.state != FrameFolder::State::frame_set) replaceable.clear();
+  out.commit(replaceable, before.frames);
 }
 
 }  // namespace vvae

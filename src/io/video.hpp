@@ -92,9 +92,36 @@ class VideoWriter {
 void write_video(const std::string& path, const RgbFrames& frames,
                  const VideoWriteOptions& options = {});
 void write_png(const std::string& path, const uint8_t* rgb, int64_t height, int64_t width);
-// A folder of frame_00000.png, frame_00001.png, ...; built beside `dir`, then renamed to it
-// (replacing a folder of that name).
-void write_png_sequence(const std::string& dir, const RgbFrames& frames);
+
+// A frame set (--frames DIR): frame_00000.png, frame_00001.png, ... and the marker
+// `.vvae-frames`, which lists the frames vvae wrote there and is written last.
+inline constexpr const char* kFrameSetMarker = ".vvae-frames";
+
+// What a folder holds, seen as the destination of a frame set.
+struct FrameFolder {
+  enum class State {
+    absent,     // nothing of that name
+    empty,      // an empty folder
+    frame_set,  // exactly a frame set vvae wrote (its marker and frames it lists)
+    other,      // anything else: files vvae did not write, or not a folder
+  };
+  State state = State::absent;
+  std::vector<std::string> frames;  // frame_set: the frame names the marker lists
+  std::string example;              // other: one entry vvae did not write
+  int64_t others = 0;               // other: how many such entries
+};
+FrameFolder inspect_frame_folder(const std::string& dir);
+
+// Fails (one line, before any work) unless `dir` can take a frame set: a new or empty folder,
+// or, with `overwrite`, a frame set vvae wrote. A symlink to a folder is followed. Returns what
+// the folder holds.
+FrameFolder check_frame_folder(const std::string& dir, bool overwrite);
+
+// Writes a frame set into `dir` (see check_frame_folder): a new folder appears whole; in an
+// existing one the frames are moved in, with `overwrite` replacing an earlier frame set (its
+// frames that the new set does not have are removed). Nothing else in the folder is touched;
+// on failure the folder is left as it was.
+void write_png_sequence(const std::string& dir, const RgbFrames& frames, bool overwrite = false);
 
 // True for the extensions write_video accepts (.mp4, .mkv, .mov).
 bool is_video_output_path(const std::string& path);

@@ -13,12 +13,21 @@
 // size it records. Each file is written under a temporary name and renamed, so an interrupted
 // run leaves at worst temporaries (removed when the clip is redone) and never a marker for
 // outputs that are not all in place.
+//
+// What vvae never does to a user's files: a clip holds the lock `.NAME.vvae-lock` while it is
+// written, so two runs never write (or clean up) the same clip at once; the subfolders above
+// are created as real folders and a symlink in their place is refused; no output may be one of
+// the run's inputs (`ReconstructOptions::inputs`); only temporaries vvae names
+// (`NAME.tmp-PID-XXXXXX` of a process that is gone) and markers it wrote are ever removed.
+// Paths are bytes: a string that is not UTF-8 is stored escaped (`\xNN`, `\\`) in markers and
+// summaries, and the record lists the fields escaped (`"escaped": ["path", ...]`).
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "io/file_identity.hpp"
 #include "io/video.hpp"
 #include "pipeline/clip.hpp"
 #include "pipeline/manifest.hpp"
@@ -37,6 +46,7 @@ struct ReconstructOptions {
   bool latents = false;
   std::string model_label;  // what --model named, for the summary
   ComputeOptions compute;   // the model's precision and convolution algorithm (in the run key)
+  InputFiles inputs;        // what the run reads (model, manifest, clips): never an output
 };
 
 struct ClipResult {
@@ -64,7 +74,14 @@ struct ClipResult {
 // option that changes an output.
 std::string run_key(const ModelInfo& info, const ReconstructOptions& options);
 
-// Reads, encodes, decodes, measures and writes one clip, then its done marker. Throws Error.
+// The output subfolders (orig, recn, compare, latents, done).
+const std::vector<std::string>& output_subfolders();
+// Fails when one of them exists in `out_dir` as a symlink or a file (before any work).
+void check_output_subfolders(const std::string& out_dir);
+
+// Reads, encodes, decodes, measures and writes one clip, then its done marker. Throws Error,
+// also before any work when another run holds the clip's lock, an output would replace an
+// input, or the run's planned peak memory does not fit (check_memory_fits).
 ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
                             const ReconstructOptions& options, const std::string& key);
 
@@ -72,7 +89,9 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
 std::optional<ClipResult> completed_clip(const ManifestEntry& entry,
                                          const ReconstructOptions& options, const std::string& key);
 
-// Removes the temporaries an interrupted run left for this clip's outputs.
+// Removes the temporaries an interrupted run left for this clip's outputs: files named
+// `OUTPUT.tmp-PID-XXXXXX` whose process is gone, in real subfolders. Call with the clip's lock
+// held (reconstruct_clip does).
 void remove_stale_temporaries(const ManifestEntry& entry, const ReconstructOptions& options);
 
 // stats.py's running mean/std over the latents of the successful clips, in manifest order.

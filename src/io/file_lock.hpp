@@ -1,0 +1,32 @@
+#pragma once
+// An exclusive advisory lock (flock) on a lock file, held while the object lives: two runs that
+// would write the same outputs take the same lock, and the second is told instead of both
+// writing. The lock file is created when needed and removed on release; a process that dies
+// releases its locks with it.
+
+#include <optional>
+#include <string>
+
+namespace vvae {
+
+class FileLock {
+ public:
+  // Takes the lock of `path`, or returns nullopt when another process holds it. Throws Error
+  // when the lock file cannot be created.
+  static std::optional<FileLock> try_lock(const std::string& path);
+
+  FileLock(FileLock&& other) noexcept;
+  FileLock& operator=(FileLock&& other) noexcept;
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  FileLock(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  void release();
+
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace vvae
