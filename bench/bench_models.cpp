@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/random.hpp"
 #include "fma_peak.hpp"
 #include "models/family.hpp"
@@ -62,6 +63,7 @@ struct Options {
   int repeat = 3, threads = 2;
   bool smoke = false;
   bool plan_only = false;  // the planned FLOPs and memory, no run
+  bool profile = false;    // one more run, timed per operation and shape
   LoadOptions load;
   std::string mode = "fp32";
 };
@@ -70,7 +72,7 @@ Options parse(int argc, char** argv) {
   if (argc < 4)
     throw std::runtime_error(
         "usage: vvae_bench_models PRESET|MODEL_DIR encode|decode B,C,T,H,W [--repeat N] "
-        "[--threads N] [--smoke] [--plan-only] [--precision fp32|bf16] "
+        "[--threads N] [--smoke] [--plan-only] [--profile] [--precision fp32|bf16] "
         "[--conv-algo auto|winograd|direct] [--no-tiling] [--tile-frames N] [--tile-size PX]");
   Options o;
   o.model = argv[1];
@@ -90,6 +92,8 @@ Options parse(int argc, char** argv) {
       o.smoke = true;
     else if (a == "--plan-only")
       o.plan_only = true;
+    else if (a == "--profile")
+      o.profile = true;
     else if (a == "--no-tiling")
       o.load.tiling.disable = true;
     else if (a == "--tile-frames")
@@ -111,6 +115,33 @@ Options parse(int argc, char** argv) {
     }
   }
   return o;
+}
+
+// One run with the per-operation profile on: a JSON array, most time first, each entry with its
+// time, executed GFLOP/s and percent of the FMA peak (convolutions), Winograd transform time.
+std::string profile_run(const Model& model, const Tensor& input, bool decode, double peak) {
+  set_profiling(true);
+  if (decode)
+    model.decode(input);
+  else
+    model.encode(input);
+  set_profiling(false);
+  std::string out = "[";
+  for (const ProfileEntry& e : take_profile()) {
+    const double gflops =
+        e.seconds > 0 ? static_cast<double>(e.executed_flops) / e.seconds / 1e9 : 0;
+    char line[512];
+    std::snprintf(line, sizeof line,
+                  "%s{\"op\": \"%s\", \"shape\": \"%s\", \"calls\": %lld, \"seconds\": %.4f, "
+                  "\"transform_seconds\": %.4f, \"executed_gflop\": %.2f, \"gflops\": %.1f, "
+                  "\"percent_of_peak\": %.1f}",
+                  out.size() > 1 ? ", " : "", e.op.c_str(), e.shape.c_str(),
+                  static_cast<long long>(e.calls), e.seconds, e.transform_seconds,
+                  static_cast<double>(e.executed_flops) / 1e9, gflops,
+                  peak > 0 ? 100.0 * gflops / peak : 0.0);
+    out += line;
+  }
+  return out + "]";
 }
 
 int run(int argc, char** argv) {
@@ -157,6 +188,9 @@ int run(int argc, char** argv) {
       conv.push_back(conv_seconds());
     }
   }
+  std::string profile = "[]";
+  if (o.profile)
+    profile = profile_run(model, input, decode, bench::measure_fma_peak_gflops(o.threads));
   // The median run, and the convolution time of that same run.
   std::vector<size_t> order(seconds.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -173,7 +207,7 @@ int run(int argc, char** argv) {
       "\"percent_of_peak\": %.1f, "
       "\"peak_rss_mib\": %.1f, \"planned_peak_mib\": %.1f, \"weights_mib\": %.1f, "
       "\"peak_activations_mib\": %.1f, \"largest_activation_mib\": %.1f, "
-      "\"scratchpad_mib\": %.1f, \"baseline_rss_mib\": %.1f}\n",
+      "\"scratchpad_mib\": %.1f, \"baseline_rss_mib\": %.1f, \"profile\": %s}\n",
       o.model.c_str(), o.direction.c_str(), to_string(plan.input).c_str(), o.mode.c_str(),
       o.threads, median, conv[mid], gflop, executed_gflop, gflop / median, peak,
       peak > 0 ? 100.0 * gflop / median / peak : 0.0,
@@ -182,7 +216,7 @@ int run(int argc, char** argv) {
       static_cast<double>(plan.weight_bytes) / 1048576.0,
       static_cast<double>(plan.peak_activation_bytes) / 1048576.0,
       static_cast<double>(plan.largest_activation_bytes) / 1048576.0,
-      static_cast<double>(plan.scratch_bytes) / 1048576.0, baseline_rss_mib);
+      static_cast<double>(plan.scratch_bytes) / 1048576.0, baseline_rss_mib, profile.c_str());
   return 0;
 }
 

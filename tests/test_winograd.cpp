@@ -144,9 +144,9 @@ TEST_P(WinogradKernels, TransformsMatchTheirMatrices) {
   for (int i = 0; i < 16; ++i) pixels[i] = y.data() + i * channels;
   const Tensor bias = random_tensor({channels}, 22);
   k.output_tile(d.data(), channels, channels, bias.data(), pixels, false);
-  const Tensor taps = random_tensor({channels, 9}, 23);
+  const Tensor taps = random_tensor({9, channels}, 23);  // one row per tap
   Tensor u = Tensor::empty({36, channels});
-  k.weight_block(taps.data(), 9, channels, u.data(), channels);
+  k.weight_block(taps.data(), channels, channels, u.data(), channels);
   double worst = 0;
   for (int64_t c = 0; c < channels; ++c)
     for (int i = 0; i < 6; ++i)
@@ -156,7 +156,8 @@ TEST_P(WinogradKernels, TransformsMatchTheirMatrices) {
           for (int b2 = 0; b2 < 6; ++b2)
             vin += bt[i][a] * d.data()[(a * 6 + b2) * channels + c] * bt[j][b2];
         for (int a = 0; a < 3; ++a)
-          for (int b2 = 0; b2 < 3; ++b2) wu += g[i][a] * taps.data()[c * 9 + a * 3 + b2] * g[j][b2];
+          for (int b2 = 0; b2 < 3; ++b2)
+            wu += g[i][a] * taps.data()[(a * 3 + b2) * channels + c] * g[j][b2];
         worst = std::max({worst, std::abs(vin - v.data()[(i * 6 + j) * channels + c]) / 50,
                           std::abs(wu - u.data()[(i * 6 + j) * channels + c])});
         if (i < 4 && j < 4) {

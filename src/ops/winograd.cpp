@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <vector>
 
 #include "core/cpu.hpp"
 #include "core/dry_run.hpp"
+#include "core/file_pages.hpp"
 #include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "ops/gemm.hpp"
@@ -81,17 +83,16 @@ struct FrameSlot {
 };
 
 // U = G g G^T for every filter, packed for the products: filter block fb of point p of tap t is
-// a (C_in x kFilterBlock) row-major panel.
-void transform_filters(const Problem& pb, const float* weight, float* u) {
+// a (C_in x kFilterBlock) row-major panel. `weights` is (kt, C_in, 9, C_out padded).
+void transform_filters(const Problem& pb, const float* weights, float* u) {
   const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock;
   parallel_for(pb.taps * fbs, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t tap = i / fbs, fb = i % fbs;
-      const int64_t co0 = fb * kFilterBlock, lanes = std::min(kFilterBlock, pb.cout - co0);
       for (int64_t ci = 0; ci < pb.cin; ++ci) {
-        const float* taps = weight + ((co0 * pb.cin + ci) * pb.taps + tap) * 9;
+        const float* taps = weights + (tap * pb.cin + ci) * 9 * pb.cout_padded + fb * kFilterBlock;
         float* dst = u + (tap * kPoints * fbs + fb) * panel + ci * kFilterBlock;
-        pb.kernels->weight_block(taps, pb.cin * pb.taps * 9, lanes, dst, fbs * panel);
+        pb.kernels->weight_block(taps, pb.cout_padded, kFilterBlock, dst, fbs * panel);
       }
     }
   });
@@ -214,8 +215,13 @@ void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const B
 
 }  // namespace
 
+struct WinogradConv::Packed {
+  std::once_flag made;
+  Tensor weights;
+};
+
 WinogradConv::WinogradConv(Tensor weight, Tensor bias)
-    : weight_(std::move(weight)), bias_(std::move(bias)) {
+    : weight_(std::move(weight)), bias_(std::move(bias)), packed_(std::make_shared<Packed>()) {
   const int r = weight_.rank();
   if ((r != 4 && r != 5) || weight_.dim(-1) != 3 || weight_.dim(-2) != 3)
     fail("Winograd convolution needs a (O, I, [kT,] 3, 3) weight, got ",
@@ -223,6 +229,27 @@ WinogradConv::WinogradConv(Tensor weight, Tensor bias)
   out_channels_ = weight_.dim(0);
   in_channels_ = weight_.dim(1);
   taps_t_ = r == 5 ? weight_.dim(2) : 1;
+}
+
+const float* WinogradConv::packed_weights() const {
+  std::call_once(packed_->made, [this] {
+    const int64_t cout_padded = (out_channels_ + kFilterBlock - 1) / kFilterBlock * kFilterBlock;
+    Tensor packed = Tensor::zeros({taps_t_, in_channels_, 9, cout_padded});
+    const float* w = weight_.data();
+    parallel_for(taps_t_ * in_channels_, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t tap = r / in_channels_, ci = r % in_channels_;
+        float* dst = packed.data() + r * 9 * cout_padded;
+        for (int64_t co = 0; co < out_channels_; ++co) {
+          const float* src = w + ((co * in_channels_ + ci) * taps_t_ + tap) * 9;
+          for (int64_t k = 0; k < 9; ++k) dst[k * cout_padded + co] = src[k];
+        }
+      }
+    });
+    release_file_pages(weight_.data(), weight_.bytes());
+    packed_->weights = std::move(packed);
+  });
+  return packed_->weights.data();
 }
 
 bool WinogradConv::applies(const Shape& weight, const std::array<int64_t, 3>& stride,
@@ -276,8 +303,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   const int64_t slot_floats = kPoints * pb.block * pb.cin;
   const int64_t m_floats = kPoints * pb.block * pb.cout_padded;
   const Shape filter_shape = {pb.taps * kPoints * pb.cout_padded * pb.cin};
-  Tensor filters =
-      pb.cout % kFilterBlock == 0 ? Tensor::empty(filter_shape) : Tensor::zeros(filter_shape);
+  Tensor filters = Tensor::empty(filter_shape);
   Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
   Tensor zeros = Tensor::zeros({pb.cin});
   if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) return 0;
@@ -294,7 +320,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   double filter_seconds = 0;
   {
     const PhaseTimer timer(timed ? &filter_seconds : nullptr);
-    transform_filters(pb, weight_.data(), filters.data());
+    transform_filters(pb, packed_weights(), filters.data());
   }
 
   const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
