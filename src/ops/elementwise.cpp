@@ -22,7 +22,17 @@ VVAE_KERNEL void add_span_body(float* d, const float* s, int64_t n) {
 }
 VVAE_MULTI_ISA(add_span, (float* d, const float* s, int64_t n), (d, s, n))
 
+VVAE_KERNEL void multiply_silu_span_body(const float* v, const float* g, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
+}
+VVAE_MULTI_ISA(multiply_silu_span, (const float* v, const float* g, int64_t n, float* out),
+               (v, g, n, out))
+
 }  // namespace
+
+void multiply_silu(const float* v, const float* g, int64_t n, float* out) {
+  multiply_silu_span(v, g, n, out);
+}
 
 void activate_inplace(Tensor& x, Activation act) {
   if (dry_run_active() || act == Activation::kNone) return;

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "core/cpu.hpp"
+#include "core/isa.hpp"
 
 namespace vvae::winograd {
 
