@@ -46,12 +46,14 @@ int64_t WinogradAxis::out() const {
 namespace {
 
 constexpr int64_t kFilterBlock = 32;  // output channels per packed filter block (GEMM m)
+constexpr int64_t kStridePad = 16;    // floats: one cache line
 
-// Tiles per block (GEMM n): enough to amortise each filter block's load, few enough that a
-// block's transformed input (36 x tiles x C_in floats per frame) stays in the caches. Depends on
-// the shape only, so results do not depend on the thread count.
-int64_t tiles_per_block(int64_t in_channels) {
-  return in_channels <= 256 ? 32 : 16;
+// Tiles per block (GEMM n). Every block streams all transformed filters once per output frame:
+// 2 / tiles bytes per FLOP, which stays in the last-level cache for small layers but comes from
+// memory for wide ones (36 x 512 x 512 floats per temporal tap: 38 MB), so those take larger
+// blocks. Depends on the shape only, so results do not depend on the thread count.
+int64_t tiles_per_block(int64_t filter_bytes) {
+  return filter_bytes > (int64_t{8} << 20) ? 64 : 32;
 }
 
 struct Problem {
@@ -69,10 +71,13 @@ struct Problem {
   bool accumulate = false;
   const winograd::Kernels* kernels = nullptr;
 
-  int64_t point_stride_v() const { return block * cin; }          // V[p][tile][C_in]
-  int64_t point_stride_m() const { return block * cout_padded; }  // M[p][tile][C_out]
+  // Consecutive points lie a cache line more than a whole number of rows apart: at a stride of
+  // a power of two the 36 rows a transform reads or writes would fall into one cache set.
+  int64_t point_stride_v() const { return block * cin + kStridePad; }          // V[p][tile][C_in]
+  int64_t point_stride_m() const { return block * cout_padded + kStridePad; }  // M[p][tile][C_out]
+  int64_t point_stride_u() const { return filter_blocks * cin * kFilterBlock + kStridePad; }
   const float* filter(int64_t tap, int64_t point, int64_t fb) const {
-    return filters + ((tap * kPoints + point) * filter_blocks + fb) * cin * kFilterBlock;
+    return filters + (tap * kPoints + point) * point_stride_u() + fb * cin * kFilterBlock;
   }
 };
 
@@ -85,14 +90,14 @@ struct FrameSlot {
 // U = G g G^T for every filter, packed for the products: filter block fb of point p of tap t is
 // a (C_in x kFilterBlock) row-major panel. `weights` is (kt, C_in, 9, C_out padded).
 void transform_filters(const Problem& pb, const float* weights, float* u) {
-  const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock;
+  const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock, pu = pb.point_stride_u();
   parallel_for(pb.taps * fbs, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t tap = i / fbs, fb = i % fbs;
       for (int64_t ci = 0; ci < pb.cin; ++ci) {
         const float* taps = weights + (tap * pb.cin + ci) * 9 * pb.cout_padded + fb * kFilterBlock;
-        float* dst = u + (tap * kPoints * fbs + fb) * panel + ci * kFilterBlock;
-        pb.kernels->weight_block(taps, pb.cout_padded, kFilterBlock, dst, fbs * panel);
+        float* dst = u + tap * kPoints * pu + fb * panel + ci * kFilterBlock;
+        pb.kernels->weight_block(taps, pb.cout_padded, kFilterBlock, dst, pu);
       }
     }
   });
@@ -124,26 +129,24 @@ void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64
   }
 }
 
-void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame,
-                   const float* m) {
+// Output channels [c0, c1) of a block's tiles in output frame `frame`.
+void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame, int64_t c0,
+                   int64_t c1, const float* m) {
   float* pixels[kTile * kTile];
   for (int64_t j = 0; j < count; ++j) {
     const TileIndex tile = tile_at(pb, first_tile + j);
-    float* frame_base = pb.dst + (tile.n * pb.out_t + frame) * pb.out_h * pb.out_w * pb.cout;
+    float* frame_base = pb.dst + (tile.n * pb.out_t + frame) * pb.out_h * pb.out_w * pb.cout + c0;
     for (int64_t r = 0; r < kTile; ++r)
       for (int64_t s = 0; s < kTile; ++s) {
         const int64_t oy = tile.ty * kTile + r, ox = tile.tx * kTile + s;
         pixels[r * kTile + s] =
             oy < pb.out_h && ox < pb.out_w ? frame_base + (oy * pb.out_w + ox) * pb.cout : nullptr;
       }
-    pb.kernels->output_tile(m + j * pb.cout_padded, pb.point_stride_m(), pb.cout, pb.bias, pixels,
-                            pb.accumulate);
+    pb.kernels->output_tile(m + j * pb.cout_padded + c0, pb.point_stride_m(), c1 - c0,
+                            pb.bias != nullptr ? pb.bias + c0 : nullptr, pixels, pb.accumulate);
   }
 }
 
-// One block of tiles through every output frame: the frames its taps read are transformed into
-// the slots (each once, while the output frames that need it run), then the 36 products per
-// filter block, then the output transform.
 // Seconds since `start`, added to `total` when profiling (else nothing is timed).
 class PhaseTimer {
  public:
@@ -162,8 +165,9 @@ class PhaseTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
-void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const BatchGemm& full,
-               const BatchGemm& last, double* transform_seconds) {
+// One block's tiles for filter blocks [fb0, fb1), through every output frame.
+void run_block(const Problem& pb, int64_t b, int64_t fb0, int64_t fb1, FrameSlot* slots, float* m,
+               const BatchGemm& full, const BatchGemm& last, double* transform_seconds) {
   const int64_t first = b * pb.block, count = std::min(pb.block, pb.tiles - first);
   const BatchGemm& gemm = count == pb.block ? full : last;
   std::vector<const float*> a(static_cast<size_t>(pb.taps)), bv(static_cast<size_t>(pb.taps));
@@ -201,7 +205,7 @@ void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const B
       }
     }
     for (int64_t p = 0; p < kPoints; ++p)
-      for (int64_t fb = 0; fb < pb.filter_blocks; ++fb) {
+      for (int64_t fb = fb0; fb < fb1; ++fb) {
         for (int64_t i = 0; i < used; ++i) {
           a[static_cast<size_t>(i)] = pb.filter(taps[static_cast<size_t>(i)], p, fb);
           bv[static_cast<size_t>(i)] = frames[static_cast<size_t>(i)]->v + p * pb.point_stride_v();
@@ -209,7 +213,8 @@ void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const B
         gemm(a.data(), bv.data(), used, m + p * pb.point_stride_m() + fb * kFilterBlock);
       }
     const PhaseTimer timer(transform_seconds);
-    write_outputs(pb, first, count, ot, m);
+    write_outputs(pb, first, count, ot, fb0 * kFilterBlock, std::min(pb.cout, fb1 * kFilterBlock),
+                  m);
   }
 }
 
@@ -292,17 +297,23 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   pb.tiles_y = (pb.out_h + kTile - 1) / kTile;
   pb.tiles_x = (pb.out_w + kTile - 1) / kTile;
   pb.tiles = pb.n * pb.tiles_y * pb.tiles_x;
-  pb.block = tiles_per_block(pb.cin);
-  pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
   pb.filter_blocks = (pb.cout + kFilterBlock - 1) / kFilterBlock;
   pb.cout_padded = pb.filter_blocks * kFilterBlock;
+  pb.block = std::min(pb.tiles, tiles_per_block(kPoints * pb.taps * pb.cin * pb.cout_padded * 4));
+  pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
   pb.accumulate = accumulate;
 
+  // Work items: blocks, each split into ranges of filter blocks when there are too few blocks to
+  // keep every thread busy (a range recomputes its block's input transform; cheap next to the
+  // products). Which thread computes what does not change any result.
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t ranges = std::min(pb.filter_blocks, (2 * max_threads + pb.blocks - 1) / pb.blocks);
+  const int64_t items = pb.blocks * ranges;
   // Scratch: the transformed filters, and per thread its frame slots and product tile.
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), pb.blocks));
-  const int64_t slot_floats = kPoints * pb.block * pb.cin;
-  const int64_t m_floats = kPoints * pb.block * pb.cout_padded;
-  const Shape filter_shape = {pb.taps * kPoints * pb.cout_padded * pb.cin};
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, items));
+  const int64_t slot_floats = kPoints * pb.point_stride_v();
+  const int64_t m_floats = kPoints * pb.point_stride_m();
+  const Shape filter_shape = {pb.taps * kPoints * pb.point_stride_u()};
   Tensor filters = Tensor::empty(filter_shape);
   Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
   Tensor zeros = Tensor::zeros({pb.cin});
@@ -329,7 +340,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
       rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
   // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
   std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
-  parallel_for(pb.blocks, 1, [&](int64_t b0, int64_t b1) {
+  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
     float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
                                           : private_scratch.data();
     std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
@@ -338,9 +349,11 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
     double* seconds = timed && private_scratch.empty()
                           ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
                           : nullptr;
-    for (int64_t b = b0; b < b1; ++b) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / ranges, r = i % ranges;
       for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
-      run_block(pb, b, slots.data(), m, full, last, seconds);
+      run_block(pb, b, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges,
+                slots.data(), m, full, last, seconds);
     }
   });
   // The filter transform ran on all threads at once; the others per thread, averaged.
