@@ -84,6 +84,8 @@ TEST(Winograd, TwoDimensionalLikeAConv2d) {
   check({{1, 1, 16, 16, 32}, 64, 1, padded(1, 0, 0, 1), padded(16, 1, 1), padded(16, 1, 1)}, 2);
   // No padding, asymmetric padding.
   check({{1, 1, 6, 11, 16}, 16, 1, padded(1, 0, 0, 1), padded(6, 0, 0), padded(11, 0, 2)}, 3);
+  // More tiles than one block holds: the blocked schedule (the cases above fit one block).
+  check({{1, 1, 40, 37, 16}, 40, 1, padded(1, 0, 0, 1), padded(40, 1, 1), padded(37, 1, 1)}, 31);
 }
 
 TEST(Winograd, ThreeDimensionalSumsTemporalTaps) {
@@ -91,6 +93,7 @@ TEST(Winograd, ThreeDimensionalSumsTemporalTaps) {
   check({{1, 5, 6, 5, 24}, 17, 3, padded(5, 1, 1), padded(6, 1, 1), padded(5, 1, 1)}, 4);
   check({{2, 4, 5, 9, 16}, 33, 3, padded(4, 0, 0), padded(5, 1, 1), padded(9, 1, 1)}, 5);
   check({{1, 1, 8, 8, 16}, 16, 3, padded(1, 1, 1), padded(8, 1, 1), padded(8, 1, 1)}, 6);
+  check({{1, 4, 24, 25, 16}, 20, 3, padded(4, 1, 1), padded(24, 1, 1), padded(25, 1, 1)}, 32);
 }
 
 TEST(Winograd, ReadsUpsampledInputThroughIndexMaps) {
@@ -98,6 +101,7 @@ TEST(Winograd, ReadsUpsampledInputThroughIndexMaps) {
   check({{1, 1, 5, 6, 16}, 20, 1, padded(1, 0, 0, 1), upsampled(5), upsampled(6)}, 7);
   check({{1, 4, 4, 5, 16}, 16, 3, upsampled(4), upsampled(4), upsampled(5)}, 8);
   check({{1, 5, 4, 4, 16}, 16, 3, padded(5, 0, 0), upsampled(4), upsampled(4)}, 9);
+  check({{1, 3, 13, 12, 16}, 16, 3, upsampled(3), upsampled(13), upsampled(12)}, 33);
 }
 
 TEST(Winograd, SameBitsForAnyThreadCount) {

@@ -129,9 +129,10 @@ void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64
   }
 }
 
-// Output channels [c0, c1) of a block's tiles in output frame `frame`.
+// Output channels [c0, c1) of a block's tiles in output frame `frame` from the products m: tile
+// j's point p at m + p * point_stride + j * row (channel c0 first).
 void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame, int64_t c0,
-                   int64_t c1, const float* m) {
+                   int64_t c1, const float* m, int64_t row, int64_t point_stride) {
   float* pixels[kTile * kTile];
   for (int64_t j = 0; j < count; ++j) {
     const TileIndex tile = tile_at(pb, first_tile + j);
@@ -142,9 +143,27 @@ void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t
         pixels[r * kTile + s] =
             oy < pb.out_h && ox < pb.out_w ? frame_base + (oy * pb.out_w + ox) * pb.cout : nullptr;
       }
-    pb.kernels->output_tile(m + j * pb.cout_padded + c0, pb.point_stride_m(), c1 - c0,
+    pb.kernels->output_tile(m + j * row, point_stride, c1 - c0,
                             pb.bias != nullptr ? pb.bias + c0 : nullptr, pixels, pb.accumulate);
   }
+}
+
+// The taps of output frame `ot` that read a source frame: how many, which, and which frame.
+struct FrameTaps {
+  int64_t count = 0;
+  int64_t tap[BatchGemm::kMaxBatch];
+  int64_t frame[BatchGemm::kMaxBatch];
+};
+FrameTaps frame_taps(const Problem& pb, int64_t ot) {
+  FrameTaps ft;
+  for (int64_t tap = 0; tap < pb.taps; ++tap) {
+    const int64_t f = pb.t.source(ot + tap);
+    if (f < 0) continue;
+    ft.tap[ft.count] = tap;
+    ft.frame[ft.count] = f;
+    ++ft.count;
+  }
+  return ft;
 }
 
 // Seconds since `start`, added to `total` when profiling (else nothing is timed).
@@ -214,8 +233,128 @@ void run_block(const Problem& pb, int64_t b, int64_t fb0, int64_t fb1, FrameSlot
       }
     const PhaseTimer timer(transform_seconds);
     write_outputs(pb, first, count, ot, fb0 * kFilterBlock, std::min(pb.cout, fb1 * kFilterBlock),
-                  m);
+                  m + fb0 * kFilterBlock, pb.cout_padded, pb.point_stride_m());
   }
+}
+
+// Many blocks: every block reads all filters, so they are transformed once up front; threads take
+// blocks (split into filter-block ranges when blocks are few). Returns the transforms' seconds
+// when profiling. `weights` null: a dry run, which only allocates.
+double run_fused(Problem& pb, const float* weights) {
+  // Which thread computes what does not change any result.
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t ranges = std::min(pb.filter_blocks, (2 * max_threads + pb.blocks - 1) / pb.blocks);
+  const int64_t items = pb.blocks * ranges;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, items));
+  const int64_t slot_floats = kPoints * pb.point_stride_v();
+  const int64_t m_floats = kPoints * pb.point_stride_m();
+  Tensor filters = Tensor::empty({pb.taps * kPoints * pb.point_stride_u()});
+  Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
+  Tensor zeros = Tensor::zeros({pb.cin});
+  if (weights == nullptr) return 0;
+  pb.zeros = zeros.data();
+  pb.filters = filters.data();
+  const bool timed = profiling();
+  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
+  double filter_seconds = 0;
+  {
+    const PhaseTimer timer(timed ? &filter_seconds : nullptr);
+    transform_filters(pb, weights, filters.data());
+  }
+  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
+  const int64_t rest = pb.tiles % pb.block;
+  const BatchGemm last =
+      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
+  // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
+  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
+  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+    float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
+                                          : private_scratch.data();
+    std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
+    for (int64_t s = 0; s < pb.taps; ++s) slots[static_cast<size_t>(s)].v = mine + s * slot_floats;
+    float* m = mine + pb.taps * slot_floats;
+    double* seconds = timed && private_scratch.empty()
+                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
+                          : nullptr;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / ranges, r = i % ranges;
+      for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
+      run_block(pb, b, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges,
+                slots.data(), m, full, last, seconds);
+    }
+  });
+  // The filter transform ran on all threads at once; the others per thread, averaged.
+  double total = 0;
+  for (const double s : transform_seconds) total += s;
+  return filter_seconds + total / static_cast<double>(threads);
+}
+
+// One block holds every tile (small frames, where a layer's filters outweigh its activations):
+// every source frame is transformed once, together; then each thread takes filter blocks,
+// transforms their filters into its own scratch (they are read by this block only, so they never
+// make a round trip through memory) and runs the products and output transforms for their
+// channels.
+double run_wide(Problem& pb, const float* weights) {
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, pb.filter_blocks));
+  const int64_t pv = pb.point_stride_v(), frame_floats = kPoints * pv;
+  const int64_t pu = pb.cin * kFilterBlock + kStridePad;  // one filter block's point stride
+  const int64_t pm = pb.block * kFilterBlock + kStridePad;
+  Tensor frames = Tensor::empty({pb.in_t, frame_floats});
+  Tensor scratch = Tensor::empty({threads, pb.taps * kPoints * pu + kPoints * pm});
+  Tensor zeros = Tensor::zeros({pb.cin});
+  if (weights == nullptr) return 0;
+  pb.zeros = zeros.data();
+  const bool timed = profiling();
+  double input_seconds = 0;
+  {
+    const PhaseTimer timer(timed ? &input_seconds : nullptr);
+    parallel_for(pb.in_t * pb.block, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t f = r / pb.block, j = r % pb.block;
+        transform_frame(pb, j, 1, f, frames.data() + f * frame_floats + j * pb.cin);
+      }
+    });
+  }
+  const BatchGemm gemm(kFilterBlock, pb.block, pb.cin, pb.cin, kFilterBlock);
+  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
+  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
+  parallel_for(pb.filter_blocks, 1, [&](int64_t fb0, int64_t fb1) {
+    float* u = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
+                                       : private_scratch.data();
+    float* m = u + pb.taps * kPoints * pu;
+    double* seconds = timed && private_scratch.empty()
+                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
+                          : nullptr;
+    const float* a[BatchGemm::kMaxBatch];
+    const float* b[BatchGemm::kMaxBatch];
+    for (int64_t fb = fb0; fb < fb1; ++fb) {
+      {
+        const PhaseTimer timer(seconds);
+        for (int64_t tap = 0; tap < pb.taps; ++tap)
+          for (int64_t ci = 0; ci < pb.cin; ++ci)
+            pb.kernels->weight_block(
+                weights + (tap * pb.cin + ci) * 9 * pb.cout_padded + fb * kFilterBlock,
+                pb.cout_padded, kFilterBlock, u + tap * kPoints * pu + ci * kFilterBlock, pu);
+      }
+      const int64_t c0 = fb * kFilterBlock, c1 = std::min(pb.cout, c0 + kFilterBlock);
+      for (int64_t ot = 0; ot < pb.out_t; ++ot) {
+        const FrameTaps ft = frame_taps(pb, ot);
+        for (int64_t p = 0; p < kPoints; ++p) {
+          for (int64_t i = 0; i < ft.count; ++i) {
+            a[i] = u + (ft.tap[i] * kPoints + p) * pu;
+            b[i] = frames.data() + ft.frame[i] * frame_floats + p * pv;
+          }
+          gemm(a, b, ft.count, m + p * pm);
+        }
+        const PhaseTimer timer(seconds);
+        write_outputs(pb, 0, pb.block, ot, c0, c1, m, kFilterBlock, pm);
+      }
+    }
+  });
+  double total = 0;
+  for (const double sec : transform_seconds) total += sec;
+  return input_seconds + total / static_cast<double>(threads);
 }
 
 }  // namespace
@@ -303,63 +442,20 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
   pb.accumulate = accumulate;
 
-  // Work items: blocks, each split into ranges of filter blocks when there are too few blocks to
-  // keep every thread busy (a range recomputes its block's input transform; cheap next to the
-  // products). Which thread computes what does not change any result.
-  const int64_t max_threads = omp_get_max_threads();
-  const int64_t ranges = std::min(pb.filter_blocks, (2 * max_threads + pb.blocks - 1) / pb.blocks);
-  const int64_t items = pb.blocks * ranges;
-  // Scratch: the transformed filters, and per thread its frame slots and product tile.
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, items));
-  const int64_t slot_floats = kPoints * pb.point_stride_v();
-  const int64_t m_floats = kPoints * pb.point_stride_m();
-  const Shape filter_shape = {pb.taps * kPoints * pb.point_stride_u()};
-  Tensor filters = Tensor::empty(filter_shape);
-  Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
-  Tensor zeros = Tensor::zeros({pb.cin});
-  if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) return 0;
+  if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) {
+    // Shapes only: allocate what the run would, for the plan's memory figures.
+    if (pb.blocks == 1)
+      run_wide(pb, nullptr);
+    else
+      run_fused(pb, nullptr);
+    return 0;
+  }
   if (weight_.data() == nullptr) fail("the model was built without weights");
-
   pb.kernels = &winograd::kernels(cpu_isa());
   pb.x = x.data();
   pb.dst = dst.data();
   pb.bias = bias_.numel() > 0 ? bias_.data() : nullptr;
-  pb.zeros = zeros.data();
-  pb.filters = filters.data();
-  const bool timed = profiling();
-  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
-  double filter_seconds = 0;
-  {
-    const PhaseTimer timer(timed ? &filter_seconds : nullptr);
-    transform_filters(pb, packed_weights(), filters.data());
-  }
-
-  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
-  const int64_t rest = pb.tiles % pb.block;
-  const BatchGemm last =
-      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
-  // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
-  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
-  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
-    float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
-                                          : private_scratch.data();
-    std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
-    for (int64_t s = 0; s < pb.taps; ++s) slots[static_cast<size_t>(s)].v = mine + s * slot_floats;
-    float* m = mine + pb.taps * slot_floats;
-    double* seconds = timed && private_scratch.empty()
-                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
-                          : nullptr;
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t b = i / ranges, r = i % ranges;
-      for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
-      run_block(pb, b, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges,
-                slots.data(), m, full, last, seconds);
-    }
-  });
-  // The filter transform ran on all threads at once; the others per thread, averaged.
-  double total = 0;
-  for (const double s : transform_seconds) total += s;
-  return filter_seconds + total / static_cast<double>(threads);
+  return pb.blocks == 1 ? run_wide(pb, packed_weights()) : run_fused(pb, packed_weights());
 }
 
 int64_t WinogradConv::executed_flops(const Tensor& x, const WinogradAxis& t, const WinogradAxis& h,
