@@ -1,6 +1,7 @@
 #include "ops/elementwise.hpp"
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -35,6 +36,7 @@ void multiply_silu(const float* v, const float* g, int64_t n, float* out) {
 }
 
 void activate_inplace(Tensor& x, Activation act) {
+  const ProfileTimer profile_timer("activate", x.shape());
   if (dry_run_active() || act == Activation::kNone) return;
   float* p = x.data();
   parallel_for(x.numel(), 4096,
@@ -42,6 +44,7 @@ void activate_inplace(Tensor& x, Activation act) {
 }
 
 void add_inplace(Tensor& dst, const Tensor& src) {
+  const ProfileTimer profile_timer("add", dst.shape());
   if (dst.shape() != src.shape())
     fail("add: shapes ", to_string(dst.shape()), " and ", to_string(src.shape()), " differ");
   if (dry_run_active()) return;
