@@ -281,7 +281,8 @@ class Peers:
                 for c in todo:
                     if c[0] in ONNX_CONFIGS:
                         results[c[0]] = self._store(c, case, {
-                            "status": "failed", "reason": f"ONNX export failed: {meta.get('export_error')}"})
+                            "status": "failed", "export_failed": True,
+                            "reason": f"ONNX export failed: {meta.get('export_error')}"})
                 todo = [c for c in todo if c[0] not in ONNX_CONFIGS]
             ref_path = os.path.join(work, "ref.npy")
             if not golden and todo:
@@ -330,8 +331,12 @@ class Peers:
         return data
 
     def _store(self, config, case, result):
+        """Caches a measurement, a check that failed, a skip or a failed export (all repeat
+        themselves); a crash is not cached, so the next run tries again."""
         k, material = self.key(config, case)
-        if result.get("status") in ("ok", "failed", "skipped"):
+        status = result.get("status")
+        if status in ("ok", "skipped") or (status == "failed" and ("max_rel_error" in result or
+                                                                   result.get("export_failed"))):
             self.cache[k] = {"key": material, "result": result}
             self.save_cache()
         return result
