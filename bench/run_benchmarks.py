@@ -16,8 +16,9 @@ Peers (bench/setup-peers installs them; a peer that is not installed is skipped,
 Every peer computes the same function as vvae: each is first run on the golden cases
 (tests/data/golden, Open-Sora's own vectors), and on every full-size case its output is compared
 with PyTorch 2.x eager's on the same weights and input; the max relative error is in the results,
-and a peer more than 1e-3 off is marked failed. vvae modes this CPU cannot run (bf16 without
-AVX512-BF16, Winograd without AVX-512) are skipped with the reason.
+and a peer more than 1e-3 off is marked failed. vvae runs its default (fp32: `--conv-algo auto`,
+Winograd where it applies), oneDNN direct and bf16; a mode this CPU cannot run (bf16 without
+AVX512-BF16) is skipped with vvae's reason.
 
 Peer results are cached in OUT/peer-cache.json under a key of the CPU (brand string, family and
 model, ISA flags), the thread count, the peer and its version, and the case, so one machine's
@@ -44,19 +45,22 @@ MAX_REL_ERROR = 1e-3
 # (preset, direction, clip shape, vvae modes, timed runs). Runs of a minute or more are timed
 # once (vvae after an untimed warm-up, the peers without one: first-call overhead is small next to
 # minutes).
+# "fp32" is vvae's default (--conv-algo auto: Winograd where it applies, oneDNN direct elsewhere),
+# "direct" oneDNN direct for every convolution, "bf16" bf16 convolutions (AVX512-BF16).
+MODES = ["fp32", "direct", "bf16"]
 CASES = [
-    ("flux-ae", "encode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], 3),
-    ("flux-ae", "decode", "1,3,1,256,256", ["fp32", "bf16", "winograd"], 3),
-    ("flux-ae", "encode", "1,3,1,512,512", ["fp32", "bf16", "winograd"], 1),
-    ("flux-ae", "decode", "1,3,1,512,512", ["fp32", "bf16", "winograd"], 1),
-    ("hunyuan-vae", "encode", "1,3,9,256,256", ["fp32", "bf16"], 1),
-    ("hunyuan-vae", "decode", "1,3,9,256,256", ["fp32", "bf16"], 1),
-    ("dc-ae-f32t4c128", "encode", "1,3,8,256,256", ["fp32", "bf16"], 1),
-    ("dc-ae-f32t4c128", "decode", "1,3,8,256,256", ["fp32", "bf16"], 1),
+    ("flux-ae", "encode", "1,3,1,256,256", MODES, 3),
+    ("flux-ae", "decode", "1,3,1,256,256", MODES, 3),
+    ("flux-ae", "encode", "1,3,1,512,512", MODES, 1),
+    ("flux-ae", "decode", "1,3,1,512,512", MODES, 1),
+    ("hunyuan-vae", "encode", "1,3,9,256,256", MODES, 1),
+    ("hunyuan-vae", "decode", "1,3,9,256,256", MODES, 1),
+    ("dc-ae-f32t4c128", "encode", "1,3,8,256,256", MODES, 1),
+    ("dc-ae-f32t4c128", "decode", "1,3,8,256,256", MODES, 1),
 ]
 # --quick: for iteration, the Flux AE at 256^2 and a 3-D decode a seventh of the table's (1.7 of
 # 11.1 direct TFLOP), timed once.
-QUICK_CASES = CASES[:2] + [("hunyuan-vae", "decode", "1,3,5,128,128", ["fp32", "bf16"], 1)]
+QUICK_CASES = CASES[:2] + [("hunyuan-vae", "decode", "1,3,5,128,128", MODES, 1)]
 # Peak memory against clip length with tiling on (vvae alone).
 FLAT_CASES = [("hunyuan-vae", d, f"1,3,{t},128,128", ["--tile-frames", "16"]) for d in ("encode", "decode")
               for t in (17, 33, 65)]
@@ -64,14 +68,18 @@ FLAT_CASES = [("hunyuan-vae", d, f"1,3,{t},128,128", ["--tile-frames", "16"]) fo
 # --smoke: the runner itself on the small golden test models (CI), once each. The same cases are
 # every peer's golden check.
 GOLDEN = os.path.join(ROOT, "tests", "data", "golden")
-SMOKE_CASES = [(os.path.join(GOLDEN, m), d, shape, ["fp32", "bf16", "winograd"], 1)
+# ("direct" is not among them yet: on main at d04dc03 `--conv-algo direct` decodes of the families
+# with fused upsample-convolutions, ae2d and hunyuan, crash in UpsampleConv::run_phases; a full or
+# --quick run reports that mode failed and goes on.)
+SMOKE_CASES = [(os.path.join(GOLDEN, m), d, shape, ["fp32", "winograd", "bf16"], 1)
                for m, shape in (("ae2d_small", "1,3,2,32,32"), ("hunyuan_small", "1,3,5,32,32"),
                                 ("dcae_small", "1,3,8,64,64"))
                for d in ("encode", "decode")]
 SMOKE_FLAT = [(os.path.join(GOLDEN, "hunyuan_small"), "decode", f"1,3,{t},32,32", ["--tile-frames", "16"])
               for t in (17, 33)]
 
-MODE_FLAGS = {"fp32": [], "bf16": ["--precision", "bf16"], "winograd": ["--conv-algo", "winograd"]}
+MODE_FLAGS = {"fp32": [], "direct": ["--conv-algo", "direct"], "winograd": ["--conv-algo", "winograd"],
+              "bf16": ["--precision", "bf16"]}
 
 # Peer -> its configurations: (configuration, interpreter kind, peer.py run arguments).
 PEERS = {
@@ -104,13 +112,14 @@ def machine_info(threads):
     its core count, the thread count and the environment that steers kernels."""
     fields = {}
     try:
-        for line in open("/proc/cpuinfo"):
-            if ":" not in line:
-                if fields:
-                    break  # the first processor's block is enough
-                continue
-            k, v = (s.strip() for s in line.split(":", 1))
-            fields.setdefault(k, v)
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if ":" not in line:
+                    if fields:
+                        break  # the first processor's block is enough
+                    continue
+                k, v = (s.strip() for s in line.split(":", 1))
+                fields.setdefault(k, v)
     except OSError:
         pass
     flags = set((fields.get("flags") or fields.get("Features") or "").split())
@@ -163,7 +172,10 @@ def vvae(build, preset, direction, shape, mode, extra, threads, repeat, smoke=Fa
     if rc == 77 and data and "skipped" in data:
         return {"mode": mode, "skipped": data["skipped"]}
     if rc != 0 or data is None:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {err}")
+        why = f"killed by signal {-rc}" if rc is not None and rc < 0 else f"exit {rc}: {err}"
+        log(f"vvae {mode} FAILED: {' '.join(cmd)}: {why}")
+        return {"model": preset, "direction": direction, "input": shape, "mode": mode, "failed": why,
+                "command": " ".join(cmd)}
     return data
 
 
@@ -397,7 +409,7 @@ def main():
     for p in a.peers:
         ok, what = peers.status[p]
         log(f"peer {p}: {what}" if ok else f"peer {p}: skipped: {what}")
-    unavailable = vvae_unavailable_modes(a.build, ["fp32", "bf16", "winograd"], cases[0][0], cases[0][1], cases[0][2])
+    unavailable = vvae_unavailable_modes(a.build, list(MODE_FLAGS), cases[0][0], cases[0][1], cases[0][2])
     for mode, why in unavailable.items():
         log(f"vvae {mode}: skipped: {why}")
 
@@ -444,7 +456,11 @@ def main():
         log(f"results: {path}")
     print_tables(results)
     failed = [(r["preset"], r["direction"], n) for r in rows for n, p in r["peers"].items() if p.get("status") == "failed"]
-    return 1 if a.smoke and failed else 0
+    failed += [(r["preset"], r["direction"], f"vvae {m}") for r in rows for m, v in r["vvae"].items() if "failed" in v]
+    failed += [(v.get("model"), v.get("direction"), "vvae tiled") for v in flat if "failed" in v]
+    for f in failed:
+        log(f"FAILED: {' '.join(str(x) for x in f)}")
+    return 1 if failed else 0
 
 
 def family_of(model):
@@ -582,7 +598,7 @@ def print_tables(res):
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         v = r["vvae"].get("fp32")
-        if not v or "skipped" in v:
+        if not v or "seconds" not in v:
             continue
         print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {secs(v['seconds'])} | "
               f"{v['seconds'] / v['conv_seconds'] if v['conv_seconds'] else 0:.2f}x | {v['percent_of_peak']:.0f}% | "
@@ -594,8 +610,9 @@ def print_tables(res):
     for r in rows:
         base = best(r, "torch2")
         for mode, v in r["vvae"].items():
-            if "skipped" in v:
-                print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {mode} | skipped (above) | - | - |")
+            if "seconds" not in v:
+                what = "skipped (above)" if "skipped" in v else f"failed: {v.get('failed')}"
+                print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {mode} | {what} | - | - |")
                 continue
             print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {mode} | {secs(v['seconds'])} | "
                   f"{ratio(base, v)} | {v['gflops']:.0f} |")
@@ -605,7 +622,7 @@ def print_tables(res):
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         v = r["vvae"].get("fp32")
-        if not v or "skipped" in v:
+        if not v or "seconds" not in v:
             continue
         bound = v["baseline_rss_mib"] + v["weights_mib"] + 3 * v["largest_activation_mib"] + v["scratchpad_mib"]
         print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {v['baseline_rss_mib']:.0f} MiB | "
@@ -618,7 +635,8 @@ def print_tables(res):
         print("| model | op | clip (tiled, 16-frame tiles) | peak RSS |")
         print("|---|---|---|---|")
         for v in flat:
-            print(f"| {v['model']} | {v['direction']} | {v['input']} | {v['peak_rss_mib']:.0f} MiB |")
+            rss = f"{v['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in v else v.get("failed") or v.get("skipped")
+            print(f"| {v.get('model')} | {v.get('direction')} | {v.get('input', '-')} | {rss} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 - the peer cache key separates machines that share a brand string (the AVX-512 and the AVX2
   "AMD EPYC"), thread counts and peer versions, and a cached result is served only under its key;
 - modes the CPU (or VVAE_MAX_ISA) cannot run are reported skipped, with vvae's reason, by the
-  runner, and fp32 is never skipped;
+  runner (under VVAE_MAX_ISA=avx2: bf16, and nothing else);
+- a vvae mode that crashes is recorded as failed, not fatal to the run;
 - --out takes the results (and nothing is written into bench/results)."""
 import copy
 import json
@@ -103,26 +104,38 @@ class CacheKey(unittest.TestCase):
         self.assertTrue(m["cpu"])
         self.assertEqual(m["threads"], 2)
         if os.path.exists("/proc/cpuinfo") and m["arch"] == "x86_64":
-            flags = next(l for l in open("/proc/cpuinfo") if l.startswith("flags")).split()
+            with open("/proc/cpuinfo") as f:
+                flags = next(l for l in f if l.startswith("flags")).split()
             self.assertEqual("avx2" in flags, "avx2" in m["isa"])
             self.assertEqual("avx512f" in flags, "avx512f" in m["isa"])
 
 
 class Runner(unittest.TestCase):
-    def test_capped_isa_skips_bf16_and_winograd(self):
+    def test_capped_isa_skips_bf16_only(self):
         model = os.path.join(rb.GOLDEN, "ae2d_small")
         old = os.environ.get("VVAE_MAX_ISA")
         os.environ["VVAE_MAX_ISA"] = "avx2"
         try:
-            skipped = rb.vvae_unavailable_modes(BUILD, ["fp32", "bf16", "winograd"], model, "decode", "1,3,2,32,32")
+            skipped = rb.vvae_unavailable_modes(BUILD, list(rb.MODE_FLAGS), model, "decode", "1,3,2,32,32")
         finally:
             if old is None:
                 del os.environ["VVAE_MAX_ISA"]
             else:
                 os.environ["VVAE_MAX_ISA"] = old
-        self.assertNotIn("fp32", skipped)
+        self.assertEqual(list(skipped), ["bf16"])
         self.assertIn("AVX512-BF16", skipped["bf16"])
-        self.assertIn("AVX-512", skipped["winograd"])
+
+    def test_crashing_mode_is_failed_not_fatal(self):
+        with tempfile.TemporaryDirectory() as build:
+            os.makedirs(os.path.join(build, "bench"))
+            fake = os.path.join(build, "bench", "vvae_bench_models")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\nkill -SEGV $$\n")
+            os.chmod(fake, 0o755)
+            r = rb.vvae(build, "flux-ae", "decode", "1,3,1,8,8", "direct", [], 2, 1, smoke=True)
+        self.assertEqual(r["mode"], "direct")
+        self.assertIn("signal 11", r["failed"])
+        self.assertNotIn("seconds", r)
 
     def test_smoke_writes_to_out_only(self):
         results = os.path.join(HERE, "results")
@@ -138,9 +151,10 @@ class Runner(unittest.TestCase):
             with open(os.path.join(out, files[0])) as f:
                 res = json.load(f)
             (row,) = res["rows"]
-            self.assertIn("seconds", row["vvae"]["fp32"])
-            self.assertIn("skipped", row["vvae"]["bf16"])
-            self.assertIn("skipped", row["vvae"]["winograd"])
+            for mode in ("fp32", "winograd"):
+                self.assertIn("seconds", row["vvae"][mode])
+                self.assertEqual(row["vvae"][mode]["mode"], mode)
+            self.assertIn("AVX512-BF16", row["vvae"]["bf16"]["skipped"])
             self.assertIn("bf16", res["vvae_skipped_modes"])
         after = sorted(os.listdir(results)) if os.path.isdir(results) else []
         self.assertEqual(before, after)
