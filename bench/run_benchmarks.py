@@ -68,10 +68,7 @@ FLAT_CASES = [("hunyuan-vae", d, f"1,3,{t},128,128", ["--tile-frames", "16"]) fo
 # --smoke: the runner itself on the small golden test models (CI), once each. The same cases are
 # every peer's golden check.
 GOLDEN = os.path.join(ROOT, "tests", "data", "golden")
-# ("direct" is not among them yet: on main at d04dc03 `--conv-algo direct` decodes of the families
-# with fused upsample-convolutions, ae2d and hunyuan, crash in UpsampleConv::run_phases; a full or
-# --quick run reports that mode failed and goes on.)
-SMOKE_CASES = [(os.path.join(GOLDEN, m), d, shape, ["fp32", "winograd", "bf16"], 1)
+SMOKE_CASES = [(os.path.join(GOLDEN, m), d, shape, ["fp32", "winograd", "direct", "bf16"], 1)
                for m, shape in (("ae2d_small", "1,3,2,32,32"), ("hunyuan_small", "1,3,5,32,32"),
                                 ("dcae_small", "1,3,8,64,64"))
                for d in ("encode", "decode")]
