@@ -1,5 +1,6 @@
 #include "ops/conv.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -380,8 +381,13 @@ void Conv::accumulate_padded(const Tensor& x, const PadSpec& pad_spec, Tensor& d
 }
 
 void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* extra) const {
-  if (extra != nullptr && (!impl_->winograd || !winograd_selected(t_compute))) {
-    // Paths without index maps pad a copy.
+  const auto& g = impl_->geometry;
+  const bool own_pads =
+      std::any_of(g.pad_lo.begin(), g.pad_lo.end(), [](int64_t p) { return p; }) ||
+      std::any_of(g.pad_hi.begin(), g.pad_hi.end(), [](int64_t p) { return p; });
+  if (extra != nullptr && (!impl_->winograd || !winograd_selected(t_compute) ||
+                           (own_pads && extra->mode != PadMode::kZeros))) {
+    // Paths without index maps pad a copy (as does replicate padding before zero padding).
     run(pad(x, extra->lo, extra->hi, extra->mode), dst, accumulate, nullptr);
     return;
   }
