@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -265,6 +266,10 @@ Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_
   if (weight.rank() != 2 + s)
     fail("convolution weight ", to_string(weight.shape()), " is not ", 2 + s, "-D");
   impl_->weight = std::move(weight);
+  // A checkpoint's tensors sit at any 8-byte offset of the mapped file; oneDNN's SSE4.1 kernels
+  // read the bias with aligned loads, so an unaligned one is copied (it is small).
+  if (bias.data() != nullptr && reinterpret_cast<uintptr_t>(bias.data()) % 64 != 0)
+    bias = bias.clone();
   impl_->bias = std::move(bias);
   impl_->geometry = geometry;
   impl_->out_channels = impl_->weight.dim(0);
