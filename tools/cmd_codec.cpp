@@ -77,6 +77,7 @@ struct EncodeCommand {
     const auto start = Clock::now();
     EncodeResult r = model.encode(x, {sample, seed});
     const double took = seconds_since(start);
+    warn_non_finite(r.z, "the latent", common.quiet);
 
     std::vector<NamedTensor> tensors = {{"z", r.z}};
     if (r.mean.defined() && r.mean.numel() > 0) {
@@ -114,9 +115,9 @@ struct DecodeCommand {
         ->required();
     cmd->add_option("--tensor", tensor, "Name of the latent tensor");
     cmd->add_option("--fps", fps, "Frame rate of a video output (default: the latent's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--frames", frames,
                   "Write a folder of PNG frames (frame_00000.png, ...): a new or empty folder");
     cmd->add_flag("--overwrite", overwrite,
@@ -145,6 +146,7 @@ struct DecodeCommand {
     const auto start = Clock::now();
     Tensor x = model.decode(z);
     const double took = seconds_since(start);
+    warn_non_finite(x, "the decoded clip", common.quiet);
     if (kind == OutputKind::tensor) {
       Metadata meta = model_metadata(model.info());
       meta["latent_shape"] = to_string(z.shape());
@@ -190,15 +192,15 @@ struct ConvertCommand {
     cmd->add_option("--preset", common.load.preset, "Preset for --model");
     cmd->add_option("--tensor", tensor, "Name of the input tensor");
     cmd->add_option("--fps", fps, "Frame rate of a video output (default: the clip's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--frames", frames, "Write a folder of PNG frames: a new or empty folder");
     cmd->add_flag("--overwrite", overwrite,
                   "With --frames: replace the frames an earlier vvae run wrote in the folder");
     cmd->add_flag("-q,--quiet", common.quiet, "Print nothing but errors");
     cmd->add_option("--threads", common.threads, "Threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(in_range(0, kMaxThreads));
     add_clip_options(*cmd, clip);
     cmd->callback([this] { run(); });
   }

@@ -37,10 +37,12 @@ struct InfoCommand {
   }
 
   void run() {
-    // A bare preset needs no weights to be described.
+    // A bare preset, or a config given alone, needs no weights to be described.
+    const LoadOptions& l = common.load;
     common.load.without_weights =
-        common.load.weights.empty() && common.load.config.empty() &&
-        find_preset_name(common.load.model.empty() ? common.load.preset : common.load.model);
+        l.weights.empty() &&
+        ((l.config.empty() && find_preset_name(l.model.empty() ? l.preset : l.model)) ||
+         (!l.config.empty() && l.model.empty()));
     Model model = load_model(common);
     const ModelInfo& info = model.info();
     std::cout << "family      " << info.family

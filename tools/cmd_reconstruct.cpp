@@ -130,9 +130,9 @@ struct ReconstructCommand {
                   "compare/NAME_psnr.png");
     cmd->add_flag("--latents", options.latents, "Also write latents/NAME.latent.safetensors");
     cmd->add_option("--fps", options.fps, "Frame rate of the videos written (default: the clip's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", options.crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--sample", options.encode.sample, "Sample the posterior instead of its mode");
     cmd->add_option("--seed", options.encode.seed, "Seed for --sample");
     cmd->add_flag("-v,--verbose", verbose, "Print what was done to each clip");

@@ -53,6 +53,9 @@ class Tensor {
   std::shared_ptr<void> owner_;
 };
 
+// How many of the tensor's values are NaN or infinite (0 for a tensor without data).
+int64_t count_non_finite(const Tensor& t);
+
 // Bytes held by heap tensors right now and at most since the last reset (for benchmarks and
 // memory tests).
 struct MemoryStats {

@@ -41,6 +41,23 @@ void note_tensor_bytes(int64_t bytes);
 int64_t largest_tensor_bytes();
 void reset_largest_tensor_bytes();
 
+// Runs fn(i) for i in [0, n) where every call runs the same shapes (the samples or frames of a
+// clip, coded one at a time into a preallocated output). A dry run plans the first call only and
+// counts its FLOPs n times: the others would allocate, peak and count exactly the same, so a
+// plan of a long clip costs one frame, not one per frame.
+template <typename Fn>
+void repeat_same_shapes(int64_t n, Fn&& fn) {
+  if (n <= 0) return;
+  if (!dry_run_active()) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  const int64_t flops = conv_flops(), executed = executed_conv_flops();
+  fn(int64_t{0});
+  count_conv_flops((conv_flops() - flops) * (n - 1));
+  count_executed_conv_flops((executed_conv_flops() - executed) * (n - 1));
+}
+
 // Wall time spent inside oneDNN convolution primitives since the last reset (benchmarks compare
 // it with the whole run to see what the other kernels cost).
 void count_conv_seconds(double seconds);

@@ -3,12 +3,15 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "core/dry_run.hpp"
+#include "core/threads.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
@@ -76,6 +79,7 @@ void check_shape(const Shape& shape) {
     fail("tensor rank ", shape.size(), " exceeds the maximum of ", Tensor::kMaxRank);
   for (int64_t d : shape)
     if (d < 0) fail("negative dimension in shape ", to_string(shape));
+  limits::checked_numel(shape, "a tensor");
 }
 
 }  // namespace
@@ -151,6 +155,18 @@ Tensor Tensor::clone() const {
   if (data_ != nullptr && t.data_ != nullptr)
     std::memcpy(t.data_, data_, static_cast<size_t>(bytes()));
   return t;
+}
+
+int64_t count_non_finite(const Tensor& t) {
+  const float* p = t.data();
+  if (p == nullptr) return 0;
+  std::atomic<int64_t> count{0};
+  parallel_for(t.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+    int64_t n = 0;
+    for (int64_t i = i0; i < i1; ++i) n += std::isfinite(p[i]) ? 0 : 1;
+    if (n > 0) count.fetch_add(n);
+  });
+  return count.load();
 }
 
 MemoryStats memory_stats() {

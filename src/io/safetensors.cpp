@@ -12,6 +12,7 @@
 #include "io/mapped_file.hpp"
 #include "io/utf8.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 static_assert(std::endian::native == std::endian::little, "vvae reads little-endian data");
 
@@ -43,6 +44,7 @@ json parse_header(const std::string& path, const char* begin, const char* end) {
     }
     return true;
   };
+  limits::check_json_depth(begin, end, "'" + path + "': the safetensors header");
   json header;
   try {
     header = json::parse(begin, end, on_event);

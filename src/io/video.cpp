@@ -23,6 +23,7 @@ extern "C" {
 
 #include "io/atomic_file.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 
@@ -152,6 +153,9 @@ struct VideoReader::Impl {
     if (r < 0)
       fail_read(std::string("cannot open the ") + codec->name + " decoder (" + av_error(r) + ")");
     if (par->width <= 0 || par->height <= 0) fail_read("its video stream has no frame size");
+    if (par->width > limits::kMaxSide || par->height > limits::kMaxSide)
+      fail_read(cat("its frames are ", par->height, "x", par->width, "; vvae's limit is ",
+                    limits::kMaxSide, " pixels a side"));
 
     info.container = format->iformat->name;
     info.codec = codec->name;
@@ -323,7 +327,7 @@ const AVCodec* video_encoder() {
 }
 
 void check_frame_size(const std::string& path, int64_t height, int64_t width) {
-  if (height < 1 || width < 1 || height > 16384 || width > 16384)
+  if (height < 1 || width < 1 || height > limits::kMaxSide || width > limits::kMaxSide)
     fail("cannot write '", path, "': frame size ", height, "x", width, " is out of range");
 }
 

@@ -15,12 +15,14 @@
 #include <optional>
 #include <sstream>
 
+#include "core/dry_run.hpp"
 #include "models/layers.hpp"
 #include "models/posterior.hpp"
 #include "ops/attention.hpp"
 #include "ops/layout.hpp"
 #include "ops/resample.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
@@ -42,13 +44,14 @@ struct Ae2dConfig {
   static Ae2dConfig parse(const Json& args) {
     ArgReader r(args, "ae2d");
     Ae2dConfig c;
-    c.resolution = r.get_int("resolution", c.resolution);
-    c.in_channels = r.get_int("in_channels", c.in_channels);
-    c.ch = r.get_int("ch", c.ch);
-    c.out_ch = r.get_int("out_ch", c.out_ch);
-    c.ch_mult = r.get_int_list("ch_mult", c.ch_mult);
-    c.num_res_blocks = r.get_int("num_res_blocks", c.num_res_blocks);
-    c.z_channels = r.get_int("z_channels", c.z_channels);
+    using namespace limits;
+    c.resolution = r.get_int("resolution", c.resolution, 1, kMaxSide);
+    c.in_channels = r.get_int("in_channels", c.in_channels, 1, kMaxChannels);
+    c.ch = r.get_int("ch", c.ch, 1, kMaxChannels);
+    c.out_ch = r.get_int("out_ch", c.out_ch, 1, kMaxChannels);
+    c.ch_mult = r.get_int_list("ch_mult", c.ch_mult, 1, kMaxChannels, kMaxStages);
+    c.num_res_blocks = r.get_int("num_res_blocks", c.num_res_blocks, 1, kMaxBlocksPerStage);
+    c.z_channels = r.get_int("z_channels", c.z_channels, 1, kMaxChannels);
     c.scale_factor = r.get_number("scale_factor", c.scale_factor);
     c.shift_factor = r.get_number("shift_factor", c.shift_factor);
     r.get_bool("sample", true);  // vvae takes the mode unless `--sample` asks for a draw
@@ -62,12 +65,16 @@ struct Ae2dConfig {
   void validate() const {
     if (in_channels < 1 || out_ch < 1 || z_channels < 1 || num_res_blocks < 1 || ch_mult.empty())
       fail("ae2d model_args: channel counts, num_res_blocks and ch_mult must be positive");
-    for (int64_t m : ch_mult)
+    for (int64_t m : ch_mult) {
+      if (ch * m > limits::kMaxChannels)
+        fail("ae2d model_args: ch * ch_mult = ", ch, " x ", m, " is above vvae's limit of ",
+             limits::kMaxChannels, " channels");
       if (m < 1 || (ch * m) % kGroups != 0)
         fail(
             "ae2d model_args: every ch * ch_mult must be a positive multiple of 32 (GroupNorm(32)),"
             " got ch ",
             ch, " x ", m);
+    }
     if (scale_factor == 0.0) fail("ae2d model_args.scale_factor must not be 0");
   }
 
@@ -296,11 +303,12 @@ class AutoEncoder2D : public VaeModel {
   // Calls fn(b, t, frame) with each frame as a fresh (1, H, W, C) channels-last tensor.
   template <typename Fn>
   static void for_each_frame(const Tensor& x, Fn fn) {
-    for (int64_t b = 0; b < x.dim(0); ++b)
-      for (int64_t t = 0; t < x.dim(2); ++t) {
-        Tensor frame = crop_to_channels_last(x, b, {t, t + 1, 0, x.dim(3), 0, x.dim(4)});
-        fn(b, t, frame.reshape({1, x.dim(3), x.dim(4), x.dim(1)}));
-      }
+    const int64_t frames = x.dim(2);
+    repeat_same_shapes(x.dim(0) * frames, [&](int64_t i) {
+      const int64_t b = i / frames, t = i % frames;
+      Tensor frame = crop_to_channels_last(x, b, {t, t + 1, 0, x.dim(3), 0, x.dim(4)});
+      fn(b, t, frame.reshape({1, x.dim(3), x.dim(4), x.dim(1)}));
+    });
   }
 
   static void paste_frame(const Tensor& frame, Tensor& out, int64_t b, int64_t t) {

@@ -27,6 +27,7 @@
 #include "ops/rms_norm.hpp"
 #include "pipeline/tiling.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
@@ -80,10 +81,11 @@ CoderConfig parse_coder(const Json& args, bool encoder, int64_t in, int64_t late
   const std::string path = encoder ? "model_args.encoder" : "model_args.decoder";
   ArgReader r(args, "dcae", path);
   CoderConfig c;
-  c.in_channels = r.get_int("in_channels", in);
-  c.latent_channels = r.get_int("latent_channels", latent);
-  c.width_list = r.get_int_list("width_list", c.width_list);
-  c.depth_list = r.get_int_list("depth_list", c.depth_list);
+  using namespace limits;
+  c.in_channels = r.get_int("in_channels", in, 1, kMaxChannels);
+  c.latent_channels = r.get_int("latent_channels", latent, 1, kMaxChannels);
+  c.width_list = r.get_int_list("width_list", c.width_list, 1, kMaxChannels, kMaxStages);
+  c.depth_list = r.get_int_list("depth_list", c.depth_list, 0, kMaxBlocksPerStage, kMaxStages);
   c.block_type = r.get_string_list("block_type", {"ResBlock"});
   const Json null;
   expect(r, path, "norm", "rms3d", "rms2d", "vvae implements the video model's RMSNorm3d");
@@ -173,11 +175,13 @@ struct DcaeConfig {
   static DcaeConfig parse(const Json& args) {
     ArgReader r(args, "dcae");
     DcaeConfig c;
-    c.in_channels = r.get_int("in_channels", c.in_channels);
-    c.latent_channels = r.get_int("latent_channels", c.latent_channels);
-    c.time_compression_ratio = r.get_int("time_compression_ratio", c.time_compression_ratio);
+    using namespace limits;
+    c.in_channels = r.get_int("in_channels", c.in_channels, 1, kMaxChannels);
+    c.latent_channels = r.get_int("latent_channels", c.latent_channels, 1, kMaxChannels);
+    c.time_compression_ratio =
+        r.get_int("time_compression_ratio", c.time_compression_ratio, 1, kMaxFrames);
     c.spatial_compression_ratio =
-        r.get_int("spatial_compression_ratio", c.spatial_compression_ratio);
+        r.get_int("spatial_compression_ratio", c.spatial_compression_ratio, 1, kMaxSide);
     c.encoder = parse_coder(r.get_object("encoder"), true, c.in_channels, c.latent_channels);
     c.decoder = parse_coder(r.get_object("decoder"), false, c.in_channels, c.latent_channels);
     r.get_bool("use_quant_conv", false);  // upstream's DCAE never builds a quant conv
@@ -189,8 +193,8 @@ struct DcaeConfig {
     r.require("is_training", false, "vvae runs the inference path (per-sample loop, scaling)");
     c.use_spatial_tiling = r.get_bool("use_spatial_tiling", c.use_spatial_tiling);
     c.use_temporal_tiling = r.get_bool("use_temporal_tiling", c.use_temporal_tiling);
-    c.spatial_tile_size = r.get_int("spatial_tile_size", c.spatial_tile_size);
-    c.temporal_tile_size = r.get_int("temporal_tile_size", c.temporal_tile_size);
+    c.spatial_tile_size = r.get_int("spatial_tile_size", c.spatial_tile_size, 1, kMaxSide);
+    c.temporal_tile_size = r.get_int("temporal_tile_size", c.temporal_tile_size, 1, kMaxFrames);
     c.tile_overlap_factor = r.get_number("tile_overlap_factor", c.tile_overlap_factor);
     c.short_tail_compat = r.get_bool(kShortTailKey, c.short_tail_compat);
     r.finish();
@@ -426,22 +430,22 @@ class Dcae : public VaeModel {
   // Upstream's _encode: one sample at a time, z = encoder(x) / scaling_factor.
   Tensor encode_untiled(const Tensor& x) const {
     Tensor z = Tensor::empty(encode_rule(x.shape()));
-    for (int64_t b = 0; b < x.dim(0); ++b) {
+    repeat_same_shapes(x.dim(0), [&](int64_t b) {
       Tensor zb = encoder_(crop_to_channels_last(x, b, Box::whole(x.shape())));
       if (config_.scaling_factor) divide(zb, static_cast<float>(*config_.scaling_factor));
       paste_channels_first(zb, z, b, 0, 0, 0);
-    }
+    });
     return z;
   }
 
   // Upstream's _decode: one sample at a time, x = decoder(z * scaling_factor).
   Tensor decode_untiled(const Tensor& z) const {
     Tensor x = Tensor::empty(decode_rule(z.shape()));
-    for (int64_t b = 0; b < z.dim(0); ++b) {
+    repeat_same_shapes(z.dim(0), [&](int64_t b) {
       Tensor zb = crop_to_channels_last(z, b, Box::whole(z.shape()));
       if (config_.scaling_factor) multiply(zb, static_cast<float>(*config_.scaling_factor));
       paste_channels_first(decoder_(zb), x, b, 0, 0, 0);
-    }
+    });
     return x;
   }
 

@@ -23,6 +23,7 @@
 #include <cmath>
 #include <optional>
 
+#include "core/dry_run.hpp"
 #include "models/layers.hpp"
 #include "models/posterior.hpp"
 #include "ops/attention.hpp"
@@ -30,6 +31,7 @@
 #include "ops/resample.hpp"
 #include "pipeline/tiling.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
@@ -78,19 +80,21 @@ struct HunyuanConfig {
     if (act != "silu" && act != "swish")
       fail("hunyuan model_args.act_fn = '", act,
            "' is not supported (vvae implements silu, alias swish, the released model's)");
-    c.in_channels = r.get_int("in_channels", c.in_channels);
-    c.out_channels = r.get_int("out_channels", c.out_channels);
-    c.latent_channels = r.get_int("latent_channels", c.latent_channels);
-    c.layers_per_block = r.get_int("layers_per_block", c.layers_per_block);
-    c.norm_num_groups = r.get_int("norm_num_groups", c.norm_num_groups);
+    using namespace limits;
+    c.in_channels = r.get_int("in_channels", c.in_channels, 1, kMaxChannels);
+    c.out_channels = r.get_int("out_channels", c.out_channels, 1, kMaxChannels);
+    c.latent_channels = r.get_int("latent_channels", c.latent_channels, 1, kMaxChannels);
+    c.layers_per_block = r.get_int("layers_per_block", c.layers_per_block, 1, kMaxBlocksPerStage);
+    c.norm_num_groups = r.get_int("norm_num_groups", c.norm_num_groups, 1, kMaxChannels);
     c.scale_factor = r.get_number("scale_factor", c.scale_factor);
     c.shift_factor = r.get_number("shift_factor", c.shift_factor);
-    c.time_ratio = r.get_int("time_compression_ratio", c.time_ratio);
-    c.spatial_ratio = r.get_int("spatial_compression_ratio", c.spatial_ratio);
+    c.time_ratio = r.get_int("time_compression_ratio", c.time_ratio, 1, kMaxFrames);
+    c.spatial_ratio = r.get_int("spatial_compression_ratio", c.spatial_ratio, 1, kMaxSide);
     c.mid_block_add_attention = r.get_bool("mid_block_add_attention", c.mid_block_add_attention);
-    c.block_out_channels = r.get_int_list("block_out_channels", c.block_out_channels);
-    c.sample_size = r.get_int("sample_size", c.sample_size);
-    c.sample_tsize = r.get_int("sample_tsize", c.sample_tsize);
+    c.block_out_channels =
+        r.get_int_list("block_out_channels", c.block_out_channels, 1, kMaxChannels, kMaxStages);
+    c.sample_size = r.get_int("sample_size", c.sample_size, 1, kMaxSide);
+    c.sample_tsize = r.get_int("sample_tsize", c.sample_tsize, 1, kMaxFrames);
     c.use_spatial_tiling = r.get_bool("use_spatial_tiling", c.use_spatial_tiling);
     c.use_temporal_tiling = r.get_bool("use_temporal_tiling", c.use_temporal_tiling);
     c.tile_overlap_factor = r.get_number("tile_overlap_factor", c.tile_overlap_factor);
@@ -546,20 +550,20 @@ class AutoencoderKLCausal3D : public VaeModel {
   // quant_conv(encoder(x)) untiled: (B, C, T, H, W) -> (B, 2 * latent, T', H', W').
   Tensor encode_moments(const Tensor& x) const {
     Tensor moments = Tensor::empty(moments_rule()(x.shape()));
-    for (int64_t b = 0; b < x.dim(0); ++b) {
+    repeat_same_shapes(x.dim(0), [&](int64_t b) {
       const Tensor h = encoder_(crop_to_channels_last(x, b, Box::whole(x.shape())));
       paste_channels_first(quant_conv_(h), moments, b, 0, 0, 0);
-    }
+    });
     return moments;
   }
 
   // decoder(post_quant_conv(z)) untiled, z already unscaled: (B, latent, t, h, w) -> clip.
   Tensor decode_unscaled(const Tensor& z) const {
     Tensor x = Tensor::empty(decode_rule()(z.shape()));
-    for (int64_t b = 0; b < z.dim(0); ++b) {
+    repeat_same_shapes(z.dim(0), [&](int64_t b) {
       Tensor h = post_quant_conv_(crop_to_channels_last(z, b, Box::whole(z.shape())));
       paste_channels_first(decoder_(std::move(h)), x, b, 0, 0, 0);
-    }
+    });
     return x;
   }
 

@@ -10,6 +10,7 @@
 #include "models/family.hpp"
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
+#include "vvae/limits.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {
@@ -177,12 +178,38 @@ const ModelInfo& Model::info() const {
   return impl_->info;
 }
 
+namespace {
+
+// Refuses, before any work, a shape beyond vvae's limits (so that no shape makes planning or a
+// run hang or exhaust memory before saying no), then one the model does not take; returns the
+// output shape.
+Shape checked_output(const VaeModel& m, const Shape& input, bool encode) {
+  limits::check_clip_limits(input, encode ? "the input" : "the latent");
+  const Shape output = encode ? m.encoded_shape(input) : m.decoded_shape(input);
+  limits::check_clip_limits(output, encode ? "the latent of the input" : "the decoded clip");
+  return output;
+}
+
+// NaN or infinity in an input spreads through every convolution into a clip of garbage.
+void check_finite(const Tensor& t, const char* what) {
+  const int64_t bad = count_non_finite(t);
+  if (bad > 0)
+    fail(what, " ", to_string(t.shape()), " holds ", bad, " NaN or infinite value",
+         bad == 1 ? "" : "s", " (of ", t.numel(), "); vvae codes finite values only");
+}
+
+}  // namespace
+
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  checked_output(*impl_->model, x.shape(), true);
+  check_finite(x, "the input");
   const ComputeScope mode(impl_->compute);
   return impl_->model->encode(x, options);
 }
 
 Tensor Model::decode(const Tensor& z) const {
+  checked_output(*impl_->model, z.shape(), false);
+  check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z);
 }
@@ -222,13 +249,15 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
 
 RunPlan Model::plan_encode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, impl_->compute, input, m.encoded_shape(input), m.encode_notes(input),
+  Shape output = checked_output(m, input, true);  // before the notes: it checks the limits
+  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
   const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, impl_->compute, input, m.decoded_shape(input), m.decode_notes(input),
+  Shape output = checked_output(m, input, false);
+  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });
 }
 

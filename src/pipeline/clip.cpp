@@ -8,8 +8,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "core/memory_limits.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 
@@ -22,11 +24,12 @@ std::pair<int64_t, int64_t> parse_size(const std::string& text) {
     size_t a = 0, b = 0;
     const std::string h = text.substr(0, x), w = text.substr(x + 1);
     const long long hv = std::stoll(h, &a), wv = std::stoll(w, &b);
-    if (a != h.size() || b != w.size() || hv < 1 || wv < 1 || hv > 16384 || wv > 16384) throw 0;
-    return {hv, wv};
+    if (a != h.size() || b != w.size() || hv < 1 || wv < 1) throw 0;
+    if (hv <= limits::kMaxSide && wv <= limits::kMaxSide) return {hv, wv};
   } catch (...) {
     fail("bad size '", text, "': expected HxW, e.g. 256x448");
   }
+  fail("--size ", text, " is larger than vvae's limit of ", limits::kMaxSide, " pixels a side");
 }
 
 ShapeRules shape_rules(const ModelInfo& info) {
@@ -121,6 +124,22 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
 
   const FrameSelector selector(v.still_image ? 0 : options.frames.num_frames, clip.interval);
   const int64_t plane = g.height * g.width;
+  // The frames are kept in memory (twice, briefly, as the clip tensor is assembled): refuse a
+  // request that cannot fit before decoding, and any clip longer than vvae's limit.
+  const int64_t frame_bytes = 3 * plane * int64_t{sizeof(float)};
+  const int64_t declared =
+      v.frame_count > 0 ? (v.frame_count + clip.interval - 1) / clip.interval : 0;
+  const int64_t asked = options.frames.num_frames;
+  int64_t expected = v.still_image ? 1
+                     : asked > 0   ? (declared > 0 ? std::min(asked, declared) : asked)
+                                   : std::max<int64_t>(declared, 1);
+  expected = std::min(expected, limits::kMaxFrames);
+  const auto check_fits = [&](int64_t frames) {
+    check_memory_fits(2 * frames * frame_bytes, cat("reading ", frames, " frames of ",
+                                                    hw(g.height, g.width), " from '", path, "'"));
+  };
+  check_fits(expected);
+  size_t next_check = static_cast<size_t>(2 * expected);  // a stream longer than it declares
   std::vector<uint8_t> rgb(static_cast<size_t>(v.height * v.width * 3));
   std::vector<std::vector<float>> kept;
   std::vector<int64_t> kept_index;
@@ -134,6 +153,13 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
       break;
     }
     if (selector.wanted(decoded)) {
+      if (static_cast<int64_t>(kept.size()) >= limits::kMaxFrames)
+        fail("'", path, "' has more than ", limits::kMaxFrames, " frames at interval ",
+             clip.interval, " (vvae's limit for one clip): pass --num-frames N");
+      if (kept.size() >= next_check) {
+        check_fits(static_cast<int64_t>(2 * kept.size()));
+        next_check *= 2;
+      }
       kept.emplace_back(static_cast<size_t>(3 * plane));
       resize_crop_frame(rgb.data(), v.height, v.width, g, kept.back().data(), plane);
       kept_index.push_back(decoded);

@@ -4,20 +4,31 @@
 #include <cmath>
 
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 
 int64_t fps_interval(double fps, double fps_max) {
   if (!(fps > 0) || !(fps_max > 0) || !std::isfinite(fps)) return 1;
   if (fps < fps_max) return 1;
-  return static_cast<int64_t>(std::ceil(fps / fps_max));
+  const double interval = std::ceil(fps / fps_max);
+  if (!(interval <= static_cast<double>(limits::kMaxFrameInterval)))
+    fail("sampling ", fps, " fps down to --fps-max ", fps_max, " takes every ", interval,
+         "th frame; vvae's limit on the sampling interval is ", limits::kMaxFrameInterval);
+  return static_cast<int64_t>(interval);
 }
 
 FrameSampling frame_sampling(double source_fps, const FrameRequest& request) {
-  if (request.frame_interval < 1) fail("--frame-interval must be at least 1");
-  if (request.num_frames < 0) fail("--num-frames must be positive");
+  limits::check_range(request.frame_interval, 1, limits::kMaxFrameInterval, "--frame-interval");
+  limits::check_range(request.num_frames, 0, limits::kMaxFrames, "--num-frames");
+  if (request.fps_max != 0 && !(request.fps_max >= limits::kMinFpsMax && request.fps_max <= 1e6))
+    fail("--fps-max is ", request.fps_max, "; it must be in [", limits::kMinFpsMax,
+         ", 1000000] (vvae's limit)");
   FrameSampling s;
   s.interval = fps_interval(source_fps, request.fps_max) * request.frame_interval;
+  if (s.interval > limits::kMaxFrameInterval)
+    fail("the sampling interval ", s.interval, " (from --fps-max and --frame-interval) is above ",
+         "vvae's limit of ", limits::kMaxFrameInterval);
   s.fps = source_fps > 0 ? source_fps / static_cast<double>(s.interval) : 0;
   return s;
 }
@@ -37,6 +48,8 @@ std::vector<int64_t> linspace_indices(int64_t start, int64_t stop, int64_t num) 
 
 FrameSelector::FrameSelector(int64_t num_frames, int64_t interval)
     : num_frames_(num_frames), interval_(std::max<int64_t>(1, interval)) {
+  limits::check_range(num_frames_, 0, limits::kMaxFrames, "the number of frames");
+  limits::check_range(interval_, 1, limits::kMaxFrameInterval, "the sampling interval");
   if (num_frames_ > 0) spread_ = linspace_indices(0, num_frames_ * interval_ - 1, num_frames_);
 }
 

@@ -6,6 +6,7 @@
 
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 
@@ -78,6 +79,9 @@ Resolution parse_resolution(const std::string& text) {
     fail("bad resolution '", text, "': expected e.g. 256, 256px, 720p or 512px_ar1:1");
   }
   if (size < 16) fail("bad resolution '", text, "': too small");
+  if (size > limits::kMaxSide)
+    fail("resolution '", text, "' is larger than vvae's limit of ", limits::kMaxSide,
+         " pixels a side");
   return r;
 }
 

@@ -281,6 +281,10 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
   if (x_rec.shape() != clip.x.shape())
     fail("the reconstruction is ", to_string(x_rec.shape()), " for an input of ",
          to_string(clip.x.shape()));
+  for (const auto& [t, what] : {std::pair{&enc.z, "the latent"}, {&x_rec, "the reconstruction"}})
+    if (const int64_t bad = count_non_finite(*t); bad > 0)
+      r.warnings.push_back(cat(what, " holds ", bad, " NaN or infinite values (of ", t->numel(),
+                               "): the model overflowed"));
   r.moments = latent_moments(enc.z.data(), enc.z.numel());
   r.latent_shape = enc.z.shape();
 

@@ -7,6 +7,7 @@
 #include "core/dry_run.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
@@ -270,10 +271,36 @@ void check_input(const Shape& x) {
   if (x.size() != 5) fail("tiling needs a (B, C, T, H, W) tensor, got ", to_string(x));
 }
 
+int64_t ceil_div(int64_t a, int64_t b) {
+  return a / b + (a % b != 0 ? 1 : 0);
+}
+
+// Counts the tiles a run would take, without enumerating them, and refuses more than
+// limits::kMaxTiles before any loop over them.
+void check_tile_count(const Shape& x, const TilingSpec& s) {
+  int64_t tiles = 1;
+  Shape spatial_input = x;
+  if (temporal_applies(x, s)) {
+    const AxisPlan t = AxisPlan::make(s.tile_frames, s.out_tile_frames, s.overlap, "temporal");
+    tiles = ceil_div(x[kT], t.step);
+    spatial_input[kT] = std::min(x[kT], s.tile_frames + (s.causal ? 1 : 0));
+  }
+  if (spatial_applies(spatial_input, s)) {
+    const AxisPlan a = AxisPlan::make(s.tile, s.out_tile, s.overlap, "spatial");
+    tiles = limits::checked_mul(
+        tiles, limits::checked_mul(ceil_div(x[kH], a.step), ceil_div(x[kW], a.step), "tiles"),
+        "tiles");
+  }
+  if (tiles > limits::kMaxTiles)
+    fail("tiling a ", x[kT], "x", x[kH], "x", x[kW], " (T x H x W) input takes ", tiles,
+         " tiles; vvae's limit is ", limits::kMaxTiles, " (", kChangeTiles, ")");
+}
+
 }  // namespace
 
 Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule& shape) {
   check_input(x);
+  check_tile_count(x, spec);
   const Shape untiled = shape(x);
   if (!temporal_applies(x, spec) && !spatial_applies(x, spec)) return untiled;
   const Shape tiled =
