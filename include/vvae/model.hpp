@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "vvae/compute.hpp"
 #include "vvae/error.hpp"
 #include "vvae/tensor.hpp"
 
@@ -34,23 +35,6 @@ struct TilingOptions {
   // tile. DC-AE only.
   bool dcae_short_tail_compat = false;
 };
-
-// How convolutions compute. Every mode's measured error is in BENCHMARKS.md.
-enum class Precision { kFp32, kBf16 };  // --precision fp32|bf16
-// --conv-algo auto|winograd|direct:
-//   winograd  vvae's Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (2-D and 3-D, and the
-//             fused upsample-convolutions), oneDNN direct for the rest; fp32 only; any x86-64
-//   direct    oneDNN's direct convolutions everywhere (the reference path)
-//   auto      winograd in fp32, direct in bf16 (the default)
-enum class ConvAlgorithm { kAuto, kWinograd, kDirect };
-
-struct ComputeOptions {
-  Precision precision = Precision::kFp32;
-  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
-};
-
-// "auto", "winograd", "direct".
-const char* conv_algorithm_name(ConvAlgorithm algorithm);
 
 struct LoadOptions {
   std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint
@@ -138,15 +122,6 @@ class Model {
 // Presets known to vvae (`flux-ae`, ...).
 std::vector<std::string> preset_names();
 
-// Threads used by every kernel (OpenMP, shared with oneDNN). 0 means all cores.
-void set_num_threads(int threads);
-int num_threads();
-
 std::string version();
-
-// The CPU, its features, the instruction-set level vvae and oneDNN use (the CPU's best, or
-// VVAE_MAX_ISA=avx512|avx2|sse41 when set) and the kernels each kind of operation runs in
-// `compute`, one line each (`vvae info` prints them).
-std::vector<std::string> kernel_report(const ComputeOptions& compute = {});
 
 }  // namespace vvae

@@ -287,10 +287,6 @@ VideoReader& VideoReader::operator=(VideoReader&&) noexcept = default;
 const VideoInfo& VideoReader::info() const {
   return impl_->info;
 }
-int64_t VideoReader::frames_decoded() const {
-  return impl_->decoded;
-}
-
 bool VideoReader::next(uint8_t* rgb, bool* transparent) {
   if (impl_->info.still_image && impl_->decoded >= 1) return false;
   if (!impl_->receive()) {
@@ -340,11 +336,6 @@ bool is_video_output_path(const std::string& path) {
 
 bool is_image_output_path(const std::string& path) {
   return lower_extension(path) == ".png";
-}
-
-std::string video_encoder_name() {
-  const AVCodec* c = video_encoder();
-  return c == nullptr ? "none" : c->name;
 }
 
 struct VideoWriter::Impl {

@@ -57,7 +57,6 @@ class VideoReader {
   // Decodes the next frame into `rgb` (height * width * 3 bytes); false at the end. Sets
   // `*transparent` (when given) to whether the frame had a pixel that was not fully opaque.
   bool next(uint8_t* rgb, bool* transparent = nullptr);
-  int64_t frames_decoded() const;
 
  private:
   struct Impl;
@@ -126,7 +125,5 @@ void write_png_sequence(const std::string& dir, const RgbFrames& frames, bool ov
 // True for the extensions write_video accepts (.mp4, .mkv, .mov).
 bool is_video_output_path(const std::string& path);
 bool is_image_output_path(const std::string& path);  // .png
-// "libx264", or the fallback encoder's name when FFmpeg was built without it.
-std::string video_encoder_name();
 
 }  // namespace vvae

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "vvae/model.hpp"
+#include "vvae/compute.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {

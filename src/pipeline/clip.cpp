@@ -1,6 +1,7 @@
 #include "pipeline/clip.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,19 +18,26 @@ namespace vvae {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A whole string of decimal digits as a positive integer (false on anything else or overflow).
+bool parse_positive(const std::string& text, int64_t* out) {
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return ec == std::errc() && ptr == end && *out >= 1;
+}
+
+}  // namespace
+
 std::pair<int64_t, int64_t> parse_size(const std::string& text) {
   const size_t x = text.find_first_of("xX");
-  try {
-    if (x == std::string::npos) throw 0;
-    size_t a = 0, b = 0;
-    const std::string h = text.substr(0, x), w = text.substr(x + 1);
-    const long long hv = std::stoll(h, &a), wv = std::stoll(w, &b);
-    if (a != h.size() || b != w.size() || hv < 1 || wv < 1) throw 0;
-    if (hv <= limits::kMaxSide && wv <= limits::kMaxSide) return {hv, wv};
-  } catch (...) {
+  int64_t h = 0, w = 0;
+  if (x == std::string::npos || !parse_positive(text.substr(0, x), &h) ||
+      !parse_positive(text.substr(x + 1), &w))
     fail("bad size '", text, "': expected HxW, e.g. 256x448");
-  }
-  fail("--size ", text, " is larger than vvae's limit of ", limits::kMaxSide, " pixels a side");
+  if (h > limits::kMaxSide || w > limits::kMaxSide)
+    fail("--size ", text, " is larger than vvae's limit of ", limits::kMaxSide, " pixels a side");
+  return {h, w};
 }
 
 ShapeRules shape_rules(const ModelInfo& info) {

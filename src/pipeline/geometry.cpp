@@ -1,6 +1,7 @@
 #include "pipeline/geometry.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <numeric>
 #include <utility>
 
@@ -19,15 +20,15 @@ const char* const kAspectRatios[] = {"2.39:1", "2:1", "16:9", "1.85:1", "9:16",
 std::pair<double, double> split_ratio(const std::string& name) {
   const size_t colon = name.find(':');
   if (colon == std::string::npos) fail("bad aspect ratio '", name, "': expected W:H");
-  try {
-    size_t used_w = 0, used_h = 0;
-    const std::string w = name.substr(0, colon), h = name.substr(colon + 1);
-    const double width = std::stod(w, &used_w), height = std::stod(h, &used_h);
-    if (used_w != w.size() || used_h != h.size() || !(width > 0) || !(height > 0)) throw 0;
-    return {width, height};
-  } catch (...) {
+  const auto positive = [](const std::string& part, double* out) {
+    char* end = nullptr;
+    *out = std::strtod(part.c_str(), &end);
+    return !part.empty() && end == part.c_str() + part.size() && *out > 0 && std::isfinite(*out);
+  };
+  double width = 0, height = 0;
+  if (!positive(name.substr(0, colon), &width) || !positive(name.substr(colon + 1), &height))
     fail("bad aspect ratio '", name, "': expected W:H");
-  }
+  return {width, height};
 }
 
 bool parse_int(const std::string& s, int64_t& out) {

@@ -1,5 +1,6 @@
 #include "pipeline/manifest.hpp"
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -114,16 +115,14 @@ void assign_names(std::vector<ManifestEntry>& entries) {
 Shard parse_shard(const std::string& text) {
   const size_t slash = text.find('/');
   Shard s;
-  try {
-    if (slash == std::string::npos) throw 0;
-    size_t a = 0, b = 0;
-    const std::string i = text.substr(0, slash), n = text.substr(slash + 1);
-    s.index = std::stoll(i, &a);
-    s.count = std::stoll(n, &b);
-    if (a != i.size() || b != n.size()) throw 0;
-  } catch (...) {
+  const auto whole_number = [](const std::string& part, int64_t* out) {
+    const char* end = part.data() + part.size();
+    const auto [ptr, ec] = std::from_chars(part.data(), end, *out);
+    return ec == std::errc() && ptr == end;
+  };
+  if (slash == std::string::npos || !whole_number(text.substr(0, slash), &s.index) ||
+      !whole_number(text.substr(slash + 1), &s.count))
     fail("bad --shard '", text, "': expected i/n, e.g. 0/4");
-  }
   if (s.count < 1 || s.index < 0 || s.index >= s.count)
     fail("bad --shard '", text, "': need 0 <= i < n");
   return s;
