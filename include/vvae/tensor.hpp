@@ -56,13 +56,4 @@ class Tensor {
 // How many of the tensor's values are NaN or infinite (0 for a tensor without data).
 int64_t count_non_finite(const Tensor& t);
 
-// Bytes held by heap tensors right now and at most since the last reset (for benchmarks and
-// memory tests).
-struct MemoryStats {
-  int64_t live_bytes = 0;
-  int64_t peak_bytes = 0;
-};
-MemoryStats memory_stats();
-void reset_peak_memory();
-
 }  // namespace vvae

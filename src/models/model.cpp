@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "core/cpu.hpp"
-#include "core/dry_run.hpp"
+#include "core/plan.hpp"
 #include "io/config.hpp"
 #include "io/safetensors.hpp"
 #include "models/family.hpp"
@@ -223,21 +223,17 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
+  PlanContext context;
   {
-    DryRunScope dry;
+    const PlanScope scope(context);
     const ComputeScope mode(compute);
-    reset_scratchpad_bytes();
-    reset_conv_flops();
-    reset_largest_tensor_bytes();
-    const int64_t base = memory_stats().live_bytes;
-    reset_peak_memory();
     run(Tensor::empty(input));
-    plan.peak_activation_bytes = memory_stats().peak_bytes - base;
-    plan.largest_activation_bytes = largest_tensor_bytes();
-    plan.scratch_bytes = max_scratchpad_bytes();
-    plan.conv_flops = conv_flops();
-    plan.executed_conv_flops = executed_conv_flops();
   }
+  plan.peak_activation_bytes = context.peak_bytes();
+  plan.largest_activation_bytes = context.largest_tensor_bytes();
+  plan.scratch_bytes = context.scratchpad_bytes();
+  plan.conv_flops = context.conv_flops();
+  plan.executed_conv_flops = context.executed_conv_flops();
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
   // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
   // returned after packing); the other parameters are read in place.
