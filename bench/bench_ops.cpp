@@ -4,9 +4,12 @@
 
 #include <cmath>
 
+#include <dnnl.h>
 #include "core/random.hpp"
 #include "ops/attention.hpp"
+
 #include "ops/conv.hpp"
+#include "ops/gemm.hpp"
 #include "ops/norm.hpp"
 #include "ops/resample.hpp"
 
@@ -20,9 +23,12 @@ Tensor random(const Shape& shape, uint64_t seed) {
   return t;
 }
 
-// 3x3 convolution, C -> C, on an S x S frame.
+// 3x3 convolution, C -> C, on an S x S frame, direct (oneDNN, arg 0) or Winograd (vvae, arg 1).
+// GFLOP/s counts the direct convolution's FLOPs, so Winograd's rate can exceed the FMA peak.
 void BM_Conv3x3(benchmark::State& state) {
   const int64_t c = state.range(0), s = state.range(1);
+  const ComputeScope mode(
+      {Precision::kFp32, state.range(2) == 0 ? ConvAlgorithm::kDirect : ConvAlgorithm::kWinograd});
   const Conv conv(random({c, c, 3, 3}, 1), random({c}, 2), ConvGeometry::uniform(2, 1, 1));
   const Tensor x = random({1, s, s, c}, 3);
   for (auto _ : state) benchmark::DoNotOptimize(conv(x));
@@ -31,10 +37,44 @@ void BM_Conv3x3(benchmark::State& state) {
       flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_Conv3x3)
-    ->Args({512, 32})
-    ->Args({512, 64})
-    ->Args({256, 128})
-    ->Args({128, 256})
+    ->ArgNames({"c", "s", "winograd"})
+    ->ArgsProduct({{512}, {32, 64}, {0, 1}})
+    ->ArgsProduct({{256}, {128}, {0, 1}})
+    ->ArgsProduct({{128}, {256}, {0, 1}})
+    ->Unit(benchmark::kMillisecond);
+
+// The products inside a Winograd convolution, 36 points of a block of T tiles against packed
+// filter panels (K input channels, N output channels), through the candidate libraries.
+enum class GemmLibrary { kLibxsmm, kOnednn };
+void BM_WinogradProducts(benchmark::State& state) {
+  const auto library = static_cast<GemmLibrary>(state.range(0));
+  const int64_t k = state.range(1), n = state.range(2), t = state.range(3), points = 36;
+  const int64_t panels = n / 32;
+  const Tensor u = random({points, panels, k, 32}, 1), v = random({points, t, k}, 2);
+  Tensor m = Tensor::empty({points, t, n});
+  const BatchGemm gemm(32, t, k, k, n);
+  for (auto _ : state) {
+    for (int64_t p = 0; p < points; ++p) {
+      const float* b = v.data() + p * t * k;
+      if (library == GemmLibrary::kOnednn) {
+        // oneDNN's sgemm on the same operands, unpacked filters (K x N row-major).
+        dnnl_sgemm('N', 'N', t, n, k, 1.0f, b, k, u.data() + p * k * n, n, 0.0f,
+                   m.data() + p * t * n, n);
+        continue;
+      }
+      for (int64_t f = 0; f < panels; ++f) {
+        const float* a = u.data() + (p * panels + f) * k * 32;
+        gemm(&a, &b, 1, m.data() + p * t * n + f * 32);
+      }
+    }
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(points * t * k * n),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_WinogradProducts)
+    ->ArgNames({"onednn", "k", "n", "tiles"})
+    ->ArgsProduct({{0, 1}, {128, 256, 512}, {128, 512}, {16, 32, 64}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_GroupNormSilu(benchmark::State& state) {

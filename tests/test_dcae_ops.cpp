@@ -3,6 +3,7 @@
 // (un)shuffles with their channel orders and shortcuts, and ReLU linear attention.
 #include <cmath>
 
+#include "core/cpu.hpp"
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
 #include "ops/elementwise.hpp"
@@ -104,16 +105,23 @@ struct DwCase {
   bool bias;
 };
 
-TEST(Depthwise, MatchesDefinitionOnEveryPath) {
+// The register-blocked kernel of each instruction set and the portable loops against the
+// definition.
+class DepthwiseEveryIsa : public ::testing::TestWithParam<Isa> {};
+
+TEST_P(DepthwiseEveryIsa, MatchesDefinition) {
+  const Isa isa = GetParam();
+  if (isa > cpu_isa())
+    GTEST_SKIP() << isa_name(isa) << " is above this CPU's " << isa_name(cpu_isa());
   // Widths below, at and above the blocked interior (8 + 2r), channel counts that are not a
-  // multiple of the 16 SIMD lanes, frames shorter than the kernel.
+  // multiple of the SIMD lanes, frames shorter than the kernel.
   const std::vector<DwCase> cases = {{{1, 3, 4, 21, 16}, 5, false},
                                      {{2, 2, 5, 3, 20}, 5, true},
                                      {{1, 6, 3, 13, 37}, 3, true},
                                      {{1, 1, 2, 2, 8}, 5, true},
                                      {{1, 4, 4, 32, 64}, 3, false},
                                      {{1, 5, 6, 9, 48}, 5, true},
-                                     // Groups of four 16-lane blocks, the last partly or wholly
+                                     // Groups of four vector blocks, the last partly or wholly
                                      // short of channels.
                                      {{1, 3, 3, 10, 96}, 5, false},
                                      {{1, 2, 4, 5, 80}, 3, true},
@@ -125,15 +133,20 @@ TEST(Depthwise, MatchesDefinitionOnEveryPath) {
     const Tensor b = c.bias ? random_tensor({ch}, seed++) : Tensor();
     const DepthwiseConv3d conv(w, b);
     const Tensor ref = naive_depthwise(x, w, b, false);
-    EXPECT_TRUE(close(conv(x), ref, 1e-5)) << to_string(c.x) << " k" << c.k;
+    EXPECT_TRUE(close(conv.run_at(x, isa), ref, 1e-5)) << to_string(c.x) << " k" << c.k;
     EXPECT_TRUE(close(conv.run_portable(x), ref, 1e-5)) << to_string(c.x) << " k" << c.k;
     if (ch % 2 == 0) {
       const Tensor gref = naive_depthwise(x, w, b, true);
-      EXPECT_TRUE(close(conv(x, DepthwiseOutput::kGluSilu), gref, 1e-5)) << to_string(c.x);
+      EXPECT_TRUE(close(conv.run_at(x, isa, DepthwiseOutput::kGluSilu), gref, 1e-5))
+          << to_string(c.x);
       EXPECT_TRUE(close(conv.run_portable(x, DepthwiseOutput::kGluSilu), gref, 1e-5));
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isa, DepthwiseEveryIsa,
+                         ::testing::Values(Isa::kSse41, Isa::kAvx2, Isa::kAvx512),
+                         [](const auto& param) { return std::string(isa_name(param.param)); });
 
 TEST(Depthwise, AgreesWithOneDnnGroupedConv) {
   const Tensor x = random_tensor({1, 4, 6, 10, 32}, 1), w = random_tensor({32, 1, 5, 5, 5}, 2),

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/profile.hpp"
 #include "core/random.hpp"
 #include "ops/attention.hpp"
 #include "ops/conv.hpp"
@@ -110,6 +111,31 @@ TEST(Conv, ThreeDimensional) {
   ConvGeometry depthwise = ConvGeometry::uniform(3, 1, 2);
   depthwise.groups = 4;
   check_conv({3, {1, 6, 5, 7, 4}, 4, {5, 5, 5}, depthwise}, 70);
+}
+
+// The convolutions vvae runs as tap-wise products (16 and more channels, not 3x3 stride 1): the
+// downsampling and 1x1 layers of the three families, rows longer than one 64-pixel segment.
+TEST(Conv, TapWiseProductsMatchTheDefinition) {
+  ConvGeometry ae2d_down = ConvGeometry::uniform(2, 2, 0);
+  ae2d_down.pad_hi = {1, 1, 0};
+  check_conv({2, {2, 9, 11, 16}, 20, {3, 3}, ae2d_down}, 80);
+  check_conv({2, {1, 4, 150, 24}, 40, {1, 1}, ConvGeometry::uniform(2, 1, 0)}, 81);
+  check_conv({3, {1, 5, 6, 7, 16}, 33, {3, 3, 3}, ConvGeometry::uniform(3, 2, 1)}, 82);
+  check_conv({3, {1, 7, 9, 9, 16}, 16, {3, 3, 3}, ConvGeometry::uniform(3, 2, 0)}, 83);
+  ConvGeometry spatial_only = ConvGeometry::uniform(3, 2, 0);
+  spatial_only.stride = {1, 2, 2};
+  check_conv({3, {1, 4, 9, 133, 16}, 16, {3, 3, 3}, spatial_only}, 84);
+  check_conv({3, {2, 3, 5, 4, 48}, 17, {1, 1, 1}, ConvGeometry::uniform(3, 1, 0)}, 85);
+  // Stride 1 with a kernel Winograd does not take.
+  check_conv({2, {1, 9, 8, 16}, 16, {5, 5}, ConvGeometry::uniform(2, 1, 2)}, 86);
+  // And it is vvae's kernel that ran, not oneDNN's.
+  const Conv conv(random_tensor({16, 16, 3, 3}, 87), Tensor(), ae2d_down);
+  set_profiling(true);
+  conv(random_tensor({1, 8, 8, 16}, 88));
+  set_profiling(false);
+  const auto profile = take_profile();
+  ASSERT_EQ(profile.size(), 1u);
+  EXPECT_EQ(profile[0].op, "conv gemm 3x3 s2");
 }
 
 // A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,

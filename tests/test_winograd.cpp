@@ -84,6 +84,8 @@ TEST(Winograd, TwoDimensionalLikeAConv2d) {
   check({{1, 1, 16, 16, 32}, 64, 1, padded(1, 0, 0, 1), padded(16, 1, 1), padded(16, 1, 1)}, 2);
   // No padding, asymmetric padding.
   check({{1, 1, 6, 11, 16}, 16, 1, padded(1, 0, 0, 1), padded(6, 0, 0), padded(11, 0, 2)}, 3);
+  // More tiles than one block holds: the blocked schedule (the cases above fit one block).
+  check({{1, 1, 40, 37, 16}, 40, 1, padded(1, 0, 0, 1), padded(40, 1, 1), padded(37, 1, 1)}, 31);
 }
 
 TEST(Winograd, ThreeDimensionalSumsTemporalTaps) {
@@ -91,6 +93,7 @@ TEST(Winograd, ThreeDimensionalSumsTemporalTaps) {
   check({{1, 5, 6, 5, 24}, 17, 3, padded(5, 1, 1), padded(6, 1, 1), padded(5, 1, 1)}, 4);
   check({{2, 4, 5, 9, 16}, 33, 3, padded(4, 0, 0), padded(5, 1, 1), padded(9, 1, 1)}, 5);
   check({{1, 1, 8, 8, 16}, 16, 3, padded(1, 1, 1), padded(8, 1, 1), padded(8, 1, 1)}, 6);
+  check({{1, 4, 24, 25, 16}, 20, 3, padded(4, 1, 1), padded(24, 1, 1), padded(25, 1, 1)}, 32);
 }
 
 TEST(Winograd, ReadsUpsampledInputThroughIndexMaps) {
@@ -98,6 +101,7 @@ TEST(Winograd, ReadsUpsampledInputThroughIndexMaps) {
   check({{1, 1, 5, 6, 16}, 20, 1, padded(1, 0, 0, 1), upsampled(5), upsampled(6)}, 7);
   check({{1, 4, 4, 5, 16}, 16, 3, upsampled(4), upsampled(4), upsampled(5)}, 8);
   check({{1, 5, 4, 4, 16}, 16, 3, padded(5, 0, 0), upsampled(4), upsampled(4)}, 9);
+  check({{1, 3, 13, 12, 16}, 16, 3, upsampled(3), upsampled(13), upsampled(12)}, 33);
 }
 
 TEST(Winograd, SameBitsForAnyThreadCount) {
@@ -144,9 +148,9 @@ TEST_P(WinogradKernels, TransformsMatchTheirMatrices) {
   for (int i = 0; i < 16; ++i) pixels[i] = y.data() + i * channels;
   const Tensor bias = random_tensor({channels}, 22);
   k.output_tile(d.data(), channels, channels, bias.data(), pixels, false);
-  const Tensor taps = random_tensor({channels, 9}, 23);
+  const Tensor taps = random_tensor({9, channels}, 23);  // one row per tap
   Tensor u = Tensor::empty({36, channels});
-  k.weight_block(taps.data(), 9, channels, u.data(), channels);
+  k.weight_block(taps.data(), channels, channels, u.data(), channels);
   double worst = 0;
   for (int64_t c = 0; c < channels; ++c)
     for (int i = 0; i < 6; ++i)
@@ -156,7 +160,8 @@ TEST_P(WinogradKernels, TransformsMatchTheirMatrices) {
           for (int b2 = 0; b2 < 6; ++b2)
             vin += bt[i][a] * d.data()[(a * 6 + b2) * channels + c] * bt[j][b2];
         for (int a = 0; a < 3; ++a)
-          for (int b2 = 0; b2 < 3; ++b2) wu += g[i][a] * taps.data()[c * 9 + a * 3 + b2] * g[j][b2];
+          for (int b2 = 0; b2 < 3; ++b2)
+            wu += g[i][a] * taps.data()[(a * 3 + b2) * channels + c] * g[j][b2];
         worst = std::max({worst, std::abs(vin - v.data()[(i * 6 + j) * channels + c]) / 50,
                           std::abs(wu - u.data()[(i * 6 + j) * channels + c])});
         if (i < 4 && j < 4) {

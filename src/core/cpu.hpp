@@ -9,13 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace vvae {
+#include "core/isa.hpp"
 
-enum class Isa {
-  kSse41,   // SSE4.1: the portable kernels (vvae is built for generic x86-64)
-  kAvx2,    // AVX2 + FMA (+ F16C)
-  kAvx512,  // AVX-512 F, BW, VL and DQ (the "core" set)
-};
+namespace vvae {
 
 struct CpuFeatures {
   std::string model;  // the CPU's brand string

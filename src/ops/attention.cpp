@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -82,6 +83,7 @@ void attend_block(const QueryBlock& blk, const float* q, const float* k, const f
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
                  int64_t frame_tokens) {
+  const ProfileTimer profile_timer("attention", q.shape());
   if (q.rank() != 3 || q.shape() != k.shape() || q.shape() != v.shape())
     fail("attention needs q, k, v of one (N, L, D) shape, got ", to_string(q.shape()), ", ",
          to_string(k.shape()), ", ", to_string(v.shape()));

@@ -12,6 +12,7 @@
 #include "core/profile.hpp"
 #include "ops/dnnl_context.hpp"
 #include "ops/gemm.hpp"
+#include "ops/gemm_conv.hpp"
 #include "ops/winograd.hpp"
 #include "vvae/error.hpp"
 
@@ -127,8 +128,9 @@ std::vector<std::string> conv_kernel_report(const ComputeOptions& mode) {
     lines.push_back(std::string("3x3 stride-1 convolutions (2-D, 3-D, upsampling): vvae Winograd "
                                 "F(4x4,3x3), transforms at ") +
                     isa_name(cpu_isa()) + ", products by " + gemm_library_name() + ", fp32");
-    lines.push_back("other convolutions (strided, 1x1, grouped, few channels): oneDNN direct (" +
-                    direct + "), fp32");
+    lines.push_back(std::string("strided and 1x1 convolutions: vvae tap-wise products by ") +
+                    gemm_library_name() + ", fp32");
+    lines.push_back("grouped and few-channel convolutions: oneDNN direct (" + direct + "), fp32");
   } else {
     lines.push_back("convolutions: oneDNN direct (" + direct + "), " +
                     (bf16 ? "bf16 with fp32 accumulation" : "fp32"));
@@ -154,7 +156,8 @@ struct Conv::Impl {
 
   std::mutex mutex;
   std::map<Key, std::shared_ptr<Primitive>> primitives;
-  std::unique_ptr<WinogradConv> winograd;               // when the shape allows it
+  std::unique_ptr<WinogradConv> winograd;               // 3x3 stride 1, when the shape allows it
+  std::unique_ptr<GemmConv> gemm;                       // the other vvae-engine convolutions
   std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format and type
 
   memory::dims weight_dims() const {
@@ -273,6 +276,8 @@ Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_
          impl_->out_channels, " outputs");
   if (WinogradConv::applies(impl_->weight.shape(), geometry.stride, geometry.groups))
     impl_->winograd = std::make_unique<WinogradConv>(impl_->weight, impl_->bias);
+  else if (GemmConv::applies(impl_->weight.shape(), geometry))
+    impl_->gemm = std::make_unique<GemmConv>(impl_->weight, impl_->bias, geometry);
 }
 
 std::string Conv::profile_name(const char* algorithm) const {
@@ -362,6 +367,16 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
     count_conv_seconds(seconds);
     profile_record(profile_name("winograd"), profile_shape(x.shape()), seconds, transforms,
                    executed);
+    return;
+  }
+  if (impl_->gemm && winograd_selected(t_compute)) {
+    count_executed_conv_flops(flops);
+    const auto start = std::chrono::steady_clock::now();
+    impl_->gemm->run(x, dst, accumulate);
+    if (dry_run_active()) return;
+    const double seconds = seconds_since(start);
+    count_conv_seconds(seconds);
+    profile_record(profile_name("gemm"), profile_shape(x.shape()), seconds, 0, flops);
     return;
   }
   auto prim = impl_->primitive(x.shape(), dst.shape(), accumulate);

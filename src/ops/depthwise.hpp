@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/isa.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {
@@ -34,11 +35,15 @@ class DepthwiseConv3d {
 
   // (N, T, H, W, C) -> (N, T, H, W, C), or (N, T, H, W, C/2) for kGluSilu.
   Tensor operator()(const Tensor& x, DepthwiseOutput out = DepthwiseOutput::kPlain) const;
-  // The same through the plain C++ loops used where the CPU lacks AVX-512 (for tests).
+  // The register-blocked kernel built for `isa` (operator() uses cpu_isa()'s); for tests, which
+  // must not ask for a level above the CPU's.
+  Tensor run_at(const Tensor& x, Isa isa, DepthwiseOutput out = DepthwiseOutput::kPlain) const;
+  // The same through plain loops over output rows: the reference the tests hold the
+  // register-blocked kernel (every instruction set) against.
   Tensor run_portable(const Tensor& x, DepthwiseOutput out = DepthwiseOutput::kPlain) const;
 
  private:
-  Tensor run(const Tensor& x, DepthwiseOutput out, bool simd) const;
+  Tensor run(const Tensor& x, DepthwiseOutput out, const Isa* blocked) const;
 
   int64_t channels_ = 0;
   int64_t kernel_ = 0;

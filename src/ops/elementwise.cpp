@@ -1,6 +1,7 @@
 #include "ops/elementwise.hpp"
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -22,9 +23,20 @@ VVAE_KERNEL void add_span_body(float* d, const float* s, int64_t n) {
 }
 VVAE_MULTI_ISA(add_span, (float* d, const float* s, int64_t n), (d, s, n))
 
+VVAE_KERNEL void multiply_silu_span_body(const float* v, const float* g, int64_t n, float* out) {
+  for (int64_t i = 0; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
+}
+VVAE_MULTI_ISA(multiply_silu_span, (const float* v, const float* g, int64_t n, float* out),
+               (v, g, n, out))
+
 }  // namespace
 
+void multiply_silu(const float* v, const float* g, int64_t n, float* out) {
+  multiply_silu_span(v, g, n, out);
+}
+
 void activate_inplace(Tensor& x, Activation act) {
+  const ProfileTimer profile_timer("activate", x.shape());
   if (dry_run_active() || act == Activation::kNone) return;
   float* p = x.data();
   parallel_for(x.numel(), 4096,
@@ -32,6 +44,7 @@ void activate_inplace(Tensor& x, Activation act) {
 }
 
 void add_inplace(Tensor& dst, const Tensor& src) {
+  const ProfileTimer profile_timer("add", dst.shape());
   if (dst.shape() != src.shape())
     fail("add: shapes ", to_string(dst.shape()), " and ", to_string(src.shape()), " differ");
   if (dry_run_active()) return;

@@ -33,12 +33,13 @@ void init_libxsmm() {
 
 }  // namespace
 
-BatchGemm::BatchGemm(int64_t m, int64_t n, int64_t k, int64_t ldb, int64_t ldc) {
+BatchGemm::BatchGemm(int64_t m, int64_t n, int64_t k, int64_t ldb, int64_t ldc, bool accumulate,
+                     int64_t lda) {
   init_libxsmm();
-  const libxsmm_blasint lda_ = static_cast<libxsmm_blasint>(m),
+  const libxsmm_blasint lda_ = static_cast<libxsmm_blasint>(lda > 0 ? lda : m),
                         ldb_ = static_cast<libxsmm_blasint>(ldb),
                         ldc_ = static_cast<libxsmm_blasint>(ldc);
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
   const int flags = LIBXSMM_GEMM_FLAG_NONE, prefetch = LIBXSMM_GEMM_PREFETCH_NONE;
   // LIBXSMM is column-major: C^T (m x n) = sum A_i^T (m x k) B_i^T (k x n).
   const auto kernel = libxsmm_smmdispatch_reducebatch_addr(

@@ -3,9 +3,10 @@
 // measurement: bench/bench_ops.cpp, BENCHMARKS.md). vvae packs the operands; a kernel is made
 // once per shape and called from any thread.
 //
-// Row-major terms: C (n x m, leading dimension ldc) = sum over the batch of B_i (n x k, ldb) *
-// A_i (k x m, packed: leading dimension m). The sum runs inside the kernel, so C is written
-// once; each element's products are added in the same order whatever the thread count.
+// Row-major terms: C (n x m, leading dimension ldc) (+)= sum over the batch of B_i (n x k, ldb) *
+// A_i (k x m, packed: leading dimension lda, m by default). The sum runs inside the kernel, so C
+// is written once; each element's products are added in the same order whatever the thread
+// count.
 
 #include <cstdint>
 #include <string>
@@ -14,10 +15,12 @@ namespace vvae {
 
 class BatchGemm {
  public:
-  static constexpr int64_t kMaxBatch = 16;  // products summed in one call
+  static constexpr int64_t kMaxBatch = 32;  // products summed in one call (a 3x3x3 kernel: 27)
 
   BatchGemm() = default;
-  BatchGemm(int64_t m, int64_t n, int64_t k, int64_t ldb, int64_t ldc);
+  // accumulate: C += the sum (C is read), else C = the sum.
+  BatchGemm(int64_t m, int64_t n, int64_t k, int64_t ldb, int64_t ldc, bool accumulate = false,
+            int64_t lda = 0);  // lda: A's leading dimension, m when 0
 
   bool defined() const { return kernel_ != nullptr; }
   void operator()(const float* const* a, const float* const* b, int64_t count, float* c) const;

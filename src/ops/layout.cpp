@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -34,6 +35,7 @@ void check_rank(const Tensor& x, const char* what) {
 }  // namespace
 
 Tensor to_channels_last(const Tensor& x) {
+  const ProfileTimer profile_timer("to_channels_last", x.shape());
   check_rank(x, "to_channels_last");
   Shape shape(x.shape().begin() + 2, x.shape().end());
   shape.insert(shape.begin(), x.dim(0));
@@ -47,6 +49,7 @@ Tensor to_channels_last(const Tensor& x) {
 }
 
 Tensor to_channels_first(const Tensor& x) {
+  const ProfileTimer profile_timer("to_channels_first", x.shape());
   check_rank(x, "to_channels_first");
   Shape shape = {x.dim(0), x.dim(-1)};
   shape.insert(shape.end(), x.shape().begin() + 1, x.shape().end() - 1);
@@ -59,6 +62,7 @@ Tensor to_channels_first(const Tensor& x) {
 }
 
 Tensor crop_to_channels_last(const Tensor& x, int64_t b, const Box& box) {
+  const ProfileTimer profile_timer("crop_to_channels_last", x.shape());
   if (x.rank() != 5) fail("expected a (B, C, T, H, W) tensor, got ", to_string(x.shape()));
   const int64_t C = x.dim(1), T = x.dim(2), H = x.dim(3), W = x.dim(4);
   if (b < 0 || b >= x.dim(0) || box.t0 < 0 || box.t1 > T || box.h0 < 0 || box.h1 > H ||

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -69,6 +70,7 @@ void attend(const Head& head, int64_t tokens, int64_t dim, int64_t out_stride, f
 
 Tensor relu_linear_attention(const std::vector<Tensor>& parts, int64_t dim, float eps) {
   if (parts.empty()) fail("linear attention needs at least one qkv tensor");
+  const ProfileTimer profile_timer("linear_attention", parts.front().shape());
   if (dim < 1) fail("linear attention: head dim must be positive, got ", dim);
   const Tensor& first = parts.front();
   if (first.rank() < 2)

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "ops/elementwise.hpp"
 #include "ops/vector_math.hpp"
@@ -21,52 +22,69 @@ struct SplitMean {
   std::vector<float> hi, lo;
 };
 
-// Per-channel sums over `rows` rows of `channels` values of (x - center), or of its square,
-// accumulated in float within a chunk and in double across chunks. Centering first keeps float
-// sums accurate when the data sit far from zero.
-std::vector<double> channel_sums(const float* x, int64_t rows, int64_t channels,
-                                 const SplitMean& center, bool squared) {
+// Per-channel sums over one chunk of rows of d = x - pilot and of d * d, in float: the pilot (the
+// first position's values) sits within the data's spread, so neither sum cancels.
+VVAE_KERNEL void chunk_sums_body(const float* x, int64_t rows, int64_t channels, const float* pilot,
+                                 float* sum, float* square) {
+  for (int64_t c = 0; c < channels; ++c) sum[c] = square[c] = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float d = row[c] - pilot[c];
+      sum[c] += d;
+      square[c] += d * d;
+    }
+  }
+}
+VVAE_MULTI_ISA(chunk_sums,
+               (const float* x, int64_t rows, int64_t channels, const float* pilot, float* sum,
+                float* square),
+               (x, rows, channels, pilot, sum, square))
+
+struct GroupStats {
+  std::vector<double> mean, var;  // per channel: its group's mean and (biased) variance
+};
+
+// Group means and variances in one pass over the data: per channel the sums of d = x - pilot and
+// d^2 (float within fixed chunks, so results do not depend on the thread count; double across
+// them), then per group sum over (x - m)^2 = d^2 + 2 (p - m) d + (p - m)^2 per position.
+GroupStats group_stats(const float* x, int64_t rows, int64_t channels, int64_t groups) {
+  const float* pilot = x;
   const int64_t chunks = (rows + kRowsPerChunk - 1) / kRowsPerChunk;
-  std::vector<double> partial(static_cast<size_t>(chunks * channels));
-  const float* hi = center.hi.data();
-  const float* lo = center.lo.data();
+  std::vector<float> partial(static_cast<size_t>(2 * chunks * channels));
   parallel_for(chunks, 1, [&](int64_t c0, int64_t c1) {
-    std::vector<float> acc(static_cast<size_t>(channels));
     for (int64_t chunk = c0; chunk < c1; ++chunk) {
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      const int64_t r1 = std::min(rows, (chunk + 1) * kRowsPerChunk);
-      for (int64_t r = chunk * kRowsPerChunk; r < r1; ++r) {
-        const float* row = x + r * channels;
-        if (squared) {
-          for (int64_t c = 0; c < channels; ++c) {
-            const float d = (row[c] - hi[c]) - lo[c];
-            acc[c] += d * d;
-          }
-        } else {
-          for (int64_t c = 0; c < channels; ++c) acc[c] += row[c] - hi[c];
-        }
-      }
-      double* out = partial.data() + chunk * channels;
-      for (int64_t c = 0; c < channels; ++c) out[c] = acc[c];
+      const int64_t r0 = chunk * kRowsPerChunk, r1 = std::min(rows, r0 + kRowsPerChunk);
+      float* out = partial.data() + 2 * chunk * channels;
+      chunk_sums(x + r0 * channels, r1 - r0, channels, pilot, out, out + channels);
     }
   });
-  std::vector<double> sums(static_cast<size_t>(channels), 0.0);
+  std::vector<double> sum(static_cast<size_t>(channels), 0.0), square(sum);
   for (int64_t chunk = 0; chunk < chunks; ++chunk)
-    for (int64_t c = 0; c < channels; ++c) sums[c] += partial[chunk * channels + c];
-  return sums;
-}
-
-// Averages per-channel sums over each group's channels and positions, per channel.
-std::vector<double> group_means(const std::vector<double>& sums, int64_t groups, int64_t rows) {
-  const int64_t per_group = static_cast<int64_t>(sums.size()) / groups;
-  std::vector<double> out(sums.size());
+    for (int64_t c = 0; c < channels; ++c) {
+      sum[c] += partial[(2 * chunk) * channels + c];
+      square[c] += partial[(2 * chunk + 1) * channels + c];
+    }
+  const int64_t per_group = channels / groups;
+  const double count = static_cast<double>(per_group * rows);
+  GroupStats st{std::vector<double>(static_cast<size_t>(channels)),
+                std::vector<double>(static_cast<size_t>(channels))};
   for (int64_t g = 0; g < groups; ++g) {
-    double s = 0.0;
-    for (int64_t c = 0; c < per_group; ++c) s += sums[g * per_group + c];
-    const double mean = s / static_cast<double>(per_group * rows);
-    for (int64_t c = 0; c < per_group; ++c) out[g * per_group + c] = mean;
+    double total = 0.0;
+    for (int64_t c = g * per_group; c < (g + 1) * per_group; ++c)
+      total += double{pilot[c]} * static_cast<double>(rows) + sum[c];
+    const double mean = total / count;
+    double dev = 0.0;
+    for (int64_t c = g * per_group; c < (g + 1) * per_group; ++c) {
+      const double off = double{pilot[c]} - mean;
+      dev += square[c] + 2.0 * off * sum[c] + off * off * static_cast<double>(rows);
+    }
+    for (int64_t c = g * per_group; c < (g + 1) * per_group; ++c) {
+      st.mean[c] = mean;
+      st.var[c] = std::max(0.0, dev / count);
+    }
   }
-  return out;
+  return st;
 }
 
 SplitMean split(const std::vector<double>& mean) {
@@ -105,6 +123,7 @@ VVAE_MULTI_ISA(normalize_rows,
 
 Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
                   float eps, Activation act) {
+  const ProfileTimer profile_timer("group_norm", x.shape());
   if (x.rank() < 2) fail("group_norm needs a tensor of rank >= 2, got ", to_string(x.shape()));
   const int64_t n = x.dim(0), channels = x.dim(-1);
   if (groups < 1 || channels % groups != 0)
@@ -118,15 +137,9 @@ Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int6
   for (int64_t s = 0; s < n; ++s) {
     const float* xs = x.data() + s * rows * channels;
     float* ys = y.data() + s * rows * channels;
-    // Pass 1 centres on the first position's values, pass 2 on the group means.
-    SplitMean pilot{std::vector<float>(xs, xs + channels),
-                    std::vector<float>(static_cast<size_t>(channels))};
-    std::vector<double> sums = channel_sums(xs, rows, channels, pilot, false);
-    for (int64_t c = 0; c < channels; ++c)
-      sums[c] += double{pilot.hi[c]} * static_cast<double>(rows);
-    const SplitMean mean = split(group_means(sums, groups, rows));
-    const std::vector<double> var =
-        group_means(channel_sums(xs, rows, channels, mean, true), groups, rows);
+    const GroupStats st = group_stats(xs, rows, channels, groups);
+    const SplitMean mean = split(st.mean);
+    const std::vector<double>& var = st.var;
     std::vector<float> scale(static_cast<size_t>(channels));
     for (int64_t c = 0; c < channels; ++c)
       scale[c] = static_cast<float>(gamma.data()[c] / std::sqrt(var[c] + double{eps}));

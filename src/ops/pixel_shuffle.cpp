@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -22,6 +23,7 @@ void check_video(const Tensor& x, const Factors3& f, const char* what) {
 }  // namespace
 
 Tensor pixel_unshuffle_average(const Tensor& x, const Factors3& f, int64_t out_channels) {
+  const ProfileTimer profile_timer("pixel_unshuffle_average", x.shape());
   check_video(x, f, "pixel_unshuffle");
   const int64_t N = x.dim(0), T = x.dim(1), H = x.dim(2), W = x.dim(3), C = x.dim(4);
   const int64_t R = volume(f);
@@ -67,6 +69,7 @@ Tensor pixel_unshuffle(const Tensor& x, const Factors3& f) {
 }
 
 Tensor duplicate_pixel_shuffle(const Tensor& x, const Factors3& f, int64_t out_channels) {
+  const ProfileTimer profile_timer("duplicate_pixel_shuffle", x.shape());
   check_video(x, f, "pixel_shuffle");
   const int64_t N = x.dim(0), T = x.dim(1), H = x.dim(2), W = x.dim(3), C = x.dim(4);
   const int64_t R = volume(f);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -38,6 +39,7 @@ std::vector<int64_t> padded3(const std::vector<int64_t>& v, int spatial, int64_t
 }  // namespace
 
 Tensor upsample_nearest(const Tensor& x, const std::vector<int64_t>& factors) {
+  const ProfileTimer profile_timer("upsample_nearest", x.shape());
   const int spatial = x.rank() - 2;
   if (static_cast<int>(factors.size()) != spatial)
     fail("upsample_nearest: ", factors.size(), " factors for ", spatial, " spatial dims");
@@ -70,6 +72,7 @@ Tensor upsample_nearest(const Tensor& x, const std::vector<int64_t>& factors) {
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& lo, const std::vector<int64_t>& hi,
            PadMode mode) {
+  const ProfileTimer profile_timer("pad", x.shape());
   const int spatial = x.rank() - 2;
   if (static_cast<int>(lo.size()) != spatial || static_cast<int>(hi.size()) != spatial)
     fail("pad: padding must list ", spatial, " spatial dims");

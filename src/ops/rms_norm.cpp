@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/dry_run.hpp"
+#include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
 
@@ -52,6 +53,7 @@ void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const 
 
 void rms_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                       Activation act) {
+  const ProfileTimer profile_timer("rms_norm", x.shape());
   check(x, weight, bias);
   if (dry_run_active() || x.numel() == 0) return;
   const int64_t c = x.dim(-1);

@@ -123,20 +123,30 @@ Tensor UpsampleConv::operator()(const Tensor& x) const {
 
 Tensor UpsampleConv::run_phases(const Tensor& x, const Shape& out_shape) const {
   const int s = spatial_dims_;
-  std::call_once(state_->phases_made, [&] {
+  // The phase kernels, made at the first real run; a dry run before it plans with shape-only
+  // ones (it must not compute, and a plan should not allocate the model's weights).
+  const auto make_phases = [&](bool shapes_only) {
+    std::vector<Conv> phases;
     ConvGeometry g = ConvGeometry::uniform(s, 1, 0);
     g.counted = false;  // this op counts the direct convolution's FLOPs itself
+    const Tensor weight =
+        shapes_only ? Tensor::borrow(state_->weight.shape(), nullptr, nullptr) : state_->weight;
     for (int phase = 0; phase < (1 << s); ++phase) {
       bool valid = true;  // phases only vary over upsampled axes
       for (int d = 0; d < s; ++d)
         if (!upsampled_[static_cast<size_t>(d)] && ((phase >> (s - 1 - d)) & 1)) valid = false;
-      state_->phases.push_back(
-          valid
-              ? Conv(phase_weights(state_->weight, s, upsampled_, kernel_, phase), state_->bias, g)
-              : Conv());
+      phases.push_back(
+          valid ? Conv(phase_weights(weight, s, upsampled_, kernel_, phase), state_->bias, g)
+                : Conv());
     }
-  });
-  const std::vector<Conv>& phases_ = state_->phases;
+    return phases;
+  };
+  std::vector<Conv> planned;
+  if (dry_run_active())
+    planned = make_phases(true);
+  else
+    std::call_once(state_->phases_made, [&] { state_->phases = make_phases(false); });
+  const std::vector<Conv>& phases_ = dry_run_active() ? planned : state_->phases;
   Tensor y = Tensor::empty(out_shape);
   std::array<int64_t, 3> out{1, 1, 1}, ph{1, 1, 1};  // output and phase-output sizes (D, H, W)
 

@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <vector>
 
 #include "core/cpu.hpp"
 #include "core/dry_run.hpp"
+#include "core/file_pages.hpp"
 #include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "ops/gemm.hpp"
@@ -44,12 +46,14 @@ int64_t WinogradAxis::out() const {
 namespace {
 
 constexpr int64_t kFilterBlock = 32;  // output channels per packed filter block (GEMM m)
+constexpr int64_t kStridePad = 16;    // floats: one cache line
 
-// Tiles per block (GEMM n): enough to amortise each filter block's load, few enough that a
-// block's transformed input (36 x tiles x C_in floats per frame) stays in the caches. Depends on
-// the shape only, so results do not depend on the thread count.
-int64_t tiles_per_block(int64_t in_channels) {
-  return in_channels <= 256 ? 32 : 16;
+// Tiles per block (GEMM n). Every block streams all transformed filters once per output frame:
+// 2 / tiles bytes per FLOP, which stays in the last-level cache for small layers but comes from
+// memory for wide ones (36 x 512 x 512 floats per temporal tap: 38 MB), so those take larger
+// blocks. Depends on the shape only, so results do not depend on the thread count.
+int64_t tiles_per_block(int64_t filter_bytes) {
+  return filter_bytes > (int64_t{8} << 20) ? 64 : 32;
 }
 
 struct Problem {
@@ -67,10 +71,13 @@ struct Problem {
   bool accumulate = false;
   const winograd::Kernels* kernels = nullptr;
 
-  int64_t point_stride_v() const { return block * cin; }          // V[p][tile][C_in]
-  int64_t point_stride_m() const { return block * cout_padded; }  // M[p][tile][C_out]
+  // Consecutive points lie a cache line more than a whole number of rows apart: at a stride of
+  // a power of two the 36 rows a transform reads or writes would fall into one cache set.
+  int64_t point_stride_v() const { return block * cin + kStridePad; }          // V[p][tile][C_in]
+  int64_t point_stride_m() const { return block * cout_padded + kStridePad; }  // M[p][tile][C_out]
+  int64_t point_stride_u() const { return filter_blocks * cin * kFilterBlock + kStridePad; }
   const float* filter(int64_t tap, int64_t point, int64_t fb) const {
-    return filters + ((tap * kPoints + point) * filter_blocks + fb) * cin * kFilterBlock;
+    return filters + (tap * kPoints + point) * point_stride_u() + fb * cin * kFilterBlock;
   }
 };
 
@@ -81,17 +88,16 @@ struct FrameSlot {
 };
 
 // U = G g G^T for every filter, packed for the products: filter block fb of point p of tap t is
-// a (C_in x kFilterBlock) row-major panel.
-void transform_filters(const Problem& pb, const float* weight, float* u) {
-  const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock;
+// a (C_in x kFilterBlock) row-major panel. `weights` is (kt, C_in, 9, C_out padded).
+void transform_filters(const Problem& pb, const float* weights, float* u) {
+  const int64_t fbs = pb.filter_blocks, panel = pb.cin * kFilterBlock, pu = pb.point_stride_u();
   parallel_for(pb.taps * fbs, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t tap = i / fbs, fb = i % fbs;
-      const int64_t co0 = fb * kFilterBlock, lanes = std::min(kFilterBlock, pb.cout - co0);
       for (int64_t ci = 0; ci < pb.cin; ++ci) {
-        const float* taps = weight + ((co0 * pb.cin + ci) * pb.taps + tap) * 9;
-        float* dst = u + (tap * kPoints * fbs + fb) * panel + ci * kFilterBlock;
-        pb.kernels->weight_block(taps, pb.cin * pb.taps * 9, lanes, dst, fbs * panel);
+        const float* taps = weights + (tap * pb.cin + ci) * 9 * pb.cout_padded + fb * kFilterBlock;
+        float* dst = u + tap * kPoints * pu + fb * panel + ci * kFilterBlock;
+        pb.kernels->weight_block(taps, pb.cout_padded, kFilterBlock, dst, pu);
       }
     }
   });
@@ -123,26 +129,43 @@ void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64
   }
 }
 
-void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame,
-                   const float* m) {
+// Output channels [c0, c1) of a block's tiles in output frame `frame` from the products m: tile
+// j's point p at m + p * point_stride + j * row (channel c0 first).
+void write_outputs(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame, int64_t c0,
+                   int64_t c1, const float* m, int64_t row, int64_t point_stride) {
   float* pixels[kTile * kTile];
   for (int64_t j = 0; j < count; ++j) {
     const TileIndex tile = tile_at(pb, first_tile + j);
-    float* frame_base = pb.dst + (tile.n * pb.out_t + frame) * pb.out_h * pb.out_w * pb.cout;
+    float* frame_base = pb.dst + (tile.n * pb.out_t + frame) * pb.out_h * pb.out_w * pb.cout + c0;
     for (int64_t r = 0; r < kTile; ++r)
       for (int64_t s = 0; s < kTile; ++s) {
         const int64_t oy = tile.ty * kTile + r, ox = tile.tx * kTile + s;
         pixels[r * kTile + s] =
             oy < pb.out_h && ox < pb.out_w ? frame_base + (oy * pb.out_w + ox) * pb.cout : nullptr;
       }
-    pb.kernels->output_tile(m + j * pb.cout_padded, pb.point_stride_m(), pb.cout, pb.bias, pixels,
-                            pb.accumulate);
+    pb.kernels->output_tile(m + j * row, point_stride, c1 - c0,
+                            pb.bias != nullptr ? pb.bias + c0 : nullptr, pixels, pb.accumulate);
   }
 }
 
-// One block of tiles through every output frame: the frames its taps read are transformed into
-// the slots (each once, while the output frames that need it run), then the 36 products per
-// filter block, then the output transform.
+// The taps of output frame `ot` that read a source frame: how many, which, and which frame.
+struct FrameTaps {
+  int64_t count = 0;
+  int64_t tap[BatchGemm::kMaxBatch];
+  int64_t frame[BatchGemm::kMaxBatch];
+};
+FrameTaps frame_taps(const Problem& pb, int64_t ot) {
+  FrameTaps ft;
+  for (int64_t tap = 0; tap < pb.taps; ++tap) {
+    const int64_t f = pb.t.source(ot + tap);
+    if (f < 0) continue;
+    ft.tap[ft.count] = tap;
+    ft.frame[ft.count] = f;
+    ++ft.count;
+  }
+  return ft;
+}
+
 // Seconds since `start`, added to `total` when profiling (else nothing is timed).
 class PhaseTimer {
  public:
@@ -161,8 +184,9 @@ class PhaseTimer {
   std::chrono::steady_clock::time_point start_;
 };
 
-void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const BatchGemm& full,
-               const BatchGemm& last, double* transform_seconds) {
+// One block's tiles for filter blocks [fb0, fb1), through every output frame.
+void run_block(const Problem& pb, int64_t b, int64_t fb0, int64_t fb1, FrameSlot* slots, float* m,
+               const BatchGemm& full, const BatchGemm& last, double* transform_seconds) {
   const int64_t first = b * pb.block, count = std::min(pb.block, pb.tiles - first);
   const BatchGemm& gemm = count == pb.block ? full : last;
   std::vector<const float*> a(static_cast<size_t>(pb.taps)), bv(static_cast<size_t>(pb.taps));
@@ -200,7 +224,7 @@ void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const B
       }
     }
     for (int64_t p = 0; p < kPoints; ++p)
-      for (int64_t fb = 0; fb < pb.filter_blocks; ++fb) {
+      for (int64_t fb = fb0; fb < fb1; ++fb) {
         for (int64_t i = 0; i < used; ++i) {
           a[static_cast<size_t>(i)] = pb.filter(taps[static_cast<size_t>(i)], p, fb);
           bv[static_cast<size_t>(i)] = frames[static_cast<size_t>(i)]->v + p * pb.point_stride_v();
@@ -208,14 +232,140 @@ void run_block(const Problem& pb, int64_t b, FrameSlot* slots, float* m, const B
         gemm(a.data(), bv.data(), used, m + p * pb.point_stride_m() + fb * kFilterBlock);
       }
     const PhaseTimer timer(transform_seconds);
-    write_outputs(pb, first, count, ot, m);
+    write_outputs(pb, first, count, ot, fb0 * kFilterBlock, std::min(pb.cout, fb1 * kFilterBlock),
+                  m + fb0 * kFilterBlock, pb.cout_padded, pb.point_stride_m());
   }
+}
+
+// Many blocks: every block reads all filters, so they are transformed once up front; threads take
+// blocks (split into filter-block ranges when blocks are few). Returns the transforms' seconds
+// when profiling. `weights` null: a dry run, which only allocates.
+double run_fused(Problem& pb, const float* weights) {
+  // Which thread computes what does not change any result.
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t ranges = std::min(pb.filter_blocks, (2 * max_threads + pb.blocks - 1) / pb.blocks);
+  const int64_t items = pb.blocks * ranges;
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, items));
+  const int64_t slot_floats = kPoints * pb.point_stride_v();
+  const int64_t m_floats = kPoints * pb.point_stride_m();
+  Tensor filters = Tensor::empty({pb.taps * kPoints * pb.point_stride_u()});
+  Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
+  Tensor zeros = Tensor::zeros({pb.cin});
+  if (weights == nullptr) return 0;
+  pb.zeros = zeros.data();
+  pb.filters = filters.data();
+  const bool timed = profiling();
+  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
+  double filter_seconds = 0;
+  {
+    const PhaseTimer timer(timed ? &filter_seconds : nullptr);
+    transform_filters(pb, weights, filters.data());
+  }
+  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
+  const int64_t rest = pb.tiles % pb.block;
+  const BatchGemm last =
+      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
+  // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
+  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
+  parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+    float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
+                                          : private_scratch.data();
+    std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
+    for (int64_t s = 0; s < pb.taps; ++s) slots[static_cast<size_t>(s)].v = mine + s * slot_floats;
+    float* m = mine + pb.taps * slot_floats;
+    double* seconds = timed && private_scratch.empty()
+                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
+                          : nullptr;
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t b = i / ranges, r = i % ranges;
+      for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
+      run_block(pb, b, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges,
+                slots.data(), m, full, last, seconds);
+    }
+  });
+  // The filter transform ran on all threads at once; the others per thread, averaged.
+  double total = 0;
+  for (const double s : transform_seconds) total += s;
+  return filter_seconds + total / static_cast<double>(threads);
+}
+
+// One block holds every tile (small frames, where a layer's filters outweigh its activations):
+// every source frame is transformed once, together; then each thread takes filter blocks,
+// transforms their filters into its own scratch (they are read by this block only, so they never
+// make a round trip through memory) and runs the products and output transforms for their
+// channels.
+double run_wide(Problem& pb, const float* weights) {
+  const int64_t max_threads = omp_get_max_threads();
+  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(max_threads, pb.filter_blocks));
+  const int64_t pv = pb.point_stride_v(), frame_floats = kPoints * pv;
+  const int64_t pu = pb.cin * kFilterBlock + kStridePad;  // one filter block's point stride
+  const int64_t pm = pb.block * kFilterBlock + kStridePad;
+  Tensor frames = Tensor::empty({pb.in_t, frame_floats});
+  Tensor scratch = Tensor::empty({threads, pb.taps * kPoints * pu + kPoints * pm});
+  Tensor zeros = Tensor::zeros({pb.cin});
+  if (weights == nullptr) return 0;
+  pb.zeros = zeros.data();
+  const bool timed = profiling();
+  double input_seconds = 0;
+  {
+    const PhaseTimer timer(timed ? &input_seconds : nullptr);
+    parallel_for(pb.in_t * pb.block, 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t f = r / pb.block, j = r % pb.block;
+        transform_frame(pb, j, 1, f, frames.data() + f * frame_floats + j * pb.cin);
+      }
+    });
+  }
+  const BatchGemm gemm(kFilterBlock, pb.block, pb.cin, pb.cin, kFilterBlock);
+  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
+  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
+  parallel_for(pb.filter_blocks, 1, [&](int64_t fb0, int64_t fb1) {
+    float* u = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
+                                       : private_scratch.data();
+    float* m = u + pb.taps * kPoints * pu;
+    double* seconds = timed && private_scratch.empty()
+                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
+                          : nullptr;
+    const float* a[BatchGemm::kMaxBatch];
+    const float* b[BatchGemm::kMaxBatch];
+    for (int64_t fb = fb0; fb < fb1; ++fb) {
+      {
+        const PhaseTimer timer(seconds);
+        for (int64_t tap = 0; tap < pb.taps; ++tap)
+          for (int64_t ci = 0; ci < pb.cin; ++ci)
+            pb.kernels->weight_block(
+                weights + (tap * pb.cin + ci) * 9 * pb.cout_padded + fb * kFilterBlock,
+                pb.cout_padded, kFilterBlock, u + tap * kPoints * pu + ci * kFilterBlock, pu);
+      }
+      const int64_t c0 = fb * kFilterBlock, c1 = std::min(pb.cout, c0 + kFilterBlock);
+      for (int64_t ot = 0; ot < pb.out_t; ++ot) {
+        const FrameTaps ft = frame_taps(pb, ot);
+        for (int64_t p = 0; p < kPoints; ++p) {
+          for (int64_t i = 0; i < ft.count; ++i) {
+            a[i] = u + (ft.tap[i] * kPoints + p) * pu;
+            b[i] = frames.data() + ft.frame[i] * frame_floats + p * pv;
+          }
+          gemm(a, b, ft.count, m + p * pm);
+        }
+        const PhaseTimer timer(seconds);
+        write_outputs(pb, 0, pb.block, ot, c0, c1, m, kFilterBlock, pm);
+      }
+    }
+  });
+  double total = 0;
+  for (const double sec : transform_seconds) total += sec;
+  return input_seconds + total / static_cast<double>(threads);
 }
 
 }  // namespace
 
+struct WinogradConv::Packed {
+  std::once_flag made;
+  Tensor weights;
+};
+
 WinogradConv::WinogradConv(Tensor weight, Tensor bias)
-    : weight_(std::move(weight)), bias_(std::move(bias)) {
+    : weight_(std::move(weight)), bias_(std::move(bias)), packed_(std::make_shared<Packed>()) {
   const int r = weight_.rank();
   if ((r != 4 && r != 5) || weight_.dim(-1) != 3 || weight_.dim(-2) != 3)
     fail("Winograd convolution needs a (O, I, [kT,] 3, 3) weight, got ",
@@ -223,6 +373,27 @@ WinogradConv::WinogradConv(Tensor weight, Tensor bias)
   out_channels_ = weight_.dim(0);
   in_channels_ = weight_.dim(1);
   taps_t_ = r == 5 ? weight_.dim(2) : 1;
+}
+
+const float* WinogradConv::packed_weights() const {
+  std::call_once(packed_->made, [this] {
+    const int64_t cout_padded = (out_channels_ + kFilterBlock - 1) / kFilterBlock * kFilterBlock;
+    Tensor packed = Tensor::zeros({taps_t_, in_channels_, 9, cout_padded});
+    const float* w = weight_.data();
+    parallel_for(taps_t_ * in_channels_, 16, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t tap = r / in_channels_, ci = r % in_channels_;
+        float* dst = packed.data() + r * 9 * cout_padded;
+        for (int64_t co = 0; co < out_channels_; ++co) {
+          const float* src = w + ((co * in_channels_ + ci) * taps_t_ + tap) * 9;
+          for (int64_t k = 0; k < 9; ++k) dst[k * cout_padded + co] = src[k];
+        }
+      }
+    });
+    release_file_pages(weight_.data(), weight_.bytes());
+    packed_->weights = std::move(packed);
+  });
+  return packed_->weights.data();
 }
 
 bool WinogradConv::applies(const Shape& weight, const std::array<int64_t, 3>& stride,
@@ -265,62 +436,26 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   pb.tiles_y = (pb.out_h + kTile - 1) / kTile;
   pb.tiles_x = (pb.out_w + kTile - 1) / kTile;
   pb.tiles = pb.n * pb.tiles_y * pb.tiles_x;
-  pb.block = tiles_per_block(pb.cin);
-  pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
   pb.filter_blocks = (pb.cout + kFilterBlock - 1) / kFilterBlock;
   pb.cout_padded = pb.filter_blocks * kFilterBlock;
+  pb.block = std::min(pb.tiles, tiles_per_block(kPoints * pb.taps * pb.cin * pb.cout_padded * 4));
+  pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
   pb.accumulate = accumulate;
 
-  // Scratch: the transformed filters, and per thread its frame slots and product tile.
-  const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(omp_get_max_threads(), pb.blocks));
-  const int64_t slot_floats = kPoints * pb.block * pb.cin;
-  const int64_t m_floats = kPoints * pb.block * pb.cout_padded;
-  const Shape filter_shape = {pb.taps * kPoints * pb.cout_padded * pb.cin};
-  Tensor filters =
-      pb.cout % kFilterBlock == 0 ? Tensor::empty(filter_shape) : Tensor::zeros(filter_shape);
-  Tensor scratch = Tensor::empty({threads, pb.taps * slot_floats + m_floats});
-  Tensor zeros = Tensor::zeros({pb.cin});
-  if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) return 0;
+  if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) {
+    // Shapes only: allocate what the run would, for the plan's memory figures.
+    if (pb.blocks == 1)
+      run_wide(pb, nullptr);
+    else
+      run_fused(pb, nullptr);
+    return 0;
+  }
   if (weight_.data() == nullptr) fail("the model was built without weights");
-
   pb.kernels = &winograd::kernels(cpu_isa());
   pb.x = x.data();
   pb.dst = dst.data();
   pb.bias = bias_.numel() > 0 ? bias_.data() : nullptr;
-  pb.zeros = zeros.data();
-  pb.filters = filters.data();
-  const bool timed = profiling();
-  std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
-  double filter_seconds = 0;
-  {
-    const PhaseTimer timer(timed ? &filter_seconds : nullptr);
-    transform_filters(pb, weight_.data(), filters.data());
-  }
-
-  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
-  const int64_t rest = pb.tiles % pb.block;
-  const BatchGemm last =
-      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
-  // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
-  std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
-  parallel_for(pb.blocks, 1, [&](int64_t b0, int64_t b1) {
-    float* mine = private_scratch.empty() ? scratch.data() + omp_get_thread_num() * scratch.dim(1)
-                                          : private_scratch.data();
-    std::vector<FrameSlot> slots(static_cast<size_t>(pb.taps));
-    for (int64_t s = 0; s < pb.taps; ++s) slots[static_cast<size_t>(s)].v = mine + s * slot_floats;
-    float* m = mine + pb.taps * slot_floats;
-    double* seconds = timed && private_scratch.empty()
-                          ? &transform_seconds[static_cast<size_t>(omp_get_thread_num())]
-                          : nullptr;
-    for (int64_t b = b0; b < b1; ++b) {
-      for (auto& s : slots) s.frame = -1;  // a slot holds one block's tiles
-      run_block(pb, b, slots.data(), m, full, last, seconds);
-    }
-  });
-  // The filter transform ran on all threads at once; the others per thread, averaged.
-  double total = 0;
-  for (const double s : transform_seconds) total += s;
-  return filter_seconds + total / static_cast<double>(threads);
+  return pb.blocks == 1 ? run_wide(pb, packed_weights()) : run_fused(pb, packed_weights());
 }
 
 int64_t WinogradConv::executed_flops(const Tensor& x, const WinogradAxis& t, const WinogradAxis& h,

@@ -11,14 +11,17 @@
 //
 // Zero padding and nearest x2 upsampling are read through index maps, never materialised: an
 // axis either pads its source with zeros or upsamples a source padded by one on both sides
-// (UpsampleConv's input). Filters are transformed at each call, so the model keeps one copy of
-// its weights; the transformed filters live only while the convolution runs.
+// (UpsampleConv's input). Filters are transformed at each call from a copy of the weights laid
+// out for it (output channels innermost, made at the first call; a checkpoint's file pages are
+// then returned), so the model keeps one copy of its weights; the transformed filters, 4x the
+// size, live only while the convolution runs.
 //
 // Threads take blocks of tiles; the tile blocks and the order of every sum are fixed by the
 // shapes alone, so results are bitwise identical for any thread count.
 
 #include <array>
 #include <cstdint>
+#include <memory>
 
 #include "vvae/tensor.hpp"
 
@@ -43,7 +46,6 @@ class WinogradConv {
  public:
   WinogradConv() = default;
   // weight (O, I, 3, 3) or (O, I, kt, 3, 3) in the checkpoint layout; bias (O) or undefined.
-  // The weight tensor is kept (not copied) and read at each call.
   WinogradConv(Tensor weight, Tensor bias);
 
   bool defined() const { return out_channels_ > 0; }
@@ -60,8 +62,12 @@ class WinogradConv {
                          const WinogradAxis& w) const;
 
  private:
+  struct Packed;
+  const float* packed_weights() const;  // (kt, C_in, 9, C_out padded), made once
+
   Tensor weight_, bias_;
   int64_t out_channels_ = 0, in_channels_ = 0, taps_t_ = 1;
+  std::shared_ptr<Packed> packed_;
 };
 
 }  // namespace vvae

@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-#include "core/cpu.hpp"
+#include "core/isa.hpp"
 
 namespace vvae::winograd {
 
@@ -27,7 +27,7 @@ struct Kernels {
   void (*output_tile)(const float* m, int64_t p_stride, int64_t channels, const float* bias,
                       float* const* dst, bool accumulate);
   // u[p * p_stride + j] = (G g_j G^T)[p] for j in [0, lanes), where g_j's tap (y, x) is
-  // taps[j * tap_stride + 3 y + x].
+  // taps[(3 y + x) * tap_stride + j]: filters side by side, one row per tap.
   void (*weight_block)(const float* taps, int64_t tap_stride, int64_t lanes, float* u,
                        int64_t p_stride);
 };

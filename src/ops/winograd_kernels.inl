@@ -113,13 +113,10 @@ inline void g3(const V g[3], V o[6]) {
 template <typename V>
 inline void weight_lanes(const float* taps, int64_t tap_stride, int64_t j, float* u,
                          int64_t p_stride) {
-  // Gather the nine taps of lanes j .. j + V::kLanes - 1.
-  alignas(64) float gathered[9][V::kLanes];
-  for (int l = 0; l < V::kLanes; ++l)
-    for (int k = 0; k < 9; ++k) gathered[k][l] = taps[(j + l) * tap_stride + k];
   V t[6][3];  // t[i][x] = (G g)[i][x]
   for (int x = 0; x < 3; ++x) {
-    const V col[3] = {V::load(gathered[x]), V::load(gathered[3 + x]), V::load(gathered[6 + x])};
+    const V col[3] = {V::load(taps + x * tap_stride + j), V::load(taps + (3 + x) * tap_stride + j),
+                      V::load(taps + (6 + x) * tap_stride + j)};
     V out[6];
     g3(col, out);
     for (int i = 0; i < 6; ++i) t[i][x] = out[i];

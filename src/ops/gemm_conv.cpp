@@ -1,0 +1,210 @@
+#include "ops/gemm_conv.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "core/dry_run.hpp"
+#include "core/file_pages.hpp"
+#include "core/threads.hpp"
+#include "ops/gemm.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+namespace {
+
+constexpr int64_t kFilterBlock = 32;  // output channels per packed weight panel (GEMM m)
+constexpr int64_t kSegment = 64;      // output pixels per product at most (GEMM n)
+
+// The convolution in 3-D terms (2-D: one frame, one temporal tap).
+struct Problem {
+  const float* x = nullptr;
+  float* dst = nullptr;
+  const float* bias = nullptr;
+  const float* weights = nullptr;  // (taps, filter blocks, C_in, kFilterBlock)
+  int64_t n = 0, cin = 0, cout = 0;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, stride[3] = {1, 1, 1},
+          pad[3] = {0, 0, 0};
+  int64_t filter_blocks = 0;
+  bool accumulate = false;
+  bool flat = false;  // 1x1, stride 1, no padding: the whole tensor is one row of pixels
+
+  int64_t taps() const { return k[0] * k[1] * k[2]; }
+  const float* panel(int64_t tap, int64_t fb) const {
+    return weights + (tap * filter_blocks + fb) * cin * kFilterBlock;
+  }
+  // Output rows (n, t, y) with out[2] pixels each; flat: rows of kSegment pixels.
+  int64_t rows() const {
+    if (flat) return (n * out[0] * out[1] * out[2] + kSegment - 1) / kSegment;
+    return n * out[0] * out[1];
+  }
+};
+
+// Adds what the products start from: the bias, onto the residual or over the old contents.
+void start_row(const Problem& pb, float* c, int64_t pixels, int64_t c0, int64_t c1) {
+  for (int64_t j = 0; j < pixels; ++j) {
+    float* o = c + j * pb.cout;
+    for (int64_t ch = c0; ch < c1; ++ch) {
+      const float b = pb.bias != nullptr ? pb.bias[ch] : 0.0f;
+      o[ch] = pb.accumulate ? o[ch] + b : b;
+    }
+  }
+}
+
+// Output pixels [x0, x1) of one row against the taps whose input pixel is inside the frame for
+// all of them; filter blocks [fb0, fb1).
+void segment(const Problem& pb, const float* const* rows, const int64_t* row_taps, int64_t nrows,
+             int64_t x0, int64_t x1, int64_t q0, int64_t q1, int64_t fb0, int64_t fb1, float* c) {
+  const float* a[BatchGemm::kMaxBatch];
+  const float* b[BatchGemm::kMaxBatch];
+  const int64_t pixels = x1 - x0;
+  for (int64_t fb = fb0; fb < fb1; ++fb) {
+    const int64_t m = std::min(kFilterBlock, pb.cout - fb * kFilterBlock);
+    const BatchGemm gemm(m, pixels, pb.cin, pb.stride[2] * pb.cin, pb.cout, true, kFilterBlock);
+    int64_t count = 0;
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t q = q0; q < q1; ++q) {
+        a[count] = pb.panel(row_taps[r] * pb.k[2] + q, fb);
+        b[count] = rows[r] + ((x0 * pb.stride[2] + q - pb.pad[2]) * pb.cin);
+        ++count;
+      }
+    if (count > 0) gemm(a, b, count, c + x0 * pb.cout + fb * kFilterBlock);
+  }
+}
+
+// One output row, filter blocks [fb0, fb1).
+void run_row(const Problem& pb, int64_t row, int64_t fb0, int64_t fb1) {
+  const int64_t c0 = fb0 * kFilterBlock, c1 = std::min(pb.cout, fb1 * kFilterBlock);
+  if (pb.flat) {
+    const int64_t total = pb.n * pb.out[0] * pb.out[1] * pb.out[2];
+    const int64_t p0 = row * kSegment, p1 = std::min(total, p0 + kSegment);
+    float* c = pb.dst + p0 * pb.cout;
+    start_row(pb, c, p1 - p0, c0, c1);
+    const float* src = pb.x + p0 * pb.cin;
+    const int64_t zero = 0;
+    segment(pb, &src, &zero, 1, 0, p1 - p0, 0, 1, fb0, fb1, c);
+    return;
+  }
+  const int64_t s = row / (pb.out[0] * pb.out[1]), ot = (row / pb.out[1]) % pb.out[0],
+                oy = row % pb.out[1];
+  // The input rows (t, y) the kernel's (a, p) taps read, inside the clip.
+  const float* rows[BatchGemm::kMaxBatch];
+  int64_t row_taps[BatchGemm::kMaxBatch];
+  int64_t nrows = 0;
+  for (int64_t a = 0; a < pb.k[0]; ++a) {
+    const int64_t it = ot * pb.stride[0] + a - pb.pad[0];
+    if (it < 0 || it >= pb.in[0]) continue;
+    for (int64_t p = 0; p < pb.k[1]; ++p) {
+      const int64_t iy = oy * pb.stride[1] + p - pb.pad[1];
+      if (iy < 0 || iy >= pb.in[1]) continue;
+      rows[nrows] = pb.x + ((s * pb.in[0] + it) * pb.in[1] + iy) * pb.in[2] * pb.cin;
+      row_taps[nrows] = a * pb.k[1] + p;
+      ++nrows;
+    }
+  }
+  float* c = pb.dst + ((s * pb.out[0] + ot) * pb.out[1] + oy) * pb.out[2] * pb.cout;
+  const int64_t W = pb.out[2];
+  start_row(pb, c, W, c0, c1);
+  // Pixels whose every column tap is inside the row: ox * stride + q - pad in [0, in) for all q.
+  const int64_t sw = pb.stride[2], pw = pb.pad[2];
+  const int64_t lo = std::min(W, (pw + sw - 1) / sw), span = pb.in[2] - pb.k[2] + pw;
+  const int64_t hi = span < 0 ? lo : std::max(lo, std::min(W, span / sw + 1));
+  for (int64_t x0 = lo; x0 < hi; x0 += kSegment)
+    segment(pb, rows, row_taps, nrows, x0, std::min(hi, x0 + kSegment), 0, pb.k[2], fb0, fb1, c);
+  // The edge pixels, one at a time, against the column taps inside the row.
+  for (int64_t ox = 0; ox < W; ++ox) {
+    if (ox == lo) ox = hi;
+    if (ox >= W) break;
+    const int64_t q0 = std::max<int64_t>(0, pw - ox * sw);
+    const int64_t q1 = std::min(pb.k[2], pb.in[2] + pw - ox * sw);
+    if (q0 < q1) segment(pb, rows, row_taps, nrows, ox, ox + 1, q0, q1, fb0, fb1, c);
+  }
+}
+
+}  // namespace
+
+struct GemmConv::Packed {
+  std::once_flag made;
+  Tensor weights;
+};
+
+GemmConv::GemmConv(Tensor weight, Tensor bias, const ConvGeometry& geometry)
+    : weight_(std::move(weight)),
+      bias_(std::move(bias)),
+      geometry_(geometry),
+      packed_(std::make_shared<Packed>()) {
+  if (!applies(weight_.shape(), geometry_))
+    fail("internal: a tap-wise convolution cannot take ", to_string(weight_.shape()));
+  out_channels_ = weight_.dim(0);
+  in_channels_ = weight_.dim(1);
+  const int s = geometry_.spatial_dims;
+  for (int i = 0; i < s; ++i) kernel_[3 - s + i] = weight_.dim(2 + i);
+}
+
+bool GemmConv::applies(const Shape& weight, const ConvGeometry& g) {
+  if (g.groups != 1 || static_cast<int>(weight.size()) != g.spatial_dims + 2) return false;
+  int64_t taps = 1;
+  for (size_t i = 2; i < weight.size(); ++i) taps *= weight[i];
+  // Few channels leave the products too small to beat oneDNN's direct kernels.
+  return taps <= BatchGemm::kMaxBatch && weight[0] >= 16 && weight[1] >= 16;
+}
+
+const float* GemmConv::packed_weights() const {
+  std::call_once(packed_->made, [this] {
+    const int64_t taps = kernel_[0] * kernel_[1] * kernel_[2];
+    const int64_t fbs = (out_channels_ + kFilterBlock - 1) / kFilterBlock;
+    Tensor packed = Tensor::zeros({taps, fbs, in_channels_, kFilterBlock});
+    const float* w = weight_.data();
+    parallel_for(taps * fbs, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t tap = i / fbs, fb = i % fbs;
+        float* dst = packed.data() + i * in_channels_ * kFilterBlock;
+        for (int64_t j = 0; j < kFilterBlock && fb * kFilterBlock + j < out_channels_; ++j)
+          for (int64_t ci = 0; ci < in_channels_; ++ci)
+            dst[ci * kFilterBlock + j] =
+                w[((fb * kFilterBlock + j) * in_channels_ + ci) * taps + tap];
+      }
+    });
+    release_file_pages(weight_.data(), weight_.bytes());
+    packed_->weights = std::move(packed);
+  });
+  return packed_->weights.data();
+}
+
+void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
+  if (dry_run_active() || dst.numel() == 0) return;
+  if (weight_.data() == nullptr) fail("the model was built without weights");
+  const int s = geometry_.spatial_dims;
+  Problem pb;
+  pb.x = x.data();
+  pb.dst = dst.data();
+  pb.bias = bias_.numel() > 0 ? bias_.data() : nullptr;
+  pb.n = x.dim(0);
+  pb.cin = in_channels_;
+  pb.cout = out_channels_;
+  for (int i = 0; i < s; ++i) {
+    const size_t d = static_cast<size_t>(3 - s + i), g = static_cast<size_t>(i);
+    pb.in[d] = x.dim(1 + i);
+    pb.out[d] = dst.dim(1 + i);
+    pb.k[d] = kernel_[d];
+    pb.stride[d] = geometry_.stride[g];
+    pb.pad[d] = geometry_.pad_lo[g];
+  }
+  pb.filter_blocks = (pb.cout + kFilterBlock - 1) / kFilterBlock;
+  pb.accumulate = accumulate;
+  pb.flat = pb.taps() == 1 && pb.stride[0] == 1 && pb.stride[1] == 1 && pb.stride[2] == 1 &&
+            pb.pad[0] == 0 && pb.pad[1] == 0 && pb.pad[2] == 0;
+  pb.weights = packed_weights();
+  // Work items: rows, split into ranges of filter blocks when rows are few.
+  const int64_t rows = pb.rows(), threads = omp_get_max_threads();
+  const int64_t ranges = std::min(pb.filter_blocks, (2 * threads + rows - 1) / rows);
+  parallel_for(rows * ranges, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t r = i % ranges;
+      run_row(pb, i / ranges, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges);
+    }
+  });
+}
+
+}  // namespace vvae
