@@ -34,6 +34,20 @@ TEST(Tensor, ShapesViewsAndCopies) {
   EXPECT_TRUE(c.storage_unique());
 }
 
+TEST(Tensor, DefinednessIsHonest) {
+  const Tensor none;
+  EXPECT_FALSE(none.defined());
+  EXPECT_FALSE(none.has_data());
+  const Tensor empty = Tensor::empty({0, 3});
+  EXPECT_TRUE(empty.defined());
+  EXPECT_TRUE(empty.has_data());  // no elements: nothing missing
+  const Tensor full = Tensor::zeros({2});
+  EXPECT_TRUE(full.defined() && full.has_data());
+  const Tensor shape_only = Tensor::borrow({2, 3}, nullptr, nullptr);  // as a plan's weights
+  EXPECT_TRUE(shape_only.defined());
+  EXPECT_FALSE(shape_only.has_data());
+}
+
 TEST(Tensor, SixtyFourBitSizes) {
   // Shapes past 2^31 elements are represented exactly (no allocation needed to check).
   const Shape big = {1, 128, 129, 512, 512};

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <random>
 
-#include "pipeline/clip.hpp"
-#include "pipeline/frames.hpp"
-#include "pipeline/geometry.hpp"
-#include "pipeline/manifest.hpp"
-#include "pipeline/metrics.hpp"
+#include "media/clip.hpp"
+#include "media/frames.hpp"
+#include "media/geometry.hpp"
+#include "media/manifest.hpp"
+#include "media/metrics.hpp"
 #include "test_util.hpp"
 
 namespace vvae {

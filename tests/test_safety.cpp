@@ -12,11 +12,11 @@
 
 #include "core/memory_limits.hpp"
 #include "io/atomic_file.hpp"
-#include "io/file_identity.hpp"
-#include "io/file_lock.hpp"
+#include "media/file_identity.hpp"
+#include "media/file_lock.hpp"
 #include "io/utf8.hpp"
-#include "io/video.hpp"
-#include "pipeline/reconstruct.hpp"
+#include "media/video.hpp"
+#include "media/reconstruct.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
 

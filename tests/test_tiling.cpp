@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/dry_run.hpp"
-#include "pipeline/tiling.hpp"
+#include "models/tiling.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 

@@ -8,11 +8,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "io/video.hpp"
-#include "pipeline/clip.hpp"
-#include "pipeline/metrics.hpp"
-#include "pipeline/reconstruct.hpp"
-#include "pipeline/visuals.hpp"
+#include "media/video.hpp"
+#include "media/clip.hpp"
+#include "media/metrics.hpp"
+#include "media/reconstruct.hpp"
+#include "media/visuals.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
 

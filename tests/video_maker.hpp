@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "io/video.hpp"
+#include "media/video.hpp"
 
 namespace vvae::test {
 

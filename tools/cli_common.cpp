@@ -38,7 +38,8 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
                                                {"winograd", ConvAlgorithm::kWinograd}}));
 }
 
-void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
+void add_tiling_options(CLI::App& cmd, LoadOptions& load) {
+  TilingOptions& t = load.tiling;
   cmd.add_option("--tile-size", t.tile_size, "Spatial tile size in pixels (overrides the config)")
       ->check(in_range<int64_t>(1, limits::kMaxSide));
   cmd.add_option("--tile-frames", t.tile_frames, "Temporal tile length in frames")
@@ -50,9 +51,22 @@ void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
                "No spatial tiles (temporal tiling as configured)");
   cmd.add_flag("--no-temporal-tiling", t.no_temporal,
                "No temporal tiles (Open-Sora's text-to-video setting: spatial tiling only)");
-  cmd.add_flag("--dcae-short-tail-compat", t.dcae_short_tail_compat,
-               "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
-               "(the clip comes back short) instead of merging it into the previous tile");
+  cmd.add_option_function<std::vector<std::string>>(
+      "--model-arg",
+      [&load](const std::vector<std::string>& settings) {
+        for (const std::string& kv : settings) {
+          const size_t eq = kv.find('=');
+          if (eq == std::string::npos || eq == 0)
+            fail("--model-arg ", kv, ": expected KEY=VALUE with VALUE in JSON (true, 256, ...)");
+          load.model_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+        }
+      },
+      "Set a model_args key of the family's config over its value: KEY=JSON (repeatable)");
+  cmd.add_flag_callback(
+      "--dcae-short-tail-compat", [&load] { load.model_args["dcae_short_tail_compat"] = "true"; },
+      "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
+      "(the clip comes back short) instead of merging it into the previous tile (the same as "
+      "--model-arg dcae_short_tail_compat=true)");
 }
 
 const ClipOptions& ClipCliOptions::resolve() {

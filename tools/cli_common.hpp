@@ -6,10 +6,10 @@
 #include <sstream>
 #include <string>
 
-#include "io/file_identity.hpp"
 #include "io/safetensors.hpp"
-#include "io/video.hpp"
-#include "pipeline/clip.hpp"
+#include "media/clip.hpp"
+#include "media/file_identity.hpp"
+#include "media/video.hpp"
 #include "vvae/limits.hpp"
 #include "vvae/model.hpp"
 
@@ -49,8 +49,9 @@ CLI::Validator in_range(T lo, T hi) {
 
 // --model, --weights, --config, --preset, --strict, --threads, --quiet
 void add_model_options(CLI::App& cmd, CommonOptions& o);
-// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --dcae-short-tail-compat
-void add_tiling_options(CLI::App& cmd, TilingOptions& t);
+// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --no-spatial-tiling,
+// --no-temporal-tiling, --model-arg KEY=VALUE, --dcae-short-tail-compat
+void add_tiling_options(CLI::App& cmd, LoadOptions& load);
 
 // How video and image inputs become clips: --num-frames, --frame-interval, --fps-max,
 // --resolution, --size.

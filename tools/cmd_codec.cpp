@@ -10,7 +10,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "io/safetensors.hpp"
-#include "pipeline/clip.hpp"
+#include "media/clip.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -38,7 +38,7 @@ struct EncodeCommand {
     CLI::App* cmd = app.add_subcommand(
         "encode", "Encode a clip (a video, an image, or a (B,C,T,H,W) tensor) to its latent");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     add_input_option(*cmd, input,
                      "Video or image file, or safetensors holding the clip (tensor 'x' or its "
                      "only tensor)");
@@ -80,7 +80,7 @@ struct EncodeCommand {
     warn_non_finite(r.z, "the latent", common.quiet);
 
     std::vector<NamedTensor> tensors = {{"z", r.z}};
-    if (r.mean.defined() && r.mean.numel() > 0) {
+    if (r.mean.defined()) {
       tensors.push_back({"mean", r.mean});
       tensors.push_back({"logvar", r.logvar});
     }
@@ -106,7 +106,7 @@ struct DecodeCommand {
     CLI::App* cmd = app.add_subcommand(
         "decode", "Decode a latent (B,C,T,H,W) to a clip: a tensor, a video or images");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     add_input_option(*cmd, input,
                      "safetensors file holding the latent (tensor 'z' or its only tensor)");
     cmd->add_option("-o,--output", output,

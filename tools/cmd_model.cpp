@@ -20,7 +20,7 @@ struct InfoCommand {
     CLI::App* cmd = app.add_subcommand(
         "info", "Describe a model: family, config, parameters, latent shape, memory estimate");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     cmd->add_option("--input-shape", input_shape, "Plan an encode of this clip shape: B,C,T,H,W");
     cmd->add_flag("--list-params", list_params, "List every parameter name and shape");
     cmd->callback([this] { run(); });

@@ -17,7 +17,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "io/atomic_file.hpp"
-#include "pipeline/reconstruct.hpp"
+#include "media/reconstruct.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -116,7 +116,7 @@ struct ReconstructCommand {
         "Encode and decode videos: writes OUT/orig/NAME_orig.mp4 and OUT/recn/NAME_recn.mp4, "
         "PSNR/SSIM per clip, the latent mean/std (stats.py) and OUT/summary.json");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     cmd->add_option("inputs", inputs, "Videos, images or clip tensors");
     cmd->add_option("--manifest", manifest, "CSV with a 'path' column (Open-Sora's dataset CSV)");
     cmd->add_option("-o,--output", out_dir, "Output folder (created if its parent exists)")

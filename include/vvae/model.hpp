@@ -11,6 +11,7 @@
 // Every tensor crossing this API is float32, row-major, shaped (B, C, T, H, W).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,10 +31,9 @@ struct TilingOptions {
   std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
   std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
-  // --dcae-short-tail-compat: decode a last temporal tile of one latent frame to one frame, as
-  // upstream's DC-AE does (the clip comes back short), instead of merging it into the previous
-  // tile. DC-AE only.
-  bool dcae_short_tail_compat = false;
+  bool any() const {
+    return disable || no_spatial || no_temporal || tile_size || tile_frames || overlap;
+  }
 };
 
 struct LoadOptions {
@@ -45,6 +45,10 @@ struct LoadOptions {
   // Build the architecture without weights (for `vvae info` on a bare preset).
   bool without_weights = false;
   TilingOptions tiling;
+  // Settings of the family's own (model_args key -> its JSON value, e.g.
+  // {"dcae_short_tail_compat", "true"}), set over the config's after the tiling options; the
+  // family refuses keys it does not know.
+  std::map<std::string, std::string> model_args;
   ComputeOptions compute;
 };
 
@@ -54,10 +58,11 @@ struct EncodeOptions {
 };
 
 struct EncodeResult {
-  Tensor z;        // the latent, scaled and shifted as upstream does
-  Tensor mean;     // raw posterior mean (variational families only, else undefined)
+  Tensor z;  // the latent, scaled and shifted as upstream does
+  // Variational families only; for the others these are undefined (defined() is false).
+  Tensor mean;     // raw posterior mean
   Tensor logvar;   // raw posterior log-variance, clamped to [-30, 20]
-  Tensor moments;  // the encoder's raw output [mean | logvar] before clamping (variational only)
+  Tensor moments;  // the encoder's raw output [mean | logvar] before clamping
 };
 
 struct ParameterInfo {

@@ -106,7 +106,8 @@ Tensor::Tensor(Shape shape, float* data, std::shared_ptr<void> owner)
     : shape_(std::move(shape)),
       numel_(vvae::numel(shape_)),
       data_(data),
-      owner_(std::move(owner)) {}
+      owner_(std::move(owner)),
+      defined_(true) {}
 
 Tensor Tensor::empty(const Shape& shape) {
   check_shape(shape);

@@ -210,7 +210,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   for (const auto& [name, tensor] : tensors) {
     if (name.empty() || name == "__metadata__" || !seen.insert(name).second)
       fail("cannot write '", path, "': invalid or duplicate tensor name '", name, "'");
-    if (!tensor.defined()) fail("cannot write '", path, "': tensor '", name, "' has no data");
+    if (!tensor.has_data()) fail("cannot write '", path, "': tensor '", name, "' has no data");
     header[name] = {{"dtype", "F32"},
                     {"shape", tensor.shape()},
                     {"data_offsets", {offset, offset + tensor.bytes()}}};

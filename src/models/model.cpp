@@ -1,5 +1,6 @@
 // The public Model: resolves what --model names (directory, preset, checkpoint), builds the
-// family's module tree bound to the checkpoint, and plans runs with a dry run.
+// family's codec bound to the checkpoint, checks inputs against vvae's limits, and plans runs
+// (a run with shape-only tensors in its own PlanContext).
 #include <filesystem>
 #include <sstream>
 
@@ -21,7 +22,7 @@ class ModelImpl {
  public:
   ModelInfo info;
   ComputeOptions compute;
-  std::unique_ptr<VaeModel> model;
+  std::unique_ptr<Codec> model;
 };
 
 namespace {
@@ -62,10 +63,10 @@ const Preset& preset_or_fail(const std::string& name) {
 size_t mismatches(const Preset& preset, const SafetensorsFile& file,
                   const std::vector<std::string>& names) {
   const Family& family = find_family(preset.family);
-  const auto renames = family.checkpoint_renames(names);
+  const auto renames = family.checkpoint_renames ? family.checkpoint_renames(names)
+                                                 : std::map<std::string, std::string>{};
   WeightStore store = WeightStore::shapes_only();
-  ModelInfo scratch;
-  family.build(preset.args, store, scratch);
+  family.build(preset.args, store);
   size_t bad = 0;
   for (const auto& p : store.requested()) {
     auto it = renames.find(p.name);
@@ -131,9 +132,15 @@ Source resolve(const LoadOptions& o) {
        ") nor a .safetensors checkpoint");
 }
 
-bool has_tiling_override(const TilingOptions& t) {
-  return t.disable || t.no_spatial || t.no_temporal || t.tile_size || t.tile_frames || t.overlap ||
-         t.dcae_short_tail_compat;
+// LoadOptions::model_args over the config's: each value is JSON text.
+void apply_model_args(Json& args, const std::map<std::string, std::string>& overrides) {
+  for (const auto& [key, text] : overrides) {
+    Json value = Json::parse(text, nullptr, false);
+    if (value.is_discarded())
+      fail("model_args setting ", key, "=", text,
+           " is not a JSON value (e.g. true, 256, \"name\")");
+    args[key] = std::move(value);
+  }
 }
 
 }  // namespace
@@ -142,9 +149,8 @@ Model Model::load(const LoadOptions& options) {
   check_compute_mode(options.compute);
   Source source = resolve(options);
   const Family& family = find_family(source.config.family);
-  if (options.tiling.dcae_short_tail_compat && family.name != "dcae")
-    fail("--dcae-short-tail-compat applies to the dcae family only, not ", family.name);
-  if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
+  if (options.tiling.any()) apply_tiling_options(source.config.args, options.tiling, family);
+  apply_model_args(source.config.args, options.model_args);
 
   auto impl = std::make_unique<ModelImpl>();
   impl->compute = options.compute;
@@ -159,9 +165,12 @@ Model Model::load(const LoadOptions& options) {
   std::shared_ptr<const SafetensorsFile> file;
   if (with_weights) file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(source.weights));
   WeightStore store =
-      file ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
-           : WeightStore::shapes_only();
-  impl->model = family.build(source.config.args, store, info);
+      !file ? WeightStore::shapes_only()
+      : family.checkpoint_renames
+          ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
+          : WeightStore::from_checkpoint(file);
+  impl->model = family.build(source.config.args, store);
+  impl->model->describe(info);
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
@@ -183,7 +192,7 @@ namespace {
 // Refuses, before any work, a shape beyond vvae's limits (so that no shape makes planning or a
 // run hang or exhaust memory before saying no), then one the model does not take; returns the
 // output shape.
-Shape checked_output(const VaeModel& m, const Shape& input, bool encode) {
+Shape checked_output(const Codec& m, const Shape& input, bool encode) {
   limits::check_clip_limits(input, encode ? "the input" : "the latent");
   const Shape output = encode ? m.encoded_shape(input) : m.decoded_shape(input);
   limits::check_clip_limits(output, encode ? "the latent of the input" : "the decoded clip");
@@ -244,14 +253,14 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
 }  // namespace
 
 RunPlan Model::plan_encode(const Shape& input) const {
-  const VaeModel& m = *impl_->model;
+  const Codec& m = *impl_->model;
   Shape output = checked_output(m, input, true);  // before the notes: it checks the limits
   return plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
-  const VaeModel& m = *impl_->model;
+  const Codec& m = *impl_->model;
   Shape output = checked_output(m, input, false);
   return plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });

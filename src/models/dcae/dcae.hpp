@@ -8,7 +8,6 @@
 
 namespace vvae {
 
-Family dcae_family();
-std::vector<Preset> dcae_presets();
+Family dcae_family();  // with the preset dc-ae-f32t4c128
 
 }  // namespace vvae

@@ -1,4 +1,4 @@
-#include "pipeline/geometry.hpp"
+#include "media/geometry.hpp"
 
 #include <cmath>
 #include <cstdlib>

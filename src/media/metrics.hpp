@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "io/video.hpp"
+#include "media/video.hpp"
 
 namespace vvae {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "io/video.hpp"
+#include "media/video.hpp"
 
 namespace vvae {
 

@@ -51,6 +51,22 @@ struct TilingSpec {
   bool allow_short_tail = false;
 };
 
+// Both directions' tilings from one setting, as upstream derives them: encoding cuts tiles of
+// `tile` pixels and `tile_frames` frames, whose outputs are `latent_tile` latents and
+// `latent_frames` latent frames; decoding cuts tiles of those and outputs the pixel sizes.
+struct TilingSettings {
+  bool spatial = false;
+  bool temporal = false;
+  double overlap = 0.25;
+  int64_t tile = 0, latent_tile = 0;
+  int64_t tile_frames = 0, latent_frames = 0;
+  bool causal = false;
+};
+struct TilingPair {
+  TilingSpec encode, decode;
+};
+TilingPair tiling_pair(const TilingSettings& settings);
+
 // Runs the model untiled on one tile: (B, C, t, h, w) -> (B, C', t', h', w'), channels-first.
 using TileRunner = std::function<Tensor(const Tensor& tile)>;
 // The untiled output shape for an input shape (throws Error on an invalid input).

@@ -1,4 +1,4 @@
-#include "pipeline/tiling.hpp"
+#include "models/tiling.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -297,6 +297,21 @@ void check_tile_count(const Shape& x, const TilingSpec& s) {
 }
 
 }  // namespace
+
+TilingPair tiling_pair(const TilingSettings& t) {
+  TilingPair p;
+  for (TilingSpec* s : {&p.encode, &p.decode}) {
+    s->spatial = t.spatial;
+    s->temporal = t.temporal;
+    s->overlap = t.overlap;
+    s->causal = t.causal;
+  }
+  p.encode.tile = p.decode.out_tile = t.tile;
+  p.encode.out_tile = p.decode.tile = t.latent_tile;
+  p.encode.tile_frames = p.decode.out_tile_frames = t.tile_frames;
+  p.encode.out_tile_frames = p.decode.tile_frames = t.latent_frames;
+  return p;
+}
 
 Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule& shape) {
   check_input(x);

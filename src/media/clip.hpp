@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "io/safetensors.hpp"
-#include "io/video.hpp"
-#include "pipeline/frames.hpp"
-#include "pipeline/geometry.hpp"
+#include "media/video.hpp"
+#include "media/frames.hpp"
+#include "media/geometry.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {

@@ -9,7 +9,6 @@
 
 namespace vvae {
 
-Family hunyuan_family();
-std::vector<Preset> hunyuan_presets();
+Family hunyuan_family();  // with the preset hunyuan-vae
 
 }  // namespace vvae

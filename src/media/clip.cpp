@@ -1,4 +1,4 @@
-#include "pipeline/clip.hpp"
+#include "media/clip.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -15,17 +15,14 @@
 //
 // Clips are coded one sample at a time, as upstream's encode_single / decode_single, on
 // channels-last (1, T, H, W, C) activations. Tiled runs go through the shared tiler.
-#include "models/dcae.hpp"
+#include "models/dcae/dcae.hpp"
 
 #include <cmath>
 #include <optional>
 
-#include "core/dry_run.hpp"
-#include "models/dcae_blocks.hpp"
-#include "ops/layout.hpp"
+#include "models/dcae/blocks.hpp"
 #include "ops/pixel_shuffle.hpp"
 #include "ops/rms_norm.hpp"
-#include "pipeline/tiling.hpp"
 #include "vvae/error.hpp"
 #include "vvae/limits.hpp"
 
@@ -38,7 +35,8 @@ using dcae::RmsNorm;
 using dcae::StageBlock;
 using dcae::UpsampleBlock;
 
-// vvae's own model_args key: reproduce upstream's short last temporal decode tile.
+// vvae's own model_args key (LoadOptions::model_args, --dcae-short-tail-compat): reproduce
+// upstream's short last temporal decode tile.
 constexpr const char* kShortTailKey = "dcae_short_tail_compat";
 
 // --- config --------------------------------------------------------------------------------
@@ -321,88 +319,51 @@ class Decoder {
 
 // --- the model -----------------------------------------------------------------------------
 
-class Dcae : public VaeModel {
+// Open-Sora's tiles (spatial_tile_size px, temporal_tile_size frames). Upstream decodes a last
+// temporal tile of one latent frame to one frame (the T == 1 path), so the clip comes back
+// short; vvae merges such a tile into the previous one unless dcae_short_tail_compat is set.
+TilingPair dcae_tiling(const DcaeConfig& c) {
+  TilingPair p = tiling_pair({.spatial = c.use_spatial_tiling,
+                              .temporal = c.use_temporal_tiling,
+                              .overlap = c.tile_overlap_factor,
+                              .tile = c.spatial_tile_size,
+                              .latent_tile = c.spatial_tile_size / c.spatial_compression_ratio,
+                              .tile_frames = c.temporal_tile_size,
+                              .latent_frames = c.temporal_tile_size / c.time_compression_ratio});
+  if (c.short_tail_compat)
+    p.decode.allow_short_tail = true;
+  else
+    p.decode.min_tail_frames = 2;
+  return p;
+}
+
+// DCAE: z = encoder(x) / scaling_factor, x = decoder(z * scaling_factor) (the codec base's
+// deterministic latent), one sample at a time as upstream's encode_single / decode_single.
+class Dcae : public Codec {
  public:
   Dcae(const DcaeConfig& c, WeightStore& weights)
-      : config_(c),
+      : Codec({.family = "dcae",
+               .in_channels = c.in_channels,
+               .latent_channels = c.latent_channels,
+               .out_channels = c.in_channels,
+               .time_ratio = c.time_compression_ratio,
+               // 4 frames encode to one latent frame, which decodes to a single frame.
+               .min_frames = 2 * c.time_compression_ratio,
+               .spatial_ratio = c.spatial_compression_ratio,
+               .latent = LatentSpec::deterministic(c.scaling_factor),
+               .encode_tiling = dcae_tiling(c).encode,
+               .decode_tiling = dcae_tiling(c).decode}),
+        config_(c),
         encoder_(Scope(weights)["encoder"], c.encoder),
-        decoder_(Scope(weights)["decoder"], c.decoder) {
-    const int64_t f = c.spatial_compression_ratio, r = c.time_compression_ratio;
-    encode_tiling_.spatial = decode_tiling_.spatial = c.use_spatial_tiling;
-    encode_tiling_.temporal = decode_tiling_.temporal = c.use_temporal_tiling;
-    encode_tiling_.overlap = decode_tiling_.overlap = c.tile_overlap_factor;
-    encode_tiling_.tile = decode_tiling_.out_tile = c.spatial_tile_size;
-    encode_tiling_.out_tile = decode_tiling_.tile = c.spatial_tile_size / f;
-    encode_tiling_.tile_frames = decode_tiling_.out_tile_frames = c.temporal_tile_size;
-    encode_tiling_.out_tile_frames = decode_tiling_.tile_frames = c.temporal_tile_size / r;
-    // Upstream decodes a last temporal tile of one latent frame to one frame (the T == 1 path),
-    // so the clip comes back short; vvae merges such a tile into the previous one.
-    if (c.short_tail_compat)
-      decode_tiling_.allow_short_tail = true;
-    else
-      decode_tiling_.min_tail_frames = 2;
-  }
+        decoder_(Scope(weights)["decoder"], c.decoder) {}
 
-  Shape encoded_shape(const Shape& x) const override {
-    check_clip_shape(x, config_.in_channels, "input");
-    const int64_t f = config_.spatial_compression_ratio, r = config_.time_compression_ratio;
-    if (x[3] % f != 0 || x[4] % f != 0)
-      fail("the dcae model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
-           " (crop or resize the frames)");
-    if (r > 1 && x[2] != 1 && (x[2] % r != 0 || x[2] < 2 * r))
-      fail("the dcae model codes 1 frame (an image) or a multiple of ", r,
-           " frames that is at least ", 2 * r, ", got ", x[2],
-           x[2] == r ? cat(" (", r,
-                           " frames encode to one latent frame, which decodes to a single "
-                           "frame)")
-                     : std::string());
-    return tiled_output_shape(x, encode_tiling_, [this](const Shape& s) { return encode_rule(s); });
-  }
+ protected:
+  Tensor encode_unit(const Tensor& x) const override { return encoder_(x); }
+  Tensor decode_unit(const Tensor& z) const override { return decoder_(z); }
 
-  Shape decoded_shape(const Shape& z) const override {
-    check_clip_shape(z, config_.latent_channels, "latent");
-    return tiled_output_shape(z, decode_tiling_, [this](const Shape& s) { return decode_rule(s); });
-  }
-
-  std::vector<std::string> encode_notes(const Shape& x) const override {
-    encoded_shape(x);
-    return describe_tiling(x, encode_tiling_, [this](const Shape& s) { return encode_rule(s); });
-  }
-
-  std::vector<std::string> decode_notes(const Shape& z) const override {
-    decoded_shape(z);
-    auto notes =
-        describe_tiling(z, decode_tiling_, [this](const Shape& s) { return decode_rule(s); });
-    if (decode_tiling_.temporal)
-      notes.push_back(config_.short_tail_compat
-                          ? "tail rule: upstream's (--dcae-short-tail-compat): a last temporal "
-                            "tile of one latent frame decodes to one frame"
-                          : "tail rule: vvae's: a last temporal tile of one latent frame joins the "
-                            "previous tile (--dcae-short-tail-compat keeps upstream's short "
-                            "output)");
-    return notes;
-  }
-
-  EncodeResult encode(const Tensor& x, const EncodeOptions&) const override {
-    encoded_shape(x.shape());
-    EncodeResult out;
-    out.z = run_tiled(
-        x, encode_tiling_, [this](const Tensor& tile) { return encode_untiled(tile); },
-        [this](const Shape& s) { return encode_rule(s); });
-    return out;
-  }
-
-  Tensor decode(const Tensor& z) const override {
-    decoded_shape(z.shape());
-    return run_tiled(
-        z, decode_tiling_, [this](const Tensor& tile) { return decode_untiled(tile); },
-        [this](const Shape& s) { return decode_rule(s); });
-  }
-
- private:
   // What one untiled run accepts, step by step as upstream's asserts: H and W halve at every
   // downsampling; T halves at a temporal one unless it is 1, and must then be even.
-  Shape encode_rule(const Shape& x) const {
+  Shape encoder_shape(const Shape& x) const override {
     const CoderConfig& c = config_.encoder;
     const int64_t f = c.spatial_ratio();
     if (x[3] % f != 0 || x[4] % f != 0)
@@ -418,7 +379,7 @@ class Dcae : public VaeModel {
     return {x[0], config_.latent_channels, t, x[3] / f, x[4] / f};
   }
 
-  Shape decode_rule(const Shape& z) const {
+  Shape decoder_shape(const Shape& z) const override {
     const CoderConfig& c = config_.decoder;
     const int64_t f = c.spatial_ratio();
     int64_t t = z[2];
@@ -427,63 +388,23 @@ class Dcae : public VaeModel {
     return {z[0], config_.in_channels, t, z[3] * f, z[4] * f};
   }
 
-  // Upstream's _encode: one sample at a time, z = encoder(x) / scaling_factor.
-  Tensor encode_untiled(const Tensor& x) const {
-    Tensor z = Tensor::empty(encode_rule(x.shape()));
-    repeat_same_shapes(x.dim(0), [&](int64_t b) {
-      Tensor zb = encoder_(crop_to_channels_last(x, b, Box::whole(x.shape())));
-      if (config_.scaling_factor) divide(zb, static_cast<float>(*config_.scaling_factor));
-      paste_channels_first(zb, z, b, 0, 0, 0);
-    });
-    return z;
+  std::vector<std::string> decode_notes_extra() const override {
+    if (!spec().decode_tiling.temporal) return {};
+    return {config_.short_tail_compat
+                ? "tail rule: upstream's (--dcae-short-tail-compat): a last temporal tile of one "
+                  "latent frame decodes to one frame"
+                : "tail rule: vvae's: a last temporal tile of one latent frame joins the previous "
+                  "tile (--dcae-short-tail-compat keeps upstream's short output)"};
   }
 
-  // Upstream's _decode: one sample at a time, x = decoder(z * scaling_factor).
-  Tensor decode_untiled(const Tensor& z) const {
-    Tensor x = Tensor::empty(decode_rule(z.shape()));
-    repeat_same_shapes(z.dim(0), [&](int64_t b) {
-      Tensor zb = crop_to_channels_last(z, b, Box::whole(z.shape()));
-      if (config_.scaling_factor) multiply(zb, static_cast<float>(*config_.scaling_factor));
-      paste_channels_first(decoder_(zb), x, b, 0, 0, 0);
-    });
-    return x;
-  }
-
-  static void divide(Tensor& t, float by) {
-    if (dry_run_active()) return;
-    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] /= by;
-  }
-  static void multiply(Tensor& t, float by) {
-    if (dry_run_active()) return;
-    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] *= by;
-  }
-
+ private:
   DcaeConfig config_;
   Encoder encoder_;
   Decoder decoder_;
-  TilingSpec encode_tiling_, decode_tiling_;
 };
 
-void dcae_tiling(Json& args, const TilingOptions& tiling) {
-  apply_tiling_options(args, tiling,
-                       {"use_spatial_tiling", "use_temporal_tiling", "spatial_tile_size",
-                        "temporal_tile_size", "tile_overlap_factor"});
-  if (tiling.dcae_short_tail_compat) args[kShortTailKey] = true;
-}
-
-std::map<std::string, std::string> no_renames(const std::vector<std::string>&) {
-  return {};
-}
-
-std::unique_ptr<VaeModel> build_dcae(const Json& args, WeightStore& weights, ModelInfo& info) {
-  const DcaeConfig config = DcaeConfig::parse(args);
-  info.variational = false;
-  info.in_channels = config.in_channels;
-  info.latent_channels = config.latent_channels;
-  info.time_ratio = config.time_compression_ratio;
-  info.spatial_ratio = config.spatial_compression_ratio;
-  info.causal_time = false;
-  return std::make_unique<Dcae>(config, weights);
+std::unique_ptr<Codec> build_dcae(const Json& args, WeightStore& weights) {
+  return std::make_unique<Dcae>(DcaeConfig::parse(args), weights);
 }
 
 Json coder_args(bool encoder) {
@@ -520,32 +441,34 @@ Json coder_args(bool encoder) {
 }  // namespace
 
 Family dcae_family() {
-  return {"dcae", {"dc_ae", "DCAE", "DC_AE", "dc-ae"}, false, build_dcae, no_renames, dcae_tiling};
-}
-
-std::vector<Preset> dcae_presets() {
-  // upstream's dc_ae_f32("dc-ae-f32t4c128") resolved against the DCAEConfig defaults, with
+  // Upstream's dc_ae_f32("dc-ae-f32t4c128") resolved against the DCAEConfig defaults, with
   // Open-Sora's tiling settings (both on, 256 px, 32 frames, overlap 0.25).
-  return {{"dc-ae-f32t4c128", "dcae",
-           "Open-Sora Video DC-AE: 4x32x32 compression, 128 latent channels "
-           "(F32T4C128_AE.safetensors)",
-           Json{{"in_channels", 3},
-                {"latent_channels", 128},
-                {"time_compression_ratio", 4},
-                {"spatial_compression_ratio", 32},
-                {"encoder", coder_args(true)},
-                {"decoder", coder_args(false)},
-                {"use_quant_conv", false},
-                {"pretrained_path", nullptr},
-                {"pretrained_source", "dc-ae"},
-                {"scaling_factor", nullptr},
-                {"is_image_model", false},
-                {"is_training", false},
-                {"use_spatial_tiling", true},
-                {"use_temporal_tiling", true},
-                {"spatial_tile_size", 256},
-                {"temporal_tile_size", 32},
-                {"tile_overlap_factor", 0.25}}}};
+  return {
+      .name = "dcae",
+      .aliases = {"dc_ae", "DCAE", "DC_AE", "dc-ae"},
+      .build = build_dcae,
+      .tiling_keys = TilingKeys{"use_spatial_tiling", "use_temporal_tiling", "spatial_tile_size",
+                                "temporal_tile_size", "tile_overlap_factor"},
+      .presets = {{"dc-ae-f32t4c128", "dcae",
+                   "Open-Sora Video DC-AE: 4x32x32 compression, 128 latent channels "
+                   "(F32T4C128_AE.safetensors)",
+                   Json{{"in_channels", 3},
+                        {"latent_channels", 128},
+                        {"time_compression_ratio", 4},
+                        {"spatial_compression_ratio", 32},
+                        {"encoder", coder_args(true)},
+                        {"decoder", coder_args(false)},
+                        {"use_quant_conv", false},
+                        {"pretrained_path", nullptr},
+                        {"pretrained_source", "dc-ae"},
+                        {"scaling_factor", nullptr},
+                        {"is_image_model", false},
+                        {"is_training", false},
+                        {"use_spatial_tiling", true},
+                        {"use_temporal_tiling", true},
+                        {"spatial_tile_size", 256},
+                        {"temporal_tile_size", 32},
+                        {"tile_overlap_factor", 0.25}}}}};
 }
 
 }  // namespace vvae

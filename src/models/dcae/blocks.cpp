@@ -1,4 +1,4 @@
-#include "models/dcae_blocks.hpp"
+#include "models/dcae/blocks.hpp"
 
 #include "models/layers.hpp"
 #include "ops/linear_attention.hpp"

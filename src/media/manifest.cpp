@@ -1,4 +1,4 @@
-#include "pipeline/manifest.hpp"
+#include "media/manifest.hpp"
 
 #include <charconv>
 #include <filesystem>

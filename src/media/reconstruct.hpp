@@ -27,11 +27,11 @@
 #include <string>
 #include <vector>
 
-#include "io/file_identity.hpp"
-#include "io/video.hpp"
-#include "pipeline/clip.hpp"
-#include "pipeline/manifest.hpp"
-#include "pipeline/metrics.hpp"
+#include "media/file_identity.hpp"
+#include "media/video.hpp"
+#include "media/clip.hpp"
+#include "media/manifest.hpp"
+#include "media/metrics.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae {

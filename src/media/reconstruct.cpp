@@ -1,4 +1,4 @@
-#include "pipeline/reconstruct.hpp"
+#include "media/reconstruct.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,10 +16,10 @@
 
 #include "core/memory_limits.hpp"
 #include "io/atomic_file.hpp"
-#include "io/file_lock.hpp"
+#include "media/file_lock.hpp"
 #include "io/safetensors.hpp"
 #include "io/utf8.hpp"
-#include "pipeline/visuals.hpp"
+#include "media/visuals.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -320,7 +320,7 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
     if (o.encode.sample) meta["seed"] = std::to_string(o.encode.seed);
     if (o.fps > 0) meta["fps"] = format_fps(o.fps);
     std::vector<NamedTensor> tensors = {{"z", enc.z}};
-    if (enc.mean.defined() && enc.mean.numel() > 0) {
+    if (enc.mean.defined()) {
       tensors.push_back({"mean", enc.mean});
       tensors.push_back({"logvar", enc.logvar});
     }

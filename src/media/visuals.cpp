@@ -1,4 +1,4 @@
-#include "pipeline/visuals.hpp"
+#include "media/visuals.hpp"
 
 #include <algorithm>
 #include <cmath>

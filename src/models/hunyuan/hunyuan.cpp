@@ -17,19 +17,15 @@
 //
 // Activations are channels-last (1, T, H, W, C): the batch is coded one sample at a time (no op
 // mixes samples, so this only bounds memory).
-#include "models/hunyuan.hpp"
+#include "models/hunyuan/hunyuan.hpp"
 
 #include <array>
 #include <cmath>
 #include <optional>
 
-#include "core/dry_run.hpp"
 #include "models/layers.hpp"
-#include "models/posterior.hpp"
 #include "ops/attention.hpp"
-#include "ops/layout.hpp"
 #include "ops/resample.hpp"
-#include "pipeline/tiling.hpp"
 #include "vvae/error.hpp"
 #include "vvae/limits.hpp"
 
@@ -432,181 +428,94 @@ Conv plain_conv1x1x1(const Scope& s, int64_t channels) {
   return load_conv(s, channels, channels, {1, 1, 1}, ConvGeometry::uniform(3, 1, 0));
 }
 
-class AutoencoderKLCausal3D : public VaeModel {
+// Upstream's tile sizes: tile_sample_min_size / tile_latent_min_size in H and W,
+// tile_sample_min_tsize / tile_latent_min_tsize in T; tiles are causal in time.
+TilingPair hunyuan_tiling(const HunyuanConfig& c) {
+  return tiling_pair({.spatial = c.use_spatial_tiling,
+                      .temporal = c.use_temporal_tiling,
+                      .overlap = c.tile_overlap_factor,
+                      .tile = c.sample_size,
+                      .latent_tile = c.tile_latent_size(),
+                      .tile_frames = c.sample_tsize,
+                      .latent_frames = c.sample_tsize / c.time_ratio,
+                      .causal = true});
+}
+
+// AutoencoderKLCausal3D: quant_conv(encoder(x)) -> moments, the posterior and scale/shift (the
+// codec base, after the tiles' moments are blended), decoder(post_quant_conv(z)).
+class AutoencoderKLCausal3D : public Codec {
  public:
   AutoencoderKLCausal3D(const HunyuanConfig& c, WeightStore& weights)
-      : config_(c),
+      : Codec({.family = "hunyuan",
+               .in_channels = c.in_channels,
+               .latent_channels = c.latent_channels,
+               .out_channels = c.out_channels,
+               .time_ratio = c.time_ratio,
+               .causal_time = true,
+               .spatial_ratio = c.spatial_ratio,
+               .latent = LatentSpec::gaussian(c.scale_factor, c.shift_factor),
+               .encode_tiling = hunyuan_tiling(c).encode,
+               .decode_tiling = hunyuan_tiling(c).decode}),
+        config_(c),
         encoder_(Scope(weights)["encoder"], c),
         decoder_(Scope(weights)["decoder"], c),
         quant_conv_(plain_conv1x1x1(Scope(weights)["quant_conv"], 2 * c.latent_channels)),
-        post_quant_conv_(plain_conv1x1x1(Scope(weights)["post_quant_conv"], c.latent_channels)) {
-    // Upstream's tile sizes: tile_sample_min_size / tile_latent_min_size in H and W,
-    // tile_sample_min_tsize / tile_latent_min_tsize in T; tiles are causal in time.
-    const TilingSpec common = {.spatial = c.use_spatial_tiling,
-                               .temporal = c.use_temporal_tiling,
-                               .overlap = c.tile_overlap_factor,
-                               .causal = true};
-    encode_tiling_ = common;
-    encode_tiling_.tile = c.sample_size;
-    encode_tiling_.out_tile = c.tile_latent_size();
-    encode_tiling_.tile_frames = c.sample_tsize;
-    encode_tiling_.out_tile_frames = c.sample_tsize / c.time_ratio;
-    decode_tiling_ = common;
-    decode_tiling_.tile = c.tile_latent_size();
-    decode_tiling_.out_tile = c.sample_size;
-    decode_tiling_.tile_frames = c.sample_tsize / c.time_ratio;
-    decode_tiling_.out_tile_frames = c.sample_tsize;
-  }
+        post_quant_conv_(plain_conv1x1x1(Scope(weights)["post_quant_conv"], c.latent_channels)) {}
 
-  Shape encoded_shape(const Shape& x) const override {
-    check_input_clip(x);
-    Shape z = tiled_output_shape(x, encode_tiling_, moments_rule());
-    z[1] /= 2;
-    return z;
-  }
-
-  Shape decoded_shape(const Shape& z) const override {
-    return tiled_output_shape(z, decode_tiling_, decode_rule());
-  }
-
-  std::vector<std::string> encode_notes(const Shape& x) const override {
-    check_input_clip(x);
-    return describe_tiling(x, encode_tiling_, moments_rule());
-  }
-
-  std::vector<std::string> decode_notes(const Shape& z) const override {
-    return describe_tiling(z, decode_tiling_, decode_rule());
-  }
-
-  // The moments (blended, when tiled) make the posterior; the mode or a draw is scaled once.
-  EncodeResult encode(const Tensor& x, const EncodeOptions& options) const override {
-    check_input_clip(x.shape());
-    const Tensor moments = run_tiled(
-        x, encode_tiling_, [this](const Tensor& tile) { return encode_moments(tile); },
-        moments_rule());
-    const DiagonalGaussian posterior = DiagonalGaussian::from_moments(moments);
-    EncodeResult out;
-    out.z = options.sample ? posterior.sample(options.seed) : posterior.mode();
-    apply_latent_scale(out.z, config_.scale_factor, config_.shift_factor);
-    out.mean = posterior.mean();
-    out.logvar = posterior.logvar();
-    out.moments = moments;
-    return out;
-  }
-
-  // z / scale + shift once, then post_quant_conv and the decoder per tile.
-  Tensor decode(const Tensor& z) const override {
-    decoded_shape(z.shape());
-    Tensor unscaled = z.clone();
-    remove_latent_scale(unscaled, config_.scale_factor, config_.shift_factor);
-    return run_tiled(
-        unscaled, decode_tiling_, [this](const Tensor& tile) { return decode_unscaled(tile); },
-        decode_rule());
-  }
-
- private:
-  // The clips vvae encodes: 1 + r k frames (which decode back to as many), H and W multiples of
-  // the spatial ratio (upstream accepts others but then decodes to another size).
-  void check_input_clip(const Shape& x) const {
-    const int64_t r = config_.time_ratio, f = config_.spatial_ratio;
-    check_clip_shape(x, config_.in_channels, "input");
-    if ((x[2] - 1) % r != 0)
-      fail("the hunyuan model takes clips of 1 + ", r, "k frames (1, ", 1 + r, ", ", 1 + 2 * r,
-           ", ", 1 + 3 * r, ", ...), got ", x[2], " frames (trim the clip to ",
-           1 + (x[2] - 1) / r * r, " frames)");
-    if (x[3] % f != 0 || x[4] % f != 0)
-      fail("the hunyuan model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
-           " (crop or resize the frames)");
-  }
+ protected:
+  // quant_conv(encoder(x)): (1, T, H, W, in) -> (1, T', H', W', 2 * latent)
+  Tensor encode_unit(const Tensor& x) const override { return quant_conv_(encoder_(x)); }
+  // decoder(post_quant_conv(z)), z unscaled: (1, t, h, w, latent) -> (1, T, H, W, out)
+  Tensor decode_unit(const Tensor& z) const override { return decoder_(post_quant_conv_(z)); }
 
   // quant_conv(encoder(x))'s shape for any input size, as upstream computes it: a k3 causal
   // convolution of stride 2 maps n to (n - 1) / 2 + 1 along its axis. Tiles are held to this
   // rule only, so that misaligned tile settings show up as the wrong output size upstream would
   // silently give (the tiler refuses them, saying so).
-  ShapeRule moments_rule() const {
-    return [this](const Shape& x) {
-      check_clip_shape(x, config_.in_channels, "input");
-      Shape m = {x[0], 2 * config_.latent_channels, x[2], x[3], x[4]};
-      for (const Factors& stride : config_.down)
-        for (size_t d = 0; d < 3; ++d) m[2 + d] = (m[2 + d] - 1) / stride[d] + 1;
-      return m;
-    };
+  Shape encoder_shape(const Shape& x) const override {
+    check_clip_shape(x, config_.in_channels, "input");
+    Shape m = {x[0], 2 * config_.latent_channels, x[2], x[3], x[4]};
+    for (const Factors& stride : config_.down)
+      for (size_t d = 0; d < 3; ++d) m[2 + d] = (m[2 + d] - 1) / stride[d] + 1;
+    return m;
   }
 
   // The decoder's shape: an upsampler scales n frames to 1 + f (n - 1), H and W by f.
-  ShapeRule decode_rule() const {
-    return [this](const Shape& z) {
-      check_clip_shape(z, config_.latent_channels, "latent");
-      Shape x = {z[0], config_.out_channels, z[2], z[3], z[4]};
-      for (const Factors& f : config_.up) {
-        x[2] = 1 + f[0] * (x[2] - 1);
-        x[3] *= f[1];
-        x[4] *= f[2];
-      }
-      return x;
-    };
-  }
-
-  // quant_conv(encoder(x)) untiled: (B, C, T, H, W) -> (B, 2 * latent, T', H', W').
-  Tensor encode_moments(const Tensor& x) const {
-    Tensor moments = Tensor::empty(moments_rule()(x.shape()));
-    repeat_same_shapes(x.dim(0), [&](int64_t b) {
-      const Tensor h = encoder_(crop_to_channels_last(x, b, Box::whole(x.shape())));
-      paste_channels_first(quant_conv_(h), moments, b, 0, 0, 0);
-    });
-    return moments;
-  }
-
-  // decoder(post_quant_conv(z)) untiled, z already unscaled: (B, latent, t, h, w) -> clip.
-  Tensor decode_unscaled(const Tensor& z) const {
-    Tensor x = Tensor::empty(decode_rule()(z.shape()));
-    repeat_same_shapes(z.dim(0), [&](int64_t b) {
-      Tensor h = post_quant_conv_(crop_to_channels_last(z, b, Box::whole(z.shape())));
-      paste_channels_first(decoder_(std::move(h)), x, b, 0, 0, 0);
-    });
+  Shape decoder_shape(const Shape& z) const override {
+    check_clip_shape(z, config_.latent_channels, "latent");
+    Shape x = {z[0], config_.out_channels, z[2], z[3], z[4]};
+    for (const Factors& f : config_.up) {
+      x[2] = 1 + f[0] * (x[2] - 1);
+      x[3] *= f[1];
+      x[4] *= f[2];
+    }
     return x;
   }
 
+ private:
   HunyuanConfig config_;
-  TilingSpec encode_tiling_, decode_tiling_;
   EncoderCausal3D encoder_;
   DecoderCausal3D decoder_;
   Conv quant_conv_;
   Conv post_quant_conv_;
 };
 
-void hunyuan_tiling(Json& args, const TilingOptions& tiling) {
-  apply_tiling_options(args, tiling,
-                       {"use_spatial_tiling", "use_temporal_tiling", "sample_size", "sample_tsize",
-                        "tile_overlap_factor"});
-}
-
-std::unique_ptr<VaeModel> build_hunyuan(const Json& args, WeightStore& weights, ModelInfo& info) {
-  const HunyuanConfig config = HunyuanConfig::parse(args);
-  info.variational = true;
-  info.in_channels = config.in_channels;
-  info.latent_channels = config.latent_channels;
-  info.time_ratio = config.time_ratio;
-  info.causal_time = true;
-  info.spatial_ratio = config.spatial_ratio;
-  return std::make_unique<AutoencoderKLCausal3D>(config, weights);
-}
-
-std::map<std::string, std::string> no_renames(const std::vector<std::string>&) {
-  return {};
+std::unique_ptr<Codec> build_hunyuan(const Json& args, WeightStore& weights) {
+  return std::make_unique<AutoencoderKLCausal3D>(HunyuanConfig::parse(args), weights);
 }
 
 }  // namespace
 
 Family hunyuan_family() {
-  return {"hunyuan",     {"hunyuan_vae", "AutoencoderKLCausal3D", "CausalVAE3D_HUNYUAN"},
-          true,  // upstream loads the checkpoint with strict=True
-          build_hunyuan, no_renames,
-          hunyuan_tiling};
-}
-
-std::vector<Preset> hunyuan_presets() {
-  return {{"hunyuan-vae", "hunyuan",
+  return {
+      .name = "hunyuan",
+      .aliases = {"hunyuan_vae", "AutoencoderKLCausal3D", "CausalVAE3D_HUNYUAN"},
+      .strict_loading = true,  // upstream loads the checkpoint with strict=True
+      .build = build_hunyuan,
+      .tiling_keys = TilingKeys{"use_spatial_tiling", "use_temporal_tiling", "sample_size",
+                                "sample_tsize", "tile_overlap_factor"},
+      .presets = {
+          {"hunyuan-vae", "hunyuan",
            "HunyuanVideo causal 3D VAE (Open-Sora 2.0): 4x8x8, 16 latent channels, tiled 256 px "
            "/ 64 frames (hunyuan_vae.safetensors)",
            Json{{"act_fn", "silu"},
@@ -625,7 +534,7 @@ std::vector<Preset> hunyuan_presets() {
                 {"sample_tsize", 64},
                 {"use_spatial_tiling", true},
                 {"use_temporal_tiling", true},
-                {"tile_overlap_factor", 0.25}}}};
+                {"tile_overlap_factor", 0.25}}}}};
 }
 
 }  // namespace vvae

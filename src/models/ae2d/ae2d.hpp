@@ -8,7 +8,6 @@
 
 namespace vvae {
 
-Family ae2d_family();
-std::vector<Preset> ae2d_presets();
+Family ae2d_family();  // with the preset flux-ae
 
 }  // namespace vvae

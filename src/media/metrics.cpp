@@ -1,4 +1,4 @@
-#include "pipeline/metrics.hpp"
+#include "media/metrics.hpp"
 
 #include <algorithm>
 #include <cmath>

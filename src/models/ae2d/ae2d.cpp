@@ -9,17 +9,14 @@
 //
 // Every frame is encoded and decoded on its own ("b c t h w -> (b t) c h w" upstream), one at a
 // time, so memory does not grow with the clip's length.
-#include "models/ae2d.hpp"
+#include "models/ae2d/ae2d.hpp"
 
 #include <cmath>
 #include <optional>
 #include <sstream>
 
-#include "core/dry_run.hpp"
 #include "models/layers.hpp"
-#include "models/posterior.hpp"
 #include "ops/attention.hpp"
-#include "ops/layout.hpp"
 #include "ops/resample.hpp"
 #include "vvae/error.hpp"
 #include "vvae/limits.hpp"
@@ -250,72 +247,38 @@ class Decoder {
   Conv conv_out_;
 };
 
-class AutoEncoder2D : public VaeModel {
+// AutoEncoder: encoder -> moments, the posterior and scale/shift (the codec base), decoder. Every
+// frame is coded on its own ("b c t h w -> (b t) c h w" upstream).
+class AutoEncoder2D : public Codec {
  public:
   AutoEncoder2D(const Ae2dConfig& c, WeightStore& weights)
-      : config_(c),
+      : Codec({.family = "ae2d",
+               .in_channels = c.in_channels,
+               .latent_channels = c.z_channels,
+               .out_channels = c.out_ch,
+               .spatial_ratio = c.spatial_ratio(),
+               .unit = CodecSpec::Unit::kFrame,
+               .latent = LatentSpec::gaussian(c.scale_factor, c.shift_factor)}),
+        config_(c),
         encoder_(Scope(weights)["encoder"], c),
         decoder_(Scope(weights)["decoder"], c) {}
 
-  Shape encoded_shape(const Shape& x) const override {
-    const int64_t f = config_.spatial_ratio();
-    check_clip_shape(x, config_.in_channels, "input");
-    if (x[3] % f != 0 || x[4] % f != 0)
-      fail("the ae2d model needs H and W to be multiples of ", f, ", got ", x[3], "x", x[4],
-           " (crop or resize the frames)");
-    return {x[0], config_.z_channels, x[2], x[3] / f, x[4] / f};
-  }
+ protected:
+  // (1, H, W, in_channels) -> (1, H/f, W/f, 2 * z_channels)
+  Tensor encode_unit(const Tensor& frame) const override { return encoder_(frame); }
+  // (1, h, w, z_channels) -> (1, h*f, w*f, out_ch)
+  Tensor decode_unit(const Tensor& frame) const override { return decoder_(frame); }
 
-  Shape decoded_shape(const Shape& z) const override {
+  Shape encoder_shape(const Shape& x) const override {
     const int64_t f = config_.spatial_ratio();
-    check_clip_shape(z, config_.z_channels, "latent");
+    return {x[0], 2 * config_.z_channels, x[2], x[3] / f, x[4] / f};
+  }
+  Shape decoder_shape(const Shape& z) const override {
+    const int64_t f = config_.spatial_ratio();
     return {z[0], config_.out_ch, z[2], z[3] * f, z[4] * f};
   }
 
-  EncodeResult encode(const Tensor& x, const EncodeOptions& options) const override {
-    const Shape z_shape = encoded_shape(x.shape());
-    Shape moments_shape = z_shape;
-    moments_shape[1] *= 2;
-    Tensor moments = Tensor::empty(moments_shape);
-    for_each_frame(x, [&](int64_t b, int64_t t, const Tensor& frame) {
-      paste_frame(encoder_(frame), moments, b, t);
-    });
-    const DiagonalGaussian posterior = DiagonalGaussian::from_moments(moments);
-    EncodeResult out;
-    out.z = options.sample ? posterior.sample(options.seed) : posterior.mode();
-    apply_latent_scale(out.z, config_.scale_factor, config_.shift_factor);
-    out.mean = posterior.mean();
-    out.logvar = posterior.logvar();
-    out.moments = moments;
-    return out;
-  }
-
-  Tensor decode(const Tensor& z) const override {
-    Tensor x = Tensor::empty(decoded_shape(z.shape()));
-    for_each_frame(z, [&](int64_t b, int64_t t, Tensor frame) {
-      remove_latent_scale(frame, config_.scale_factor, config_.shift_factor);
-      paste_frame(decoder_(frame), x, b, t);
-    });
-    return x;
-  }
-
  private:
-  // Calls fn(b, t, frame) with each frame as a fresh (1, H, W, C) channels-last tensor.
-  template <typename Fn>
-  static void for_each_frame(const Tensor& x, Fn fn) {
-    const int64_t frames = x.dim(2);
-    repeat_same_shapes(x.dim(0) * frames, [&](int64_t i) {
-      const int64_t b = i / frames, t = i % frames;
-      Tensor frame = crop_to_channels_last(x, b, {t, t + 1, 0, x.dim(3), 0, x.dim(4)});
-      fn(b, t, frame.reshape({1, x.dim(3), x.dim(4), x.dim(1)}));
-    });
-  }
-
-  static void paste_frame(const Tensor& frame, Tensor& out, int64_t b, int64_t t) {
-    paste_channels_first(frame.reshape({1, 1, frame.dim(1), frame.dim(2), frame.dim(3)}), out, b, t,
-                         0, 0);
-  }
-
   Ae2dConfig config_;
   Encoder encoder_;
   Decoder decoder_;
@@ -415,44 +378,29 @@ std::map<std::string, std::string> diffusers_renames(const std::vector<std::stri
   return renames;
 }
 
-void ae2d_tiling(Json&, const TilingOptions& tiling) {
-  if (tiling.tile_size || tiling.tile_frames || tiling.overlap)
-    fail("the ae2d family does not tile: it runs frame by frame, untiled, as upstream does");
-}
-
-std::unique_ptr<VaeModel> build_ae2d(const Json& args, WeightStore& weights, ModelInfo& info) {
-  const Ae2dConfig config = Ae2dConfig::parse(args);
-  info.variational = true;
-  info.in_channels = config.in_channels;
-  info.latent_channels = config.z_channels;
-  info.time_ratio = 1;
-  info.spatial_ratio = config.spatial_ratio();
-  return std::make_unique<AutoEncoder2D>(config, weights);
+std::unique_ptr<Codec> build_ae2d(const Json& args, WeightStore& weights) {
+  return std::make_unique<AutoEncoder2D>(Ae2dConfig::parse(args), weights);
 }
 
 }  // namespace
 
 Family ae2d_family() {
-  return {"ae2d",
-          {"autoencoder_2d", "AutoEncoder", "AutoEncoderFlux"},
-          false,
-          build_ae2d,
-          diffusers_renames,
-          ae2d_tiling};
-}
-
-std::vector<Preset> ae2d_presets() {
-  return {{"flux-ae", "ae2d",
-           "Flux / Open-Sora 2D AutoEncoder: 8x8 spatial, 16 latent channels (ae.safetensors)",
-           Json{{"resolution", 256},
-                {"in_channels", 3},
-                {"ch", 128},
-                {"out_ch", 3},
-                {"ch_mult", {1, 2, 4, 4}},
-                {"num_res_blocks", 2},
-                {"z_channels", 16},
-                {"scale_factor", 0.3611},
-                {"shift_factor", 0.1159}}}};
+  return {.name = "ae2d",
+          .aliases = {"autoencoder_2d", "AutoEncoder", "AutoEncoderFlux"},
+          .build = build_ae2d,
+          .checkpoint_renames = diffusers_renames,
+          .presets = {{"flux-ae", "ae2d",
+                       "Flux / Open-Sora 2D AutoEncoder: 8x8 spatial, 16 latent channels "
+                       "(ae.safetensors)",
+                       Json{{"resolution", 256},
+                            {"in_channels", 3},
+                            {"ch", 128},
+                            {"out_ch", 3},
+                            {"ch_mult", {1, 2, 4, 4}},
+                            {"num_res_blocks", 2},
+                            {"z_channels", 16},
+                            {"scale_factor", 0.3611},
+                            {"shift_factor", 0.1159}}}}};
 }
 
 }  // namespace vvae

@@ -1,4 +1,4 @@
-#include "io/video.hpp"
+#include "media/video.hpp"
 
 extern "C" {
 #include <libavcodec/avcodec.h>

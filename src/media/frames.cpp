@@ -1,4 +1,4 @@
-#include "pipeline/frames.hpp"
+#include "media/frames.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "io/file_lock.hpp"
+#include "media/file_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
