@@ -1,20 +1,22 @@
-// Module tree (upstream names; a weight key reads as a path through it):
+// Module tree (upstream names; a member is the attribute upstream gives it, so a weight key
+// reads as a path through it; models/dcae/blocks.hpp has the blocks):
 //
 //   DCAE
-//   ├── encoder: project_in.conv                     k3, in_channels -> width[0]
-//   │            stages.{s}.op_list.{0..depth[s]-1}   blocks of width[s] (ResBlock, EViTS5_GLU)
-//   │            stages.{s}.op_list.{depth[s]}        downsample width[s] -> width[s+1] (s < n-1)
-//   │            project_out.main.op_list.0.conv      k3, width[n-1] -> latent, + channel averaging
-//   └── decoder: project_in.main.conv                k3, latent -> width[n-1], + channel
-//   duplicating
-//                stages.{s}.op_list.0                upsample width[s+1] -> width[s] (s < n-1)
-//                stages.{s}.op_list.{1..depth[s]}    blocks of width[s] (from 0 in the last stage)
-//                  (stages run from n-1 down to 0)
-//                project_out.op_list.0               RMSNorm3d, then ReLU (op_list.1)
-//                project_out.op_list.2.conv          k3, width[0] -> in_channels
+//   ├── encoder
+//   │   ├── project_in.conv                      k3, in_channels -> width[0]
+//   │   ├── stages.{s}.op_list.{0..depth[s]-1}   blocks of width[s] (ResBlock, EViTS5_GLU)
+//   │   ├── stages.{s}.op_list.{depth[s]}        downsampling width[s] -> width[s+1] (s < n-1)
+//   │   └── project_out.main.op_list.0.conv      k3, width[n-1] -> latent, + channel averaging
+//   └── decoder
+//       ├── project_in.main.conv                 k3, latent -> width[n-1], + channel duplicating
+//       ├── stages.{s}.op_list.0                 upsampling width[s+1] -> width[s] (s < n-1)
+//       ├── stages.{s}.op_list.{1..depth[s]}     blocks of width[s] (from 0 in the last stage);
+//       │                                        stages run from n-1 down to 0
+//       ├── project_out.op_list.0                RMSNorm3d, then ReLU (op_list.1)
+//       └── project_out.op_list.2.conv           k3, width[0] -> in_channels
 //
 // Clips are coded one sample at a time, as upstream's encode_single / decode_single, on
-// channels-last (1, T, H, W, C) activations. Tiled runs go through the shared tiler.
+// channels-last (1, T, H, W, C) activations, by the codec base (models/codec.hpp).
 #include "models/dcae/dcae.hpp"
 
 #include <cmath>
@@ -31,8 +33,9 @@ namespace {
 
 using dcae::ConvLayer;
 using dcae::DownsampleBlock;
-using dcae::RmsNorm;
-using dcae::StageBlock;
+using dcae::make_stage_block;
+using dcae::OpSequential;
+using dcae::RMSNorm3d;
 using dcae::UpsampleBlock;
 
 // vvae's own model_args key (LoadOptions::model_args, --dcae-short-tail-compat): reproduce
@@ -227,94 +230,104 @@ struct DcaeConfig {
 
 // --- encoder and decoder -------------------------------------------------------------------
 
-class Encoder {
- public:
+// Encoder: project_in (ConvLayer k3), stages.{s} (OpSequential: the blocks, then the
+// downsampling for s < n-1), project_out = ResidualBlock(main = OpSequential([ConvLayer k3]),
+// shortcut = PixelUnshuffleChannelAveragingDownSampleLayer with factor 1).
+struct Encoder {
+  // In upstream's parameter order: project_in, stages, project_out.
   Encoder(const Scope& s, const CoderConfig& c)
-      : project_in_(ConvLayer::load(s["project_in"], c.in_channels, c.width(0), {})),
-        latent_(c.latent_channels) {
-    // In upstream's parameter order: project_in, stages, project_out.
+      : project_in(ConvLayer::load(s["project_in"], c.in_channels, c.width(0), {})) {
     for (int64_t i = 0; i < c.stages(); ++i) {
       const Scope ops = s["stages"][i]["op_list"];
-      Stage stage;
+      OpSequential stage;
       for (int64_t d = 0; d < c.depth(i); ++d)
-        stage.blocks.push_back(dcae::make_stage_block(c.block(i), ops[d], c.width(i)));
+        stage.op_list.push_back(make_stage_block(c.block(i), ops[d], c.width(i)));
       if (i + 1 < c.stages())
-        stage.down.emplace(ops[c.depth(i)], c.width(i), c.width(i + 1), c.temporal_at(i));
-      stages_.push_back(std::move(stage));
+        stage.op_list.push_back(std::make_unique<DownsampleBlock>(
+            ops[c.depth(i)], c.width(i), c.width(i + 1), c.temporal_at(i)));
+      stages.push_back(std::move(stage));
     }
-    project_out_ = ConvLayer::load(s["project_out"]["main"]["op_list"][0], c.width(c.stages() - 1),
-                                   c.latent_channels, {});
+    project_out = {ConvLayer::load(s["project_out"]["main"]["op_list"][0], c.width(c.stages() - 1),
+                                   c.latent_channels, {}),
+                   c.latent_channels};
   }
 
   // (1, T, H, W, in_channels) -> (1, T / time_ratio, H / f, W / f, latent), T == 1 -> 1.
   Tensor operator()(const Tensor& x) const {
-    Tensor h = project_in_(x);
-    for (const Stage& stage : stages_) {
-      for (const auto& block : stage.blocks) h = (*block)(std::move(h));
-      if (stage.down) h = (*stage.down)(h);
-    }
-    // project_out: ResidualBlock(conv, PixelUnshuffleChannelAveraging with factor 1)
-    Tensor z = pixel_unshuffle_average(h, {1, 1, 1}, latent_);
-    project_out_.conv.accumulate(h, z);
-    return z;
+    Tensor h = project_in(x);
+    for (const OpSequential& stage : stages) h = stage(std::move(h));
+    return project_out(h);
   }
 
- private:
-  struct Stage {
-    std::vector<std::unique_ptr<StageBlock>> blocks;
-    std::optional<DownsampleBlock> down;
+  struct ProjectOut {
+    ConvLayer main;  // main.op_list.0
+    int64_t latent_channels = 0;
+    Tensor operator()(const Tensor& h) const {
+      Tensor z = pixel_unshuffle_average(h, {1, 1, 1}, latent_channels);  // the shortcut
+      main.conv.accumulate(h, z);
+      return z;
+    }
   };
-  ConvLayer project_in_;
-  std::vector<Stage> stages_;
-  ConvLayer project_out_;
-  int64_t latent_;
+
+  ConvLayer project_in;
+  std::vector<OpSequential> stages;
+  ProjectOut project_out;
 };
 
-class Decoder {
- public:
+// Decoder: project_in = ResidualBlock(main = ConvLayer k3, shortcut =
+// ChannelDuplicatingPixelShuffleUpSampleLayer with factor 1), stages.{s} (OpSequential: the
+// upsampling for s < n-1, then the blocks; run from n-1 down to 0), project_out =
+// OpSequential([RMSNorm3d, ReLU, ConvLayer k3]).
+struct Decoder {
+  // In upstream's parameter order: project_in, stages (stages.0 first; stage s < n-1 opens
+  // with its upsampling), project_out.
   Decoder(const Scope& s, const CoderConfig& c)
-      : project_in_(ConvLayer::load(s["project_in"]["main"], c.latent_channels,
-                                    c.width(c.stages() - 1), {})),
-        top_width_(c.width(c.stages() - 1)) {
-    // In upstream's parameter order: project_in, stages (stages.0 first; stage s < n-1 opens
-    // with its upsample), project_out.
+      : project_in{ConvLayer::load(s["project_in"]["main"], c.latent_channels,
+                                   c.width(c.stages() - 1), {}),
+                   c.width(c.stages() - 1)} {
     for (int64_t i = 0; i < c.stages(); ++i) {
       const Scope ops = s["stages"][i]["op_list"];
-      Stage stage;
+      OpSequential stage;
       int64_t op = 0;
       if (i + 1 < c.stages())
-        stage.up.emplace(ops[op++], c.width(i + 1), c.width(i), c.temporal_at(i));
+        stage.op_list.push_back(std::make_unique<UpsampleBlock>(ops[op++], c.width(i + 1),
+                                                                c.width(i), c.temporal_at(i)));
       for (int64_t d = 0; d < c.depth(i); ++d)
-        stage.blocks.push_back(dcae::make_stage_block(c.block(i), ops[op++], c.width(i)));
-      stages_.push_back(std::move(stage));
+        stage.op_list.push_back(make_stage_block(c.block(i), ops[op++], c.width(i)));
+      stages.push_back(std::move(stage));
     }
-    out_norm_ = RmsNorm::load(s["project_out"]["op_list"][0], c.width(0));
-    out_conv_ = ConvLayer::load(s["project_out"]["op_list"][2], c.width(0), c.in_channels, {});
+    project_out = {RMSNorm3d::load(s["project_out"]["op_list"][0], c.width(0)),
+                   ConvLayer::load(s["project_out"]["op_list"][2], c.width(0), c.in_channels, {})};
   }
 
   // (1, t, h, w, latent) -> (1, t * time_ratio, h * f, w * f, in_channels), t == 1 -> 1.
   Tensor operator()(const Tensor& z) const {
-    // project_in: ResidualBlock(conv, ChannelDuplicatingPixelShuffle with factor 1)
-    Tensor h = duplicate_pixel_shuffle(z, {1, 1, 1}, top_width_);
-    project_in_.conv.accumulate(z, h);
-    for (auto stage = stages_.rbegin(); stage != stages_.rend(); ++stage) {
-      if (stage->up) h = (*stage->up)(h);
-      for (const auto& block : stage->blocks) h = (*block)(std::move(h));
-    }
-    out_norm_.apply(h, Activation::kRelu);
-    return out_conv_(h);
+    Tensor h = project_in(z);
+    for (auto stage = stages.rbegin(); stage != stages.rend(); ++stage) h = (*stage)(std::move(h));
+    return project_out(std::move(h));
   }
 
- private:
-  struct Stage {
-    std::optional<UpsampleBlock> up;
-    std::vector<std::unique_ptr<StageBlock>> blocks;
+  struct ProjectIn {
+    ConvLayer main;
+    int64_t out_channels;
+    Tensor operator()(const Tensor& z) const {
+      Tensor h = duplicate_pixel_shuffle(z, {1, 1, 1}, out_channels);  // the shortcut
+      main.conv.accumulate(z, h);
+      return h;
+    }
   };
-  ConvLayer project_in_;
-  std::vector<Stage> stages_;
-  RmsNorm out_norm_;
-  ConvLayer out_conv_;
-  int64_t top_width_;
+  struct ProjectOut {
+    RMSNorm3d norm;  // op_list.0, with the ReLU of op_list.1 fused
+    ConvLayer conv;  // op_list.2
+    Tensor operator()(Tensor h) const {
+      norm.apply(h, Activation::kRelu);
+      return conv(h);
+    }
+  };
+
+  ProjectIn project_in;
+  std::vector<OpSequential> stages;
+  ProjectOut project_out;
 };
 
 // --- the model -----------------------------------------------------------------------------
@@ -354,12 +367,12 @@ class Dcae : public Codec {
                .encode_tiling = dcae_tiling(c).encode,
                .decode_tiling = dcae_tiling(c).decode}),
         config_(c),
-        encoder_(Scope(weights)["encoder"], c.encoder),
-        decoder_(Scope(weights)["decoder"], c.decoder) {}
+        encoder(Scope(weights)["encoder"], c.encoder),
+        decoder(Scope(weights)["decoder"], c.decoder) {}
 
  protected:
-  Tensor encode_unit(const Tensor& x) const override { return encoder_(x); }
-  Tensor decode_unit(const Tensor& z) const override { return decoder_(z); }
+  Tensor encode_unit(const Tensor& x) const override { return encoder(x); }
+  Tensor decode_unit(const Tensor& z) const override { return decoder(z); }
 
   // What one untiled run accepts, step by step as upstream's asserts: H and W halve at every
   // downsampling; T halves at a temporal one unless it is 1, and must then be even.
@@ -399,8 +412,9 @@ class Dcae : public Codec {
 
  private:
   DcaeConfig config_;
-  Encoder encoder_;
-  Decoder decoder_;
+  // In upstream's parameter order.
+  Encoder encoder;
+  Decoder decoder;
 };
 
 std::unique_ptr<Codec> build_dcae(const Json& args, WeightStore& weights) {
