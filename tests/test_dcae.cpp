@@ -9,11 +9,11 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

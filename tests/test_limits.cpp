@@ -7,14 +7,14 @@
 #include <limits>
 
 #include "io/config.hpp"
-#include "io/safetensors.hpp"
-#include "models/family.hpp"
 #include "media/frames.hpp"
+#include "models/family.hpp"
 #include "models/tiling.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/limits.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

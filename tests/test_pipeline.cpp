@@ -4,12 +4,12 @@
 #include <cmath>
 #include <random>
 
-#include "media/clip.hpp"
 #include "media/frames.hpp"
 #include "media/geometry.hpp"
-#include "media/manifest.hpp"
-#include "media/metrics.hpp"
 #include "test_util.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/manifest.hpp"
+#include "vvae/metrics.hpp"
 
 namespace vvae {
 namespace {

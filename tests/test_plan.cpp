@@ -5,9 +5,9 @@
 
 #include "core/dry_run.hpp"
 #include "core/plan.hpp"
-#include "io/safetensors.hpp"
 #include "test_util.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

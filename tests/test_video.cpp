@@ -8,13 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "media/video.hpp"
-#include "media/clip.hpp"
-#include "media/metrics.hpp"
-#include "media/reconstruct.hpp"
+#include "media/geometry.hpp"
 #include "media/visuals.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/metrics.hpp"
+#include "vvae/reconstruct.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "media/video.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae::test {
 

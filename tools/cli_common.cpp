@@ -7,7 +7,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/memory_limits.hpp"
+#include "vvae/memory.hpp"
 
 namespace vvae::cli {
 

@@ -6,12 +6,12 @@
 #include <sstream>
 #include <string>
 
-#include "io/safetensors.hpp"
-#include "media/clip.hpp"
-#include "media/file_identity.hpp"
-#include "media/video.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/files.hpp"
 #include "vvae/limits.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae::cli {
 

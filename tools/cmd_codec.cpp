@@ -9,8 +9,9 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/safetensors.hpp"
-#include "media/clip.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/latent.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -62,32 +63,25 @@ struct EncodeCommand {
            "--size apply to video and image inputs");
     if (!tensor_input && !tensor.empty()) fail("--tensor applies to safetensors inputs");
     Model model = load_model(common);
+    std::optional<Clip> clip_read;
     Tensor x;
-    Metadata meta = model_metadata(model.info());
     if (tensor_input) {
       const SafetensorsFile file = SafetensorsFile::open(input);
       x = read_input_tensor(file, tensor, "x");
     } else {
-      const Clip c = load_clip(input, clip_options, shape_rules(model));
-      report_clip(c, common.quiet);
-      add_clip_metadata(meta, c);
-      x = c.x;
+      clip_read = load_clip(input, clip_options, shape_rules(model));
+      report_clip(*clip_read, common.quiet);
+      x = clip_read->x;
     }
     check_plan_fits(model.plan_encode(x.shape()), "encoding");
+    const EncodeOptions encode = {sample, seed};
     const auto start = Clock::now();
-    EncodeResult r = model.encode(x, {sample, seed});
+    EncodeResult r = model.encode(x, encode);
     const double took = seconds_since(start);
     warn_non_finite(r.z, "the latent", common.quiet);
-
-    std::vector<NamedTensor> tensors = {{"z", r.z}};
-    if (r.mean.defined()) {
-      tensors.push_back({"mean", r.mean});
-      tensors.push_back({"logvar", r.logvar});
-    }
-    meta["input_shape"] = to_string(x.shape());
-    meta["sampled"] = sample ? "true" : "false";
-    if (sample) meta["seed"] = std::to_string(seed);
-    save_safetensors(output, tensors, meta);
+    write_latent_file(
+        output, r,
+        latent_metadata(model.info(), x.shape(), encode, clip_read ? &*clip_read : nullptr));
     if (!common.quiet)
       std::cout << "encoded " << to_string(x.shape()) << " -> z " << to_string(r.z.shape())
                 << " in " << took << " s, wrote " << output << "\n";
@@ -135,9 +129,9 @@ struct DecodeCommand {
     else
       check_output_path(output, inputs);
     Model model = load_model(common);
-    const SafetensorsFile file = SafetensorsFile::open(input);
-    const Tensor z = read_input_tensor(file, tensor, "z");
-    const std::string mismatch = model_mismatch(file.metadata(), model.info());
+    const LatentFile latent = read_latent_file(input, tensor);
+    const Tensor& z = latent.z;
+    const std::string mismatch = model_mismatch(latent.metadata, model.info());
     if (!mismatch.empty() && !common.quiet) warn(mismatch);
     if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
       fail("the latent holds a batch of ", z.dim(0),
@@ -151,10 +145,10 @@ struct DecodeCommand {
       Metadata meta = model_metadata(model.info());
       meta["latent_shape"] = to_string(z.shape());
       for (const char* key : {"fps", "source", "frames", "size"})
-        if (file.metadata().count(key)) meta[key] = file.metadata().at(key);
+        if (latent.metadata.count(key)) meta[key] = latent.metadata.at(key);
       save_safetensors(output, {{"x", x}}, meta);
     } else {
-      double rate = fps > 0 ? fps : metadata_fps(file.metadata());
+      double rate = fps > 0 ? fps : metadata_fps(latent.metadata);
       if (!(rate > 0)) {
         rate = kDefaultFps;
         if (kind == OutputKind::video && !common.quiet)

@@ -6,7 +6,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/safetensors.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
 namespace {

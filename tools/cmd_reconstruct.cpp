@@ -16,8 +16,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/atomic_file.hpp"
-#include "media/reconstruct.hpp"
+#include "vvae/reconstruct.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -237,10 +236,7 @@ struct ReconstructCommand {
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-    const std::string text = summary_json(results, model.info(), options, shard_name, wall);
-    AtomicFile out(summary_path);
-    out.write(text.data(), text.size());
-    out.commit();
+    write_text_file(summary_path, summary_json(results, model.info(), options, shard_name, wall));
     if (!common.quiet) print_table(results, summary_path, wall);
     for (const auto& r : results)
       if (!r.ok) throw ExitStatus{kSomeClipsFailed};

@@ -1,8 +1,10 @@
-#include "io/safetensors.hpp"
+#include "vvae/safetensors.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -226,6 +228,36 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   for (const auto& [name, tensor] : tensors)
     out.write(tensor.data(), static_cast<size_t>(tensor.bytes()));
   out.commit();
+}
+
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred) {
+  if (!name.empty()) {
+    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
+    return file.load(name);
+  }
+  if (file.contains(preferred)) return file.load(preferred);
+  const auto names = file.names();
+  if (names.size() == 1) return file.load(names[0]);
+  if (names.empty()) fail("'", file.path(), "' holds no tensors");
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 6; ++i) {
+    if (i) list += ", ";
+    list += names[i];
+  }
+  if (names.size() > 6) list += ", ...";
+  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
+       preferred, "': pick one with --tensor NAME");
+}
+
+bool is_tensor_file(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".safetensors") return true;
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {};
+  if (!in.read(reinterpret_cast<char*>(head), 9)) return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
+  return head[8] == '{' && n >= 2 && n < (uint64_t{1} << 30);
 }
 
 }  // namespace vvae

@@ -1,4 +1,4 @@
-#include "media/clip.hpp"
+#include "vvae/clip.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -9,10 +9,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "core/memory_limits.hpp"
 #include "core/threads.hpp"
+#include "media/frames.hpp"
+#include "media/geometry.hpp"
 #include "vvae/error.hpp"
+#include "vvae/latent.hpp"
 #include "vvae/limits.hpp"
+#include "vvae/memory.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 
@@ -229,26 +233,6 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   return clip;
 }
 
-Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
-                         const std::string& preferred) {
-  if (!name.empty()) {
-    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
-    return file.load(name);
-  }
-  if (file.contains(preferred)) return file.load(preferred);
-  const auto names = file.names();
-  if (names.size() == 1) return file.load(names[0]);
-  if (names.empty()) fail("'", file.path(), "' holds no tensors");
-  std::string list;
-  for (size_t i = 0; i < names.size() && i < 6; ++i) {
-    if (i) list += ", ";
-    list += names[i];
-  }
-  if (names.size() > 6) list += ", ...";
-  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
-       preferred, "': pick one with --tensor NAME");
-}
-
 Clip clip_from_tensor(const std::string& path, const std::string& name) {
   const SafetensorsFile file = SafetensorsFile::open(path);
   Clip clip;
@@ -265,16 +249,6 @@ Clip clip_from_tensor(const std::string& path, const std::string& name) {
   for (int64_t t = 0; t < s[2]; ++t) clip.indices.push_back(t);
   clip.geometry = {s[3], s[4], 0, 0, s[3], s[4]};
   return clip;
-}
-
-bool is_tensor_file(const std::string& path) {
-  if (fs::path(path).extension() == ".safetensors") return true;
-  std::ifstream in(path, std::ios::binary);
-  unsigned char head[9] = {};
-  if (!in.read(reinterpret_cast<char*>(head), 9)) return false;
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
-  return head[8] == '{' && n >= 2 && n < (uint64_t{1} << 30);
 }
 
 RgbFrames tensor_to_rgb(const Tensor& x, int64_t batch) {
@@ -315,86 +289,10 @@ Tensor rgb_to_tensor(const RgbFrames& frames) {
   return x;
 }
 
-std::string config_hash(const ModelInfo& info) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : info.family + "\n" + info.config_json) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
-
-Metadata model_metadata(const ModelInfo& info) {
-  Metadata m = {{"vvae_version", version()}, {"family", info.family}, {"layout", "B,C,T,H,W"}};
-  if (!info.preset.empty()) m["preset"] = info.preset;
-  m["model_args"] = info.config_json;
-  m["config_hash"] = config_hash(info);
-  const nlohmann::json args = nlohmann::json::parse(info.config_json, nullptr, false);
-  if (args.is_object())
-    for (const char* key : {"scale_factor", "shift_factor", "scaling_factor"})
-      if (args.contains(key) && args[key].is_number()) m[key] = args[key].dump();
-  return m;
-}
-
-void add_clip_metadata(Metadata& m, const Clip& clip) {
-  m["source"] = clip.source;
-  m["source_size"] = hw(clip.video.height, clip.video.width);
-  if (clip.source_frames > 0) m["source_frames"] = std::to_string(clip.source_frames);
-  if (clip.video.fps > 0) m["source_fps"] = format_fps(clip.video.fps);
-  m["frames"] = std::to_string(clip.frames());
-  m["size"] = hw(clip.height(), clip.width());
-  m["frame_interval"] = std::to_string(clip.interval);
-  std::string idx;
-  for (int64_t i : clip.indices) {
-    if (!idx.empty()) idx += ',';
-    idx += std::to_string(i);
-  }
-  m["frame_indices"] = idx;
-  if (clip.fps > 0) m["fps"] = format_fps(clip.fps);
-  const ResizeCrop& g = clip.geometry;
-  m["resize_crop"] = cat("scale ", hw(g.scaled_height, g.scaled_width), " crop ",
-                         hw(g.height, g.width), " at ", g.top, ",", g.left);
-  if (!clip.bucket.empty()) m["bucket"] = clip.bucket;
-  std::string notes;
-  for (const auto& n : clip.notes) {
-    if (!notes.empty()) notes += "; ";
-    notes += n;
-  }
-  if (!notes.empty()) m["notes"] = notes;
-}
-
 std::string format_fps(double fps) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", fps);
   return buf;
-}
-
-double metadata_fps(const Metadata& meta) {
-  const auto it = meta.find("fps");
-  if (it == meta.end()) return 0;
-  try {
-    const double f = std::stod(it->second);
-    return std::isfinite(f) && f > 0 ? f : 0;
-  } catch (...) {
-    return 0;
-  }
-}
-
-std::string model_mismatch(const Metadata& meta, const ModelInfo& info) {
-  const auto fam = meta.find("family");
-  if (fam != meta.end() && fam->second != info.family)
-    return cat("the latent was encoded by a '", fam->second, "' model; decoding with a '",
-               info.family, "' model");
-  const auto hash = meta.find("config_hash");
-  if (hash != meta.end() && hash->second != config_hash(info)) {
-    const auto preset = meta.find("preset");
-    return cat("the latent was encoded with another config (",
-               preset != meta.end() ? "preset " + preset->second + ", " : "", hash->second,
-               ") than this model's (", config_hash(info), ")");
-  }
-  return "";
 }
 
 }  // namespace vvae

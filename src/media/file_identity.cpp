@@ -1,9 +1,10 @@
-#include "media/file_identity.hpp"
+#include "vvae/files.hpp"
 
 #include <sys/stat.h>
 
 #include <filesystem>
 
+#include "io/atomic_file.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -59,6 +60,12 @@ void InputFiles::check_output_folder(const std::string& dir) const {
       fail("cannot write into folder '", dir, "': '", name, "' is the input '", *input,
            "': write to another folder");
   }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  AtomicFile out(path);
+  out.write(text.data(), text.size());
+  out.commit();
 }
 
 }  // namespace vvae

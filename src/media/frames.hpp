@@ -19,13 +19,9 @@
 #include <string>
 #include <vector>
 
-namespace vvae {
+#include "vvae/clip.hpp"  // FrameRequest
 
-struct FrameRequest {
-  int64_t num_frames = 0;  // 0: every frame at the interval
-  int64_t frame_interval = 1;
-  double fps_max = 0;  // 0: no limit
-};
+namespace vvae {
 
 // map_target_fps: the interval that brings `fps` to at most `fps_max` (1 when either is unknown).
 int64_t fps_interval(double fps, double fps_max);

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "vvae/clip.hpp"  // ResizeCrop
+
 namespace vvae {
 
 struct Resolution {
@@ -52,20 +54,6 @@ int64_t bucket_multiple(int64_t spatial_ratio);
 
 // Python's round() on a double: to nearest, ties to even.
 int64_t round_half_even(double v);
-
-// Scale (height, width) to (scaled_height, scaled_width), then crop the window at (top, left) of
-// (height, width).
-struct ResizeCrop {
-  int64_t scaled_height = 0;
-  int64_t scaled_width = 0;
-  int64_t top = 0;
-  int64_t left = 0;
-  int64_t height = 0;
-  int64_t width = 0;
-  bool resizes(int64_t source_height, int64_t source_width) const {
-    return scaled_height != source_height || scaled_width != source_width;
-  }
-};
 
 // resize_crop_to_fill for a (h, w) frame and a (th, tw) target.
 ResizeCrop resize_crop_geometry(int64_t h, int64_t w, int64_t th, int64_t tw);

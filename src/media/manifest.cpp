@@ -1,4 +1,4 @@
-#include "media/manifest.hpp"
+#include "vvae/manifest.hpp"
 
 #include <charconv>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "media/metrics.hpp"
+#include "vvae/metrics.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "media/reconstruct.hpp"
+#include "vvae/reconstruct.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,13 +14,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/memory_limits.hpp"
 #include "io/atomic_file.hpp"
-#include "media/file_lock.hpp"
-#include "io/safetensors.hpp"
 #include "io/utf8.hpp"
+#include "media/file_lock.hpp"
 #include "media/visuals.hpp"
 #include "vvae/error.hpp"
+#include "vvae/latent.hpp"
+#include "vvae/memory.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 
@@ -313,19 +314,10 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
   }
   if (o.latents) {
     make_subfolder(o, "latents");
-    Metadata meta = model_metadata(info);
-    add_clip_metadata(meta, clip);
-    meta["input_shape"] = to_string(clip.x.shape());
-    meta["sampled"] = o.encode.sample ? "true" : "false";
-    if (o.encode.sample) meta["seed"] = std::to_string(o.encode.seed);
+    Metadata meta = latent_metadata(info, clip.x.shape(), o.encode, &clip);
     if (o.fps > 0) meta["fps"] = format_fps(o.fps);
-    std::vector<NamedTensor> tensors = {{"z", enc.z}};
-    if (enc.mean.defined()) {
-      tensors.push_back({"mean", enc.mean});
-      tensors.push_back({"logvar", enc.logvar});
-    }
     r.outputs.push_back("latents/" + n + ".latent.safetensors");
-    save_safetensors(join(o.out_dir, r.outputs.back()), tensors, meta);
+    write_latent_file(join(o.out_dir, r.outputs.back()), enc, meta);
   }
   r.ok = true;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

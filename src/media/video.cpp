@@ -1,4 +1,4 @@
-#include "media/video.hpp"
+#include "vvae/video.hpp"
 
 extern "C" {
 #include <libavcodec/avcodec.h>

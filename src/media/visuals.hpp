@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "media/video.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 

@@ -7,12 +7,12 @@
 #include "core/cpu.hpp"
 #include "core/plan.hpp"
 #include "io/config.hpp"
-#include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
 #include "vvae/limits.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 

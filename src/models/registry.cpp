@@ -1,9 +1,9 @@
-#include "io/safetensors.hpp"
 #include "models/ae2d/ae2d.hpp"
 #include "models/dcae/dcae.hpp"
 #include "models/family.hpp"
 #include "models/hunyuan/hunyuan.hpp"
 #include "vvae/error.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 

@@ -7,9 +7,9 @@
 
 #include "core/random.hpp"
 #include "core/threads.hpp"
-#include "io/safetensors.hpp"
 #include "vvae/error.hpp"
 #include "vvae/limits.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 namespace {

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "media/video.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 

@@ -60,4 +60,12 @@ struct NamedTensor {
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const Metadata& metadata = {});
 
+// The tensor `name` if given, else `preferred` if present, else the file's only tensor; an
+// Error naming the choices otherwise.
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred);
+
+// True when `path` is a safetensors file (by extension, or by its first bytes).
+bool is_tensor_file(const std::string& path);
+
 }  // namespace vvae

@@ -27,12 +27,12 @@
 #include <string>
 #include <vector>
 
-#include "media/file_identity.hpp"
-#include "media/video.hpp"
-#include "media/clip.hpp"
-#include "media/manifest.hpp"
-#include "media/metrics.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/files.hpp"
+#include "vvae/manifest.hpp"
+#include "vvae/metrics.hpp"
 #include "vvae/model.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 

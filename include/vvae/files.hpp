@@ -1,6 +1,7 @@
 #pragma once
-// Which files a run reads, so that no output replaces one of them. Files are compared by
-// identity (device and inode, through symlinks and hard links), never by name.
+// Keeping users' files safe: which files a run reads, so that no output replaces one of them
+// (compared by identity: device and inode, through symlinks and hard links, never by name), and
+// writing a file whole or not at all.
 
 #include <cstdint>
 #include <optional>
@@ -41,5 +42,9 @@ class InputFiles {
   };
   std::unordered_map<FileId, std::string, Hash> files_;  // identity -> the path it was given as
 };
+
+// Writes `text` to `path` under a temporary name (`path.tmp-PID-XXXXXX`) and renames it into
+// place once complete, so a failure never leaves a partial file.
+void write_text_file(const std::string& path, const std::string& text);
 
 }  // namespace vvae

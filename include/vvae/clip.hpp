@@ -3,9 +3,16 @@
 // cropped to a shape the model accepts, as the (1, 3, T, H, W) tensor in [-1, 1] that
 // Open-Sora's loader would produce; and the way back, to 8-bit RGB, as Open-Sora's save_sample.
 //
-// Size: --size HxW resize_crops to exactly that; --resolution resize_crops to the closest
-// aspect-ratio bucket (pipeline/geometry.hpp); with neither the frames keep their size, cropped
-// in the middle to multiples of the model's spatial ratio. Frames: pipeline/frames.hpp.
+// Frames (opensora/datasets/utils.py map_target_fps, temporal_random_crop): the sampling
+// interval is frame_interval times ceil(fps / fps_max) (1 when the source runs slower);
+// --num-frames n takes np.linspace(0, n * interval - 1, n) truncated, from frame 0 (upstream
+// starts at random), or every interval-th frame of a shorter video; without it every
+// interval-th frame. The count is then made valid for the model by dropping frames at the end.
+//
+// Size: --size HxW resize_crops to exactly that; --resolution resize_crops to the closest of
+// Open-Sora's aspect-ratio buckets (bilinear, align_corners=False, then the middle crop); with
+// neither the frames keep their size, cropped in the middle to multiples of the model's spatial
+// ratio.
 
 #include <cstdint>
 #include <functional>
@@ -13,17 +20,35 @@
 #include <utility>
 #include <vector>
 
-#include "io/safetensors.hpp"
-#include "media/video.hpp"
-#include "media/frames.hpp"
-#include "media/geometry.hpp"
 #include "vvae/model.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 
+// Which frames of a video make the clip (Open-Sora's loader settings).
+struct FrameRequest {
+  int64_t num_frames = 0;  // 0: every frame at the interval
+  int64_t frame_interval = 1;
+  double fps_max = 0;  // 0: no limit
+};
+
+// Scale (height, width) to (scaled_height, scaled_width), then crop the window at (top, left) of
+// (height, width).
+struct ResizeCrop {
+  int64_t scaled_height = 0;
+  int64_t scaled_width = 0;
+  int64_t top = 0;
+  int64_t left = 0;
+  int64_t height = 0;
+  int64_t width = 0;
+  bool resizes(int64_t source_height, int64_t source_width) const {
+    return scaled_height != source_height || scaled_width != source_width;
+  }
+};
+
 struct ClipOptions {
   FrameRequest frames;
-  std::string resolution;  // "" or a resolution name (geometry.hpp)
+  std::string resolution;  // "" or a resolution name: 256, 256px, 720p, 512px_ar1:1, 256px_max
   int64_t height = 0;      // --size HxW (0: not given)
   int64_t width = 0;
   // Whether the user set anything a tensor input cannot honour.
@@ -78,33 +103,13 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
 // else "x", else its only tensor); its fps from the file's metadata when it has one.
 Clip clip_from_tensor(const std::string& path, const std::string& name = "");
 
-// The tensor `name` if given, else `preferred` if present, else the file's only tensor.
-Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
-                         const std::string& preferred);
-
-// True when `path` is a safetensors file (by extension, or by its first bytes).
-bool is_tensor_file(const std::string& path);
-
 // Open-Sora's save_sample: clamp to [-1, 1], (x + 1) / 2 * 255 + 0.5, clamp, truncate, in
 // float32. x is (B, 3, T, H, W); `batch` picks the clip.
 RgbFrames tensor_to_rgb(const Tensor& x, int64_t batch = 0);
 // The inverse for 8-bit frames: (byte / 255 - 0.5) / 0.5, as (1, 3, T, H, W).
 Tensor rgb_to_tensor(const RgbFrames& frames);
 
-// FNV-1a 64 of the model's resolved config JSON, "fnv1a64:0123456789abcdef".
-std::string config_hash(const ModelInfo& info);
-// Metadata of a latent or decoded file: vvae version, family, preset, model_args, config_hash,
-// and the config's scale/shift factors where it has them.
-Metadata model_metadata(const ModelInfo& info);
-// What a latent file records about the clip it came from (README "Latent files").
-void add_clip_metadata(Metadata& meta, const Clip& clip);
-
 // "29.97", "16": a frame rate as metadata records it (6 significant digits).
 std::string format_fps(double fps);
-// The frame rate a latent's metadata records (0 when none).
-double metadata_fps(const Metadata& meta);
-// A warning when `meta` says the latent came from another family or config than `info`; "" if
-// it matches or does not say.
-std::string model_mismatch(const Metadata& meta, const ModelInfo& info);
 
 }  // namespace vvae
