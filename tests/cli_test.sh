@@ -149,6 +149,44 @@ expect_error "hunyuan misaligned tiles" "$OUT" "$VVAE" encode --model "$HY" -i "
 expect_error "hunyuan --no-tiling with a tile size" "$OUT" "$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$OUT" \
   --no-tiling --tile-size 64
 
+# --- issue 17: limits, fuzz findings, NaN, CLI11's messages ----------------------------------
+# expect_fast_error NAME OUTPUT CMD...: expect_error, and within 10 s (a hang is a failure).
+expect_fast_error() {
+  local name=$1 out=$2
+  shift 2
+  expect_error "$name" "$out" timeout 10 "$@"
+  grep -q "^vvae: error: " "$WORK/stderr" || fail "$name: no answer within 10 s"
+}
+expect_fast_error "absurd input shape" "$OUT" "$VVAE" info --model hunyuan-vae --input-shape 1,3,9999997,99992,99992
+grep -q "frames 9999997; vvae's limit is 65536" "$WORK/stderr" || fail "absurd shape: the limit is not named"
+expect_fast_error "overflowing input shape" "$OUT" "$VVAE" info --model flux-ae --input-shape 1000,3,60000,16000,16000
+expect_fast_error "too many tiles" "$OUT" "$VVAE" info --model dc-ae-f32t4c128 --input-shape 1,3,8,16384,16384 --tile-size 32 --tile-overlap 0.9
+for finding in "$DATA"/fuzz/config/*; do
+  expect_fast_error "fuzz finding $(basename "$finding")" "$OUT" "$VVAE" info --config "$finding" --input-shape 1,3,1,32,32
+  grep -q "is out of range" "$WORK/stderr" || fail "fuzz finding $(basename "$finding"): $(cat "$WORK/stderr")"
+done
+# NaN and infinity: 0xff bytes are NaN in float32.
+make_safetensors "$WORK/nan.safetensors" '{"x":{"dtype":"F32","shape":[1,3,1,8,8],"data_offsets":[0,768]}}' 0
+head -c 768 /dev/zero | tr '\0' '\377' >>"$WORK/nan.safetensors"
+expect_fast_error "NaN input" "$OUT" "$VVAE" encode --model "$CASE" -i "$WORK/nan.safetensors" -o "$OUT"
+grep -q "holds 192 NaN or infinite values" "$WORK/stderr" || fail "NaN input: $(cat "$WORK/stderr")"
+make_safetensors "$WORK/nanz.safetensors" '{"z":{"dtype":"F32","shape":[1,4,1,2,2],"data_offsets":[0,64]}}' 0
+head -c 64 /dev/zero | tr '\0' '\377' >>"$WORK/nanz.safetensors"
+expect_fast_error "NaN latent" "$OUT" "$VVAE" decode --model "$CASE" -i "$WORK/nanz.safetensors" -o "$OUT"
+grep -q "the latent \[1, 4, 1, 2, 2\] holds 16 NaN" "$WORK/stderr" || fail "NaN latent: $(cat "$WORK/stderr")"
+# CLI11's own errors are vvae's one line, with readable bounds.
+expect_fast_error "negative --threads" "$OUT" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$OUT" --threads -1
+grep -q "^vvae: error: --threads: must be in \[0, 4096\], got -1" "$WORK/stderr" || fail "--threads message: $(cat "$WORK/stderr")"
+expect_fast_error "unexpected argument" "$OUT" "$VVAE" encode --model "$CASE" -i "$CASE/io.safetensors" -o "$OUT" extra
+grep -q "^vvae: error: The following argument was not expected: extra (see vvae encode --help)" "$WORK/stderr" \
+  || fail "unexpected argument message: $(cat "$WORK/stderr")"
+expect_fast_error "unknown option" "$OUT" "$VVAE" decode --model "$CASE" -i "$CASE/io.safetensors" -o "$OUT" --bogus
+expect_fast_error "missing subcommand" "$OUT" "$VVAE"
+expect_fast_error "huge --tile-size" "$OUT" "$VVAE" encode --model "$HY" -i "$HY/io.safetensors" -o "$OUT" --tile-size 99999999999
+grep -q "must be in \[1, 16384\]" "$WORK/stderr" || fail "--tile-size bound: $(cat "$WORK/stderr")"
+"$VVAE" --help >/dev/null || fail "--help"
+"$VVAE" --version | grep -q . || fail "--version"
+
 if [ $failures -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

@@ -10,11 +10,11 @@
 
 #include <nlohmann/json.hpp>
 #include "io/half.hpp"
-#include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

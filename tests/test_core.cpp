@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/memory_stats.hpp"
 #include "core/random.hpp"
 #include "core/threads.hpp"
 #include "models/posterior.hpp"
@@ -33,6 +34,20 @@ TEST(Tensor, ShapesViewsAndCopies) {
   EXPECT_TRUE(c.storage_unique());
 }
 
+TEST(Tensor, DefinednessIsHonest) {
+  const Tensor none;
+  EXPECT_FALSE(none.defined());
+  EXPECT_FALSE(none.has_data());
+  const Tensor empty = Tensor::empty({0, 3});
+  EXPECT_TRUE(empty.defined());
+  EXPECT_TRUE(empty.has_data());  // no elements: nothing missing
+  const Tensor full = Tensor::zeros({2});
+  EXPECT_TRUE(full.defined() && full.has_data());
+  const Tensor shape_only = Tensor::borrow({2, 3}, nullptr, nullptr);  // as a plan's weights
+  EXPECT_TRUE(shape_only.defined());
+  EXPECT_FALSE(shape_only.has_data());
+}
+
 TEST(Tensor, SixtyFourBitSizes) {
   // Shapes past 2^31 elements are represented exactly (no allocation needed to check).
   const Shape big = {1, 128, 129, 512, 512};
@@ -41,12 +56,12 @@ TEST(Tensor, SixtyFourBitSizes) {
 }
 
 TEST(Tensor, MemoryStatsTrackLiveBytes) {
-  const int64_t before = memory_stats().live_bytes;
+  const int64_t before = live_tensor_bytes();
   {
     Tensor t = Tensor::empty({1000});
-    EXPECT_EQ(memory_stats().live_bytes, before + 4000);
+    EXPECT_EQ(live_tensor_bytes(), before + 4000);
   }
-  EXPECT_EQ(memory_stats().live_bytes, before);
+  EXPECT_EQ(live_tensor_bytes(), before);
 }
 
 TEST(Random, PhiloxKnownAnswers) {

@@ -11,7 +11,6 @@
 #include <sstream>
 
 #include <nlohmann/json.hpp>
-#include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "ops/conv.hpp"
 #include "ops/resample.hpp"
@@ -19,6 +18,7 @@
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

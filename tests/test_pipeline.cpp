@@ -4,12 +4,12 @@
 #include <cmath>
 #include <random>
 
-#include "pipeline/clip.hpp"
-#include "pipeline/frames.hpp"
-#include "pipeline/geometry.hpp"
-#include "pipeline/manifest.hpp"
-#include "pipeline/metrics.hpp"
+#include "media/frames.hpp"
+#include "media/geometry.hpp"
 #include "test_util.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/manifest.hpp"
+#include "vvae/metrics.hpp"
 
 namespace vvae {
 namespace {

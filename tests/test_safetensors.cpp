@@ -4,9 +4,9 @@
 #include <limits>
 
 #include "io/half.hpp"
-#include "io/safetensors.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

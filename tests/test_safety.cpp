@@ -10,15 +10,15 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "core/memory_limits.hpp"
 #include "io/atomic_file.hpp"
-#include "io/file_identity.hpp"
-#include "io/file_lock.hpp"
 #include "io/utf8.hpp"
-#include "io/video.hpp"
-#include "pipeline/reconstruct.hpp"
+#include "media/file_lock.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
+#include "vvae/files.hpp"
+#include "vvae/memory.hpp"
+#include "vvae/reconstruct.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 namespace {

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "core/dry_run.hpp"
-#include "pipeline/tiling.hpp"
+#include "models/tiling.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 
@@ -297,7 +297,8 @@ TEST(Tiling, DryRunPlansWithoutData) {
   const Toy toy;
   const TilingSpec s = spec(true, true, 0.25, 16, 4, 16, 4, true);
   const Shape shape = {1, 3, 25, 24, 24};
-  DryRunScope dry;
+  PlanContext plan;
+  const PlanScope dry(plan);
   const Tensor x = Tensor::empty(shape);
   const Tensor y = run_tiled(
       x, s, [&](const Tensor& t) { return Tensor::empty(toy.shape(t.shape())); },

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <string>
 
-#include "io/safetensors.hpp"
 #include "test_util.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::test {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "io/safetensors.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae::test {

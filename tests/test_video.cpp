@@ -8,13 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "io/video.hpp"
-#include "pipeline/clip.hpp"
-#include "pipeline/metrics.hpp"
-#include "pipeline/reconstruct.hpp"
-#include "pipeline/visuals.hpp"
+#include "media/geometry.hpp"
+#include "media/visuals.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/metrics.hpp"
+#include "vvae/reconstruct.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae {
 namespace {

@@ -188,6 +188,19 @@ if [ "$(id -u)" != 0 ]; then
   expect_error "read-only folder" "$WORK/ro/z.safetensors" run encode --model "$MODEL" clip.mp4 -o "$WORK/ro/z.safetensors"
   expect_error "reconstruct read-only" "$WORK/ro/out" run reconstruct --model "$MODEL" clip.mp4 -o "$WORK/ro/out"
 fi
+# issue 17: frame counts, intervals and sizes beyond vvae's limits are refused at once.
+expect_error "huge --num-frames" "$O" timeout 10 "$VVAE" encode --model "$MODEL" clip.mp4 -o "$O" --num-frames 99999999999
+grep -q "num-frames: must be in \[1, 65536\]" "$WORK/stderr" || fail "--num-frames bound: $(cat "$WORK/stderr")"
+expect_error "huge --frame-interval" "$O" timeout 10 "$VVAE" encode --model "$MODEL" clip.mp4 -o "$O" --frame-interval 9223372036854775807
+expect_error "huge interval from --fps-max" "$O" timeout 10 "$VVAE" encode --model "$MODEL" clip.mp4 -o "$O" --fps-max 0.001 --frame-interval 1000
+grep -q "vvae's limit" "$WORK/stderr" || fail "--fps-max interval: $(cat "$WORK/stderr")"
+expect_error "huge --size" "$O" timeout 10 "$VVAE" encode --model "$MODEL" clip.mp4 -o "$O" --size 99999x99999
+expect_error "huge --resolution" "$O" timeout 10 "$VVAE" encode --model "$MODEL" clip.mp4 -o "$O" --resolution 99999px
+# An interval within the limits but past the clip's end takes frame 0 (no internal error).
+run encode --model "$MODEL" clip.mp4 -o far.safetensors --frame-interval 65536 --num-frames 2 >far.log 2>&1 \
+  || fail "--frame-interval 65536: $(cat far.log)"
+grep -aq '"frame_indices":"0"' far.safetensors || fail "--frame-interval 65536 frames: $(cat far.log)"
+
 mkdir -p r1
 run reconstruct --model "$MODEL" unknown.avi -o r1 >/dev/null 2>&1 && fail "single bad clip exited 0"
 ls r1/orig/* r1/recn/* r1/done/* >/dev/null 2>&1 && fail "single bad clip left outputs"

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "io/video.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae::test {
 

@@ -7,7 +7,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "core/memory_limits.hpp"
+#include "vvae/memory.hpp"
 
 namespace vvae::cli {
 
@@ -22,7 +22,7 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--preset", o.load.preset, "Preset to use for a checkpoint (skips recognition)");
   cmd.add_flag("--strict", o.load.strict, "Unexpected checkpoint tensors are an error");
   cmd.add_option("--threads", o.threads, "Threads (default: all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(in_range(0, kMaxThreads));
   cmd.add_flag("-q,--quiet", o.quiet, "Print nothing but errors");
   cmd.add_option("--precision", o.load.compute.precision,
                  "Convolution precision: fp32 (exact, default) or bf16 (faster, ~1e-2 error)")
@@ -38,21 +38,35 @@ void add_model_options(CLI::App& cmd, CommonOptions& o) {
                                                {"winograd", ConvAlgorithm::kWinograd}}));
 }
 
-void add_tiling_options(CLI::App& cmd, TilingOptions& t) {
+void add_tiling_options(CLI::App& cmd, LoadOptions& load) {
+  TilingOptions& t = load.tiling;
   cmd.add_option("--tile-size", t.tile_size, "Spatial tile size in pixels (overrides the config)")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range<int64_t>(1, limits::kMaxSide));
   cmd.add_option("--tile-frames", t.tile_frames, "Temporal tile length in frames")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range<int64_t>(1, limits::kMaxFrames));
   cmd.add_option("--tile-overlap", t.overlap, "Tile overlap fraction in [0, 1)")
-      ->check(CLI::Range(0.0, 0.999));
+      ->check(in_range(0.0, 0.999));
   cmd.add_flag("--no-tiling", t.disable, "Run untiled whatever the config says");
   cmd.add_flag("--no-spatial-tiling", t.no_spatial,
                "No spatial tiles (temporal tiling as configured)");
   cmd.add_flag("--no-temporal-tiling", t.no_temporal,
                "No temporal tiles (Open-Sora's text-to-video setting: spatial tiling only)");
-  cmd.add_flag("--dcae-short-tail-compat", t.dcae_short_tail_compat,
-               "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
-               "(the clip comes back short) instead of merging it into the previous tile");
+  cmd.add_option_function<std::vector<std::string>>(
+      "--model-arg",
+      [&load](const std::vector<std::string>& settings) {
+        for (const std::string& kv : settings) {
+          const size_t eq = kv.find('=');
+          if (eq == std::string::npos || eq == 0)
+            fail("--model-arg ", kv, ": expected KEY=VALUE with VALUE in JSON (true, 256, ...)");
+          load.model_args[kv.substr(0, eq)] = kv.substr(eq + 1);
+        }
+      },
+      "Set a model_args key of the family's config over its value: KEY=JSON (repeatable)");
+  cmd.add_flag_callback(
+      "--dcae-short-tail-compat", [&load] { load.model_args["dcae_short_tail_compat"] = "true"; },
+      "DC-AE: decode a last temporal tile of one latent frame to one frame, as upstream "
+      "(the clip comes back short) instead of merging it into the previous tile (the same as "
+      "--model-arg dcae_short_tail_compat=true)");
 }
 
 const ClipOptions& ClipCliOptions::resolve() {
@@ -69,14 +83,14 @@ void add_clip_options(CLI::App& cmd, ClipCliOptions& o) {
   cmd.add_option("--num-frames", o.clip.frames.num_frames,
                  "Frames per clip, spread over num-frames x interval source frames as Open-Sora's "
                  "loader does (default: every frame at the interval)")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range<int64_t>(1, limits::kMaxFrames));
   cmd.add_option("--frame-interval", o.clip.frames.frame_interval,
                  "Take every n-th frame (after --fps-max)")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range<int64_t>(1, limits::kMaxFrameInterval));
   cmd.add_option("--fps-max", o.clip.frames.fps_max,
                  "Sample faster sources down to at most this rate (Open-Sora's fps_max; its VAE "
                  "configs use 16)")
-      ->check(CLI::PositiveNumber);
+      ->check(in_range(limits::kMinFpsMax, kMaxFps));
   cmd.add_option("--resolution", o.clip.resolution,
                  "resize_crop to the closest aspect-ratio bucket of 256, 360p, 512px_ar1:1, 720p, "
                  "... (256 = 256px = 256x256 pixels)");
@@ -182,6 +196,15 @@ void write_frames(const std::string& path, OutputKind kind, const RgbFrames& fra
 
 void warn(const std::string& message) {
   std::cerr << "vvae: warning: " << message << "\n";
+}
+
+void warn_non_finite(const Tensor& t, const std::string& what, bool quiet) {
+  const int64_t bad = count_non_finite(t);
+  if (bad > 0 && !quiet)
+    warn(
+        cat(what, " ", to_string(t.shape()), " holds ", bad, " NaN or infinite value",
+            bad == 1 ? "" : "s", " (of ", t.numel(),
+            ") from finite inputs: the model overflowed (videos show them clamped, NaN as black)"));
 }
 
 void report_clip(const Clip& clip, bool quiet) {

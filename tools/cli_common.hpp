@@ -3,15 +3,22 @@
 // tensor, checking output paths early, writing frames by output kind, and formatting.
 
 #include <CLI/CLI.hpp>
+#include <sstream>
 #include <string>
 
-#include "io/file_identity.hpp"
-#include "io/safetensors.hpp"
-#include "io/video.hpp"
-#include "pipeline/clip.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/files.hpp"
+#include "vvae/limits.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
+#include "vvae/video.hpp"
 
 namespace vvae::cli {
+
+// --threads accepts 0 (all cores) to this.
+inline constexpr int kMaxThreads = 4096;
+// --fps, --fps-max accept up to this.
+inline constexpr double kMaxFps = 1e6;
 
 struct CommonOptions {
   LoadOptions load;
@@ -24,10 +31,27 @@ struct ExitStatus {
   int code = 0;
 };
 
+// A check that a number lies in [lo, hi], whose message prints the bounds as they are written
+// ("--threads: must be in [0, 4096], got -1"), not CLI11's 300-digit defaults.
+template <typename T>
+CLI::Validator in_range(T lo, T hi) {
+  std::ostringstream bounds;
+  bounds << "[" << lo << ", " << hi << "]";
+  return CLI::Validator(
+      [lo, hi, range = bounds.str()](std::string& text) -> std::string {
+        T value{};
+        if (!CLI::detail::lexical_cast(text, value)) return "'" + text + "' is not a number";
+        if (!(value >= lo && value <= hi)) return "must be in " + range + ", got " + text;
+        return "";
+      },
+      "in " + bounds.str());
+}
+
 // --model, --weights, --config, --preset, --strict, --threads, --quiet
 void add_model_options(CLI::App& cmd, CommonOptions& o);
-// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --dcae-short-tail-compat
-void add_tiling_options(CLI::App& cmd, TilingOptions& t);
+// --tile-size, --tile-frames, --tile-overlap, --no-tiling, --no-spatial-tiling,
+// --no-temporal-tiling, --model-arg KEY=VALUE, --dcae-short-tail-compat
+void add_tiling_options(CLI::App& cmd, LoadOptions& load);
 
 // How video and image inputs become clips: --num-frames, --frame-interval, --fps-max,
 // --resolution, --size.
@@ -68,6 +92,9 @@ void write_frames(const std::string& path, OutputKind kind, const RgbFrames& fra
                   int crf, bool overwrite);
 
 void warn(const std::string& message);  // "vvae: warning: ..." on stderr
+// Warns (unless quiet) with the count when a result holds NaN or infinite values: the inputs
+// were finite, so the model overflowed.
+void warn_non_finite(const Tensor& t, const std::string& what, bool quiet);
 // Prints a clip's warnings (stderr) and, unless quiet, what was done to it (stdout).
 void report_clip(const Clip& clip, bool quiet);
 

@@ -9,8 +9,9 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/safetensors.hpp"
-#include "pipeline/clip.hpp"
+#include "vvae/clip.hpp"
+#include "vvae/latent.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -38,7 +39,7 @@ struct EncodeCommand {
     CLI::App* cmd = app.add_subcommand(
         "encode", "Encode a clip (a video, an image, or a (B,C,T,H,W) tensor) to its latent");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     add_input_option(*cmd, input,
                      "Video or image file, or safetensors holding the clip (tensor 'x' or its "
                      "only tensor)");
@@ -62,31 +63,25 @@ struct EncodeCommand {
            "--size apply to video and image inputs");
     if (!tensor_input && !tensor.empty()) fail("--tensor applies to safetensors inputs");
     Model model = load_model(common);
+    std::optional<Clip> clip_read;
     Tensor x;
-    Metadata meta = model_metadata(model.info());
     if (tensor_input) {
       const SafetensorsFile file = SafetensorsFile::open(input);
       x = read_input_tensor(file, tensor, "x");
     } else {
-      const Clip c = load_clip(input, clip_options, shape_rules(model));
-      report_clip(c, common.quiet);
-      add_clip_metadata(meta, c);
-      x = c.x;
+      clip_read = load_clip(input, clip_options, shape_rules(model));
+      report_clip(*clip_read, common.quiet);
+      x = clip_read->x;
     }
     check_plan_fits(model.plan_encode(x.shape()), "encoding");
+    const EncodeOptions encode = {sample, seed};
     const auto start = Clock::now();
-    EncodeResult r = model.encode(x, {sample, seed});
+    EncodeResult r = model.encode(x, encode);
     const double took = seconds_since(start);
-
-    std::vector<NamedTensor> tensors = {{"z", r.z}};
-    if (r.mean.defined() && r.mean.numel() > 0) {
-      tensors.push_back({"mean", r.mean});
-      tensors.push_back({"logvar", r.logvar});
-    }
-    meta["input_shape"] = to_string(x.shape());
-    meta["sampled"] = sample ? "true" : "false";
-    if (sample) meta["seed"] = std::to_string(seed);
-    save_safetensors(output, tensors, meta);
+    warn_non_finite(r.z, "the latent", common.quiet);
+    write_latent_file(
+        output, r,
+        latent_metadata(model.info(), x.shape(), encode, clip_read ? &*clip_read : nullptr));
     if (!common.quiet)
       std::cout << "encoded " << to_string(x.shape()) << " -> z " << to_string(r.z.shape())
                 << " in " << took << " s, wrote " << output << "\n";
@@ -105,7 +100,7 @@ struct DecodeCommand {
     CLI::App* cmd = app.add_subcommand(
         "decode", "Decode a latent (B,C,T,H,W) to a clip: a tensor, a video or images");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     add_input_option(*cmd, input,
                      "safetensors file holding the latent (tensor 'z' or its only tensor)");
     cmd->add_option("-o,--output", output,
@@ -114,9 +109,9 @@ struct DecodeCommand {
         ->required();
     cmd->add_option("--tensor", tensor, "Name of the latent tensor");
     cmd->add_option("--fps", fps, "Frame rate of a video output (default: the latent's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--frames", frames,
                   "Write a folder of PNG frames (frame_00000.png, ...): a new or empty folder");
     cmd->add_flag("--overwrite", overwrite,
@@ -134,9 +129,9 @@ struct DecodeCommand {
     else
       check_output_path(output, inputs);
     Model model = load_model(common);
-    const SafetensorsFile file = SafetensorsFile::open(input);
-    const Tensor z = read_input_tensor(file, tensor, "z");
-    const std::string mismatch = model_mismatch(file.metadata(), model.info());
+    const LatentFile latent = read_latent_file(input, tensor);
+    const Tensor& z = latent.z;
+    const std::string mismatch = model_mismatch(latent.metadata, model.info());
     if (!mismatch.empty() && !common.quiet) warn(mismatch);
     if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
       fail("the latent holds a batch of ", z.dim(0),
@@ -145,14 +140,15 @@ struct DecodeCommand {
     const auto start = Clock::now();
     Tensor x = model.decode(z);
     const double took = seconds_since(start);
+    warn_non_finite(x, "the decoded clip", common.quiet);
     if (kind == OutputKind::tensor) {
       Metadata meta = model_metadata(model.info());
       meta["latent_shape"] = to_string(z.shape());
       for (const char* key : {"fps", "source", "frames", "size"})
-        if (file.metadata().count(key)) meta[key] = file.metadata().at(key);
+        if (latent.metadata.count(key)) meta[key] = latent.metadata.at(key);
       save_safetensors(output, {{"x", x}}, meta);
     } else {
-      double rate = fps > 0 ? fps : metadata_fps(file.metadata());
+      double rate = fps > 0 ? fps : metadata_fps(latent.metadata);
       if (!(rate > 0)) {
         rate = kDefaultFps;
         if (kind == OutputKind::video && !common.quiet)
@@ -190,15 +186,15 @@ struct ConvertCommand {
     cmd->add_option("--preset", common.load.preset, "Preset for --model");
     cmd->add_option("--tensor", tensor, "Name of the input tensor");
     cmd->add_option("--fps", fps, "Frame rate of a video output (default: the clip's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--frames", frames, "Write a folder of PNG frames: a new or empty folder");
     cmd->add_flag("--overwrite", overwrite,
                   "With --frames: replace the frames an earlier vvae run wrote in the folder");
     cmd->add_flag("-q,--quiet", common.quiet, "Print nothing but errors");
     cmd->add_option("--threads", common.threads, "Threads (default: all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(in_range(0, kMaxThreads));
     add_clip_options(*cmd, clip);
     cmd->callback([this] { run(); });
   }

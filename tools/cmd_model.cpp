@@ -6,7 +6,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/safetensors.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -20,7 +20,7 @@ struct InfoCommand {
     CLI::App* cmd = app.add_subcommand(
         "info", "Describe a model: family, config, parameters, latent shape, memory estimate");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     cmd->add_option("--input-shape", input_shape, "Plan an encode of this clip shape: B,C,T,H,W");
     cmd->add_flag("--list-params", list_params, "List every parameter name and shape");
     cmd->callback([this] { run(); });
@@ -37,10 +37,12 @@ struct InfoCommand {
   }
 
   void run() {
-    // A bare preset needs no weights to be described.
+    // A bare preset, or a config given alone, needs no weights to be described.
+    const LoadOptions& l = common.load;
     common.load.without_weights =
-        common.load.weights.empty() && common.load.config.empty() &&
-        find_preset_name(common.load.model.empty() ? common.load.preset : common.load.model);
+        l.weights.empty() &&
+        ((l.config.empty() && find_preset_name(l.model.empty() ? l.preset : l.model)) ||
+         (!l.config.empty() && l.model.empty()));
     Model model = load_model(common);
     const ModelInfo& info = model.info();
     std::cout << "family      " << info.family

@@ -16,8 +16,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
-#include "io/atomic_file.hpp"
-#include "pipeline/reconstruct.hpp"
+#include "vvae/reconstruct.hpp"
 
 namespace vvae::cli {
 namespace {
@@ -116,7 +115,7 @@ struct ReconstructCommand {
         "Encode and decode videos: writes OUT/orig/NAME_orig.mp4 and OUT/recn/NAME_recn.mp4, "
         "PSNR/SSIM per clip, the latent mean/std (stats.py) and OUT/summary.json");
     add_model_options(*cmd, common);
-    add_tiling_options(*cmd, common.load.tiling);
+    add_tiling_options(*cmd, common.load);
     cmd->add_option("inputs", inputs, "Videos, images or clip tensors");
     cmd->add_option("--manifest", manifest, "CSV with a 'path' column (Open-Sora's dataset CSV)");
     cmd->add_option("-o,--output", out_dir, "Output folder (created if its parent exists)")
@@ -130,9 +129,9 @@ struct ReconstructCommand {
                   "compare/NAME_psnr.png");
     cmd->add_flag("--latents", options.latents, "Also write latents/NAME.latent.safetensors");
     cmd->add_option("--fps", options.fps, "Frame rate of the videos written (default: the clip's)")
-        ->check(CLI::PositiveNumber);
+        ->check(in_range(1e-3, kMaxFps));
     cmd->add_option("--crf", options.crf, "H.264 quality, 0 (lossless) to 51 (default 23)")
-        ->check(CLI::Range(0, 51));
+        ->check(in_range(0, 51));
     cmd->add_flag("--sample", options.encode.sample, "Sample the posterior instead of its mode");
     cmd->add_option("--seed", options.encode.seed, "Seed for --sample");
     cmd->add_flag("-v,--verbose", verbose, "Print what was done to each clip");
@@ -237,10 +236,7 @@ struct ReconstructCommand {
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
-    const std::string text = summary_json(results, model.info(), options, shard_name, wall);
-    AtomicFile out(summary_path);
-    out.write(text.data(), text.size());
-    out.commit();
+    write_text_file(summary_path, summary_json(results, model.info(), options, shard_name, wall));
     if (!common.quiet) print_table(results, summary_path, wall);
     for (const auto& r : results)
       if (!r.ok) throw ExitStatus{kSomeClipsFailed};

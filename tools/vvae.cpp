@@ -6,6 +6,7 @@
 //   vvae convert     clip.mp4 -o x.safetensors | x.safetensors -o clip.mp4
 //   vvae info        --model M [--input-shape B,C,T,H,W]
 //   vvae compare     A.safetensors B.safetensors
+#include <algorithm>
 #include <iostream>
 
 #include "cli_common.hpp"
@@ -26,7 +27,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // CLI11's message, as one vvae error line, pointing at the command's help.
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::string help = "vvae --help";
+    for (const CLI::App* sub : app.get_subcommands()) help = "vvae " + sub->get_name() + " --help";
+    std::cerr << "vvae: error: " << message << " (see " << help << ")\n";
+    return e.get_exit_code();
   } catch (const ExitStatus& e) {
     return e.code;
   } catch (const std::exception& e) {

@@ -11,11 +11,13 @@
 // Every tensor crossing this API is float32, row-major, shaped (B, C, T, H, W).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "vvae/compute.hpp"
 #include "vvae/error.hpp"
 #include "vvae/tensor.hpp"
 
@@ -29,28 +31,10 @@ struct TilingOptions {
   std::optional<int64_t> tile_size;    // --tile-size: spatial tile, pixels
   std::optional<int64_t> tile_frames;  // --tile-frames: temporal tile, frames
   std::optional<double> overlap;       // --tile-overlap: fraction in [0, 1)
-  // --dcae-short-tail-compat: decode a last temporal tile of one latent frame to one frame, as
-  // upstream's DC-AE does (the clip comes back short), instead of merging it into the previous
-  // tile. DC-AE only.
-  bool dcae_short_tail_compat = false;
+  bool any() const {
+    return disable || no_spatial || no_temporal || tile_size || tile_frames || overlap;
+  }
 };
-
-// How convolutions compute. Every mode's measured error is in BENCHMARKS.md.
-enum class Precision { kFp32, kBf16 };  // --precision fp32|bf16
-// --conv-algo auto|winograd|direct:
-//   winograd  vvae's Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions (2-D and 3-D, and the
-//             fused upsample-convolutions), oneDNN direct for the rest; fp32 only; any x86-64
-//   direct    oneDNN's direct convolutions everywhere (the reference path)
-//   auto      winograd in fp32, direct in bf16 (the default)
-enum class ConvAlgorithm { kAuto, kWinograd, kDirect };
-
-struct ComputeOptions {
-  Precision precision = Precision::kFp32;
-  ConvAlgorithm conv_algorithm = ConvAlgorithm::kAuto;
-};
-
-// "auto", "winograd", "direct".
-const char* conv_algorithm_name(ConvAlgorithm algorithm);
 
 struct LoadOptions {
   std::string model;    // directory (config.json + weights.safetensors), preset, or checkpoint
@@ -61,6 +45,10 @@ struct LoadOptions {
   // Build the architecture without weights (for `vvae info` on a bare preset).
   bool without_weights = false;
   TilingOptions tiling;
+  // Settings of the family's own (model_args key -> its JSON value, e.g.
+  // {"dcae_short_tail_compat", "true"}), set over the config's after the tiling options; the
+  // family refuses keys it does not know.
+  std::map<std::string, std::string> model_args;
   ComputeOptions compute;
 };
 
@@ -70,10 +58,11 @@ struct EncodeOptions {
 };
 
 struct EncodeResult {
-  Tensor z;        // the latent, scaled and shifted as upstream does
-  Tensor mean;     // raw posterior mean (variational families only, else undefined)
+  Tensor z;  // the latent, scaled and shifted as upstream does
+  // Variational families only; for the others these are undefined (defined() is false).
+  Tensor mean;     // raw posterior mean
   Tensor logvar;   // raw posterior log-variance, clamped to [-30, 20]
-  Tensor moments;  // the encoder's raw output [mean | logvar] before clamping (variational only)
+  Tensor moments;  // the encoder's raw output [mean | logvar] before clamping
 };
 
 struct ParameterInfo {
@@ -138,15 +127,6 @@ class Model {
 // Presets known to vvae (`flux-ae`, ...).
 std::vector<std::string> preset_names();
 
-// Threads used by every kernel (OpenMP, shared with oneDNN). 0 means all cores.
-void set_num_threads(int threads);
-int num_threads();
-
 std::string version();
-
-// The CPU, its features, the instruction-set level vvae and oneDNN use (the CPU's best, or
-// VVAE_MAX_ISA=avx512|avx2|sse41 when set) and the kernels each kind of operation runs in
-// `compute`, one line each (`vvae info` prints them).
-std::vector<std::string> kernel_report(const ComputeOptions& compute = {});
 
 }  // namespace vvae

@@ -26,7 +26,11 @@ class Tensor {
   // A tensor over memory owned by `owner` (for example a mapped file); no copy is made.
   static Tensor borrow(const Shape& shape, float* data, std::shared_ptr<void> owner);
 
-  bool defined() const { return data_ != nullptr || numel_ == 0; }
+  // False only for a default-constructed tensor (no shape); a tensor of a plan (shape-only)
+  // or with no elements is defined.
+  bool defined() const { return defined_; }
+  // Whether the values are there: false for a plan's shape-only tensors (and undefined ones).
+  bool has_data() const { return defined_ && (data_ != nullptr || numel_ == 0); }
   const Shape& shape() const { return shape_; }
   int rank() const { return static_cast<int>(shape_.size()); }
   int64_t dim(int axis) const;  // negative axes count from the end
@@ -51,15 +55,10 @@ class Tensor {
   int64_t numel_ = 0;
   float* data_ = nullptr;
   std::shared_ptr<void> owner_;
+  bool defined_ = false;
 };
 
-// Bytes held by heap tensors right now and at most since the last reset (for benchmarks and
-// memory tests).
-struct MemoryStats {
-  int64_t live_bytes = 0;
-  int64_t peak_bytes = 0;
-};
-MemoryStats memory_stats();
-void reset_peak_memory();
+// How many of the tensor's values are NaN or infinite (0 for a tensor without data).
+int64_t count_non_finite(const Tensor& t);
 
 }  // namespace vvae

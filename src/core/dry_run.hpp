@@ -1,48 +1,54 @@
 #pragma once
-// A dry run executes a model's control flow with shape-only tensors: allocations are counted but
-// not made and kernels return right after shaping their output. It tells `vvae info` the exact
-// output shapes, tiles and peak activation memory of a run without computing anything.
+// The kernels' side of a plan (core/plan.hpp). The rule every kernel follows:
+//
+//   Tensor out = Tensor::empty(out_shape);   // after the shape work and its checks
+//   if (dry_run_active()) return out;        // a plan stops here: nothing is computed
+//
+// Shape-only tensors report themselves to the plan; kernels report what the plan cannot see
+// from tensors (oneDNN scratchpads, convolution FLOPs) through the calls below, which do
+// nothing in a real run.
 
 #include <cstdint>
 
+#include "core/plan.hpp"
+
 namespace vvae {
 
-bool dry_run_active();
+// True while the current thread runs a plan.
+inline bool dry_run_active() {
+  return current_plan() != nullptr;
+}
 
-class DryRunScope {
- public:
-  DryRunScope();
-  ~DryRunScope();
-  DryRunScope(const DryRunScope&) = delete;
-  DryRunScope& operator=(const DryRunScope&) = delete;
-
- private:
-  bool previous_;
-};
-
-// Largest oneDNN scratchpad seen (bytes); primitives report it, dry runs read it.
+// A oneDNN primitive's scratchpad (bytes); the plan keeps the largest.
 void note_scratchpad_bytes(int64_t bytes);
-int64_t max_scratchpad_bytes();
-void reset_scratchpad_bytes();
 
-// Multiply-add FLOPs (2 per MAC) of the convolutions run or planned since the last reset: the
-// "direct-convolution FLOPs" benchmarks divide by.
+// Multiply-add FLOPs (2 per MAC) of a convolution as planned: the direct-convolution count, and
+// what the primitive really runs (fewer where a fused kernel does less than the direct
+// convolution: UpsampleConv's 2-tap phase kernels on the low-resolution input).
 void count_conv_flops(int64_t flops);
-int64_t conv_flops();
-// The FLOPs the convolution primitives really run: fewer where a fused kernel does less than
-// the direct convolution (UpsampleConv's 2-tap phase kernels on the low-resolution input).
 void count_executed_conv_flops(int64_t flops);
-int64_t executed_conv_flops();
-void reset_conv_flops();  // both counters
 
-// The largest single tensor allocated since the last reset (bytes; dry runs count too):
-// benchmarks bound a run's peak memory by it ("weights + 3 x the largest activation").
-void note_tensor_bytes(int64_t bytes);
-int64_t largest_tensor_bytes();
-void reset_largest_tensor_bytes();
+// Runs fn(i) for i in [0, n) where every call runs the same shapes (the samples or frames of a
+// clip, coded one at a time into a preallocated output). A plan runs the first call only and
+// counts its FLOPs n times: the others would allocate, peak and count exactly the same, so a
+// plan of a long clip costs one frame, not one per frame.
+template <typename Fn>
+void repeat_same_shapes(int64_t n, Fn&& fn) {
+  if (n <= 0) return;
+  PlanContext* plan = current_plan();
+  if (plan == nullptr) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  const int64_t flops = plan->conv_flops(), executed = plan->executed_conv_flops();
+  fn(int64_t{0});
+  count_conv_flops((plan->conv_flops() - flops) * (n - 1));
+  count_executed_conv_flops((plan->executed_conv_flops() - executed) * (n - 1));
+}
 
-// Wall time spent inside oneDNN convolution primitives since the last reset (benchmarks compare
-// it with the whole run to see what the other kernels cost).
+// Wall time spent inside oneDNN convolution primitives in real runs since the last reset, for
+// benchmarks (which compare it with the whole run to see what the other kernels cost).
+// Process-wide, like the per-op profile (core/profile.hpp); plans never touch it.
 void count_conv_seconds(double seconds);
 double conv_seconds();
 void reset_conv_seconds();

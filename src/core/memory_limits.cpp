@@ -1,4 +1,4 @@
-#include "core/memory_limits.hpp"
+#include "vvae/memory.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>

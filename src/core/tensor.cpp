@@ -3,26 +3,23 @@
 #include <sys/mman.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
-#include "core/dry_run.hpp"
+#include "core/memory_stats.hpp"
+#include "core/plan.hpp"
+#include "core/threads.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 namespace vvae {
 namespace {
 
+// Bytes of real (heap or mapped) tensor storage alive in the process; plans count their
+// shape-only tensors in their own PlanContext instead.
 std::atomic<int64_t> g_live_bytes{0};
-std::atomic<int64_t> g_peak_bytes{0};
-
-void track_alloc(int64_t bytes) {
-  note_tensor_bytes(bytes);
-  const int64_t live = g_live_bytes.fetch_add(bytes) + bytes;
-  int64_t peak = g_peak_bytes.load();
-  while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
-  }
-}
 
 // Large blocks come straight from mmap, 2 MiB aligned and marked for transparent huge pages:
 // first touching a 128 MiB activation then takes ~64 page faults instead of ~32000 (measured
@@ -40,10 +37,15 @@ float* map_huge(int64_t bytes, void** mapping, size_t* mapped) {
   return reinterpret_cast<float*>(aligned);
 }
 
-// An aligned heap block; in a dry run only its size is counted (no memory is taken).
+// An aligned heap block; in a plan only its size is counted, by the plan (no memory is taken).
 struct Block {
-  explicit Block(int64_t bytes, bool meta) : size(bytes) {
-    if (!meta && bytes > 0) {
+  explicit Block(int64_t bytes, PlanContext* plan) : size(bytes) {
+    if (plan != nullptr) {
+      counters = plan->counters();
+      counters->allocate(size);
+      return;
+    }
+    if (bytes > 0) {
       constexpr int64_t kAlign = 64;
       if (bytes >= kHugeBlock) {
         data = map_huge(bytes, &mapping, &mapped);
@@ -53,9 +55,13 @@ struct Block {
       }
       if (data == nullptr) fail("out of memory allocating ", bytes, " bytes");
     }
-    track_alloc(size);
+    g_live_bytes.fetch_add(size);
   }
   ~Block() {
+    if (counters) {
+      counters->release(size);
+      return;
+    }
     if (mapping != nullptr)
       ::munmap(mapping, mapped);
     else
@@ -69,6 +75,7 @@ struct Block {
   float* data = nullptr;
   void* mapping = nullptr;  // the mmap behind a large block
   size_t mapped = 0;
+  std::shared_ptr<PlanContext::Counters> counters;  // the plan counting a shape-only block
 };
 
 void check_shape(const Shape& shape) {
@@ -76,6 +83,7 @@ void check_shape(const Shape& shape) {
     fail("tensor rank ", shape.size(), " exceeds the maximum of ", Tensor::kMaxRank);
   for (int64_t d : shape)
     if (d < 0) fail("negative dimension in shape ", to_string(shape));
+  limits::checked_numel(shape, "a tensor");
 }
 
 }  // namespace
@@ -98,12 +106,12 @@ Tensor::Tensor(Shape shape, float* data, std::shared_ptr<void> owner)
     : shape_(std::move(shape)),
       numel_(vvae::numel(shape_)),
       data_(data),
-      owner_(std::move(owner)) {}
+      owner_(std::move(owner)),
+      defined_(true) {}
 
 Tensor Tensor::empty(const Shape& shape) {
   check_shape(shape);
-  auto block =
-      std::make_shared<Block>(vvae::numel(shape) * int64_t{sizeof(float)}, dry_run_active());
+  auto block = std::make_shared<Block>(vvae::numel(shape) * int64_t{sizeof(float)}, current_plan());
   float* data = block->data;
   return Tensor(shape, data, std::move(block));
 }
@@ -153,12 +161,20 @@ Tensor Tensor::clone() const {
   return t;
 }
 
-MemoryStats memory_stats() {
-  return {g_live_bytes.load(), g_peak_bytes.load()};
+int64_t count_non_finite(const Tensor& t) {
+  const float* p = t.data();
+  if (p == nullptr) return 0;
+  std::atomic<int64_t> count{0};
+  parallel_for(t.numel(), 1 << 16, [&](int64_t i0, int64_t i1) {
+    int64_t n = 0;
+    for (int64_t i = i0; i < i1; ++i) n += std::isfinite(p[i]) ? 0 : 1;
+    if (n > 0) count.fetch_add(n);
+  });
+  return count.load();
 }
 
-void reset_peak_memory() {
-  g_peak_bytes.store(g_live_bytes.load());
+int64_t live_tensor_bytes() {
+  return g_live_bytes.load();
 }
 
 }  // namespace vvae

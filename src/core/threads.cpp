@@ -1,6 +1,6 @@
 #include "core/threads.hpp"
 
-#include "vvae/model.hpp"
+#include "vvae/compute.hpp"
 
 namespace vvae {
 

@@ -24,15 +24,26 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
 
 class ArgReader {
  public:
+  static constexpr int64_t kIntMin = -(int64_t{1} << 40);
+  static constexpr int64_t kIntMax = int64_t{1} << 40;
+  static constexpr size_t kMaxListSize = 64;
+
   // `path` names the object in messages: "model_args", or "model_args.encoder" for a nested
   // config read with its own ArgReader.
   ArgReader(const Json& args, std::string family, std::string path = "model_args");
 
-  int64_t get_int(const std::string& key, int64_t fallback);
+  // Integers are bounded: a value outside [lo, hi] is refused, naming the limit (the defaults
+  // only keep the arithmetic on them from overflowing; families pass their real limits).
+  int64_t get_int(const std::string& key, int64_t fallback, int64_t lo = kIntMin,
+                  int64_t hi = kIntMax);
+  // Numbers must be finite.
   double get_number(const std::string& key, double fallback);
   bool get_bool(const std::string& key, bool fallback);
   std::string get_string(const std::string& key, const std::string& fallback);
-  std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& fallback);
+  // At most `max_size` entries, each in [lo, hi].
+  std::vector<int64_t> get_int_list(const std::string& key, const std::vector<int64_t>& fallback,
+                                    int64_t lo = kIntMin, int64_t hi = kIntMax,
+                                    size_t max_size = kMaxListSize);
   std::vector<std::string> get_string_list(const std::string& key,
                                            const std::vector<std::string>& fallback);
   std::vector<bool> get_bool_list(const std::string& key, const std::vector<bool>& fallback);
@@ -51,6 +62,8 @@ class ArgReader {
  private:
   const Json* find(const std::string& key);
   [[noreturn]] void bad_type(const std::string& key, const char* expected) const;
+  void check_bounds(const std::string& key, const Json& v, int64_t lo, int64_t hi) const;
+  void check_size(const std::string& key, const Json& v, size_t max_size) const;
 
   const Json& args_;
   std::string family_;

@@ -1,8 +1,10 @@
-#include "io/safetensors.hpp"
+#include "vvae/safetensors.hpp"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -12,6 +14,7 @@
 #include "io/mapped_file.hpp"
 #include "io/utf8.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
 
 static_assert(std::endian::native == std::endian::little, "vvae reads little-endian data");
 
@@ -43,6 +46,7 @@ json parse_header(const std::string& path, const char* begin, const char* end) {
     }
     return true;
   };
+  limits::check_json_depth(begin, end, "'" + path + "': the safetensors header");
   json header;
   try {
     header = json::parse(begin, end, on_event);
@@ -208,7 +212,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   for (const auto& [name, tensor] : tensors) {
     if (name.empty() || name == "__metadata__" || !seen.insert(name).second)
       fail("cannot write '", path, "': invalid or duplicate tensor name '", name, "'");
-    if (!tensor.defined()) fail("cannot write '", path, "': tensor '", name, "' has no data");
+    if (!tensor.has_data()) fail("cannot write '", path, "': tensor '", name, "' has no data");
     header[name] = {{"dtype", "F32"},
                     {"shape", tensor.shape()},
                     {"data_offsets", {offset, offset + tensor.bytes()}}};
@@ -224,6 +228,36 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   for (const auto& [name, tensor] : tensors)
     out.write(tensor.data(), static_cast<size_t>(tensor.bytes()));
   out.commit();
+}
+
+Tensor read_named_tensor(const SafetensorsFile& file, const std::string& name,
+                         const std::string& preferred) {
+  if (!name.empty()) {
+    if (!file.contains(name)) fail("'", file.path(), "' has no tensor '", name, "'");
+    return file.load(name);
+  }
+  if (file.contains(preferred)) return file.load(preferred);
+  const auto names = file.names();
+  if (names.size() == 1) return file.load(names[0]);
+  if (names.empty()) fail("'", file.path(), "' holds no tensors");
+  std::string list;
+  for (size_t i = 0; i < names.size() && i < 6; ++i) {
+    if (i) list += ", ";
+    list += names[i];
+  }
+  if (names.size() > 6) list += ", ...";
+  fail("'", file.path(), "' holds ", names.size(), " tensors (", list, ") and none is named '",
+       preferred, "': pick one with --tensor NAME");
+}
+
+bool is_tensor_file(const std::string& path) {
+  if (std::filesystem::path(path).extension() == ".safetensors") return true;
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[9] = {};
+  if (!in.read(reinterpret_cast<char*>(head), 9)) return false;
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | head[i];
+  return head[8] == '{' && n >= 2 && n < (uint64_t{1} << 30);
 }
 
 }  // namespace vvae

@@ -1,16 +1,18 @@
 // The public Model: resolves what --model names (directory, preset, checkpoint), builds the
-// family's module tree bound to the checkpoint, and plans runs with a dry run.
+// family's codec bound to the checkpoint, checks inputs against vvae's limits, and plans runs
+// (a run with shape-only tensors in its own PlanContext).
 #include <filesystem>
 #include <sstream>
 
 #include "core/cpu.hpp"
-#include "core/dry_run.hpp"
+#include "core/plan.hpp"
 #include "io/config.hpp"
-#include "io/safetensors.hpp"
 #include "models/family.hpp"
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
+#include "vvae/limits.hpp"
 #include "vvae/model.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 
@@ -20,7 +22,7 @@ class ModelImpl {
  public:
   ModelInfo info;
   ComputeOptions compute;
-  std::unique_ptr<VaeModel> model;
+  std::unique_ptr<Codec> model;
 };
 
 namespace {
@@ -61,10 +63,10 @@ const Preset& preset_or_fail(const std::string& name) {
 size_t mismatches(const Preset& preset, const SafetensorsFile& file,
                   const std::vector<std::string>& names) {
   const Family& family = find_family(preset.family);
-  const auto renames = family.checkpoint_renames(names);
+  const auto renames = family.checkpoint_renames ? family.checkpoint_renames(names)
+                                                 : std::map<std::string, std::string>{};
   WeightStore store = WeightStore::shapes_only();
-  ModelInfo scratch;
-  family.build(preset.args, store, scratch);
+  family.build(preset.args, store);
   size_t bad = 0;
   for (const auto& p : store.requested()) {
     auto it = renames.find(p.name);
@@ -130,9 +132,15 @@ Source resolve(const LoadOptions& o) {
        ") nor a .safetensors checkpoint");
 }
 
-bool has_tiling_override(const TilingOptions& t) {
-  return t.disable || t.no_spatial || t.no_temporal || t.tile_size || t.tile_frames || t.overlap ||
-         t.dcae_short_tail_compat;
+// LoadOptions::model_args over the config's: each value is JSON text.
+void apply_model_args(Json& args, const std::map<std::string, std::string>& overrides) {
+  for (const auto& [key, text] : overrides) {
+    Json value = Json::parse(text, nullptr, false);
+    if (value.is_discarded())
+      fail("model_args setting ", key, "=", text,
+           " is not a JSON value (e.g. true, 256, \"name\")");
+    args[key] = std::move(value);
+  }
 }
 
 }  // namespace
@@ -141,9 +149,8 @@ Model Model::load(const LoadOptions& options) {
   check_compute_mode(options.compute);
   Source source = resolve(options);
   const Family& family = find_family(source.config.family);
-  if (options.tiling.dcae_short_tail_compat && family.name != "dcae")
-    fail("--dcae-short-tail-compat applies to the dcae family only, not ", family.name);
-  if (has_tiling_override(options.tiling)) family.apply_tiling(source.config.args, options.tiling);
+  if (options.tiling.any()) apply_tiling_options(source.config.args, options.tiling, family);
+  apply_model_args(source.config.args, options.model_args);
 
   auto impl = std::make_unique<ModelImpl>();
   impl->compute = options.compute;
@@ -158,9 +165,12 @@ Model Model::load(const LoadOptions& options) {
   std::shared_ptr<const SafetensorsFile> file;
   if (with_weights) file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(source.weights));
   WeightStore store =
-      file ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
-           : WeightStore::shapes_only();
-  impl->model = family.build(source.config.args, store, info);
+      !file ? WeightStore::shapes_only()
+      : family.checkpoint_renames
+          ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
+          : WeightStore::from_checkpoint(file);
+  impl->model = family.build(source.config.args, store);
+  impl->model->describe(info);
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
@@ -177,12 +187,38 @@ const ModelInfo& Model::info() const {
   return impl_->info;
 }
 
+namespace {
+
+// Refuses, before any work, a shape beyond vvae's limits (so that no shape makes planning or a
+// run hang or exhaust memory before saying no), then one the model does not take; returns the
+// output shape.
+Shape checked_output(const Codec& m, const Shape& input, bool encode) {
+  limits::check_clip_limits(input, encode ? "the input" : "the latent");
+  const Shape output = encode ? m.encoded_shape(input) : m.decoded_shape(input);
+  limits::check_clip_limits(output, encode ? "the latent of the input" : "the decoded clip");
+  return output;
+}
+
+// NaN or infinity in an input spreads through every convolution into a clip of garbage.
+void check_finite(const Tensor& t, const char* what) {
+  const int64_t bad = count_non_finite(t);
+  if (bad > 0)
+    fail(what, " ", to_string(t.shape()), " holds ", bad, " NaN or infinite value",
+         bad == 1 ? "" : "s", " (of ", t.numel(), "); vvae codes finite values only");
+}
+
+}  // namespace
+
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
+  checked_output(*impl_->model, x.shape(), true);
+  check_finite(x, "the input");
   const ComputeScope mode(impl_->compute);
   return impl_->model->encode(x, options);
 }
 
 Tensor Model::decode(const Tensor& z) const {
+  checked_output(*impl_->model, z.shape(), false);
+  check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z);
 }
@@ -196,21 +232,17 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
+  PlanContext context;
   {
-    DryRunScope dry;
+    const PlanScope scope(context);
     const ComputeScope mode(compute);
-    reset_scratchpad_bytes();
-    reset_conv_flops();
-    reset_largest_tensor_bytes();
-    const int64_t base = memory_stats().live_bytes;
-    reset_peak_memory();
     run(Tensor::empty(input));
-    plan.peak_activation_bytes = memory_stats().peak_bytes - base;
-    plan.largest_activation_bytes = largest_tensor_bytes();
-    plan.scratch_bytes = max_scratchpad_bytes();
-    plan.conv_flops = conv_flops();
-    plan.executed_conv_flops = executed_conv_flops();
   }
+  plan.peak_activation_bytes = context.peak_bytes();
+  plan.largest_activation_bytes = context.largest_tensor_bytes();
+  plan.scratch_bytes = context.scratchpad_bytes();
+  plan.conv_flops = context.conv_flops();
+  plan.executed_conv_flops = context.executed_conv_flops();
   plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
   // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
   // returned after packing); the other parameters are read in place.
@@ -221,14 +253,16 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
 }  // namespace
 
 RunPlan Model::plan_encode(const Shape& input) const {
-  const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, impl_->compute, input, m.encoded_shape(input), m.encode_notes(input),
+  const Codec& m = *impl_->model;
+  Shape output = checked_output(m, input, true);  // before the notes: it checks the limits
+  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input),
                   [&](const Tensor& x) { m.encode(x, {}); });
 }
 
 RunPlan Model::plan_decode(const Shape& input) const {
-  const VaeModel& m = *impl_->model;
-  return plan_run(impl_->info, impl_->compute, input, m.decoded_shape(input), m.decode_notes(input),
+  const Codec& m = *impl_->model;
+  Shape output = checked_output(m, input, false);
+  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input),
                   [&](const Tensor& z) { m.decode(z); });
 }
 

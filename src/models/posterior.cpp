@@ -118,4 +118,22 @@ void remove_latent_scale(Tensor& z, double scale, double shift) {
   });
 }
 
+void divide_latent(Tensor& z, double factor) {
+  if (dry_run_active()) return;
+  const float f = static_cast<float>(factor);
+  float* p = z.data();
+  parallel_for(z.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) p[i] /= f;
+  });
+}
+
+void multiply_latent(Tensor& z, double factor) {
+  if (dry_run_active()) return;
+  const float f = static_cast<float>(factor);
+  float* p = z.data();
+  parallel_for(z.numel(), 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) p[i] *= f;
+  });
+}
+
 }  // namespace vvae

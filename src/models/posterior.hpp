@@ -37,5 +37,9 @@ class DiagonalGaussian {
 void apply_latent_scale(Tensor& z, double scale, double shift);
 // z = z / scale + shift, the upstream decode() order.
 void remove_latent_scale(Tensor& z, double scale, double shift);
+// z = z / factor and z = z * factor: a deterministic latent's scaling (the DC-AE's
+// scaling_factor), in float32 as upstream.
+void divide_latent(Tensor& z, double factor);
+void multiply_latent(Tensor& z, double factor);
 
 }  // namespace vvae

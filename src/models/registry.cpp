@@ -1,9 +1,9 @@
-#include "io/safetensors.hpp"
-#include "models/ae2d.hpp"
-#include "models/dcae.hpp"
+#include "models/ae2d/ae2d.hpp"
+#include "models/dcae/dcae.hpp"
 #include "models/family.hpp"
-#include "models/hunyuan.hpp"
+#include "models/hunyuan/hunyuan.hpp"
 #include "vvae/error.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 
@@ -16,12 +16,19 @@ void check_clip_shape(const Shape& s, int64_t channels, const char* what) {
     if (d < 1) fail("the ", what, " ", to_string(s), " has an empty dimension");
 }
 
-void apply_tiling_options(Json& args, const TilingOptions& t, const TilingKeys& keys) {
+void apply_tiling_options(Json& args, const TilingOptions& t, const Family& family) {
   if (t.disable && (t.tile_size || t.tile_frames || t.overlap))
     fail("--no-tiling cannot be combined with --tile-size, --tile-frames or --tile-overlap");
   if (t.no_spatial && t.tile_size) fail("--no-spatial-tiling cannot be combined with --tile-size");
   if (t.no_temporal && t.tile_frames)
     fail("--no-temporal-tiling cannot be combined with --tile-frames");
+  if (!family.tiling_keys) {
+    if (t.tile_size || t.tile_frames || t.overlap)
+      fail("the ", family.name, " family does not tile (nor does upstream): --tile-size, ",
+           "--tile-frames and --tile-overlap do not apply");
+    return;
+  }
+  const TilingKeys& keys = *family.tiling_keys;
   if (t.disable || t.no_spatial) args[keys.spatial_on] = false;
   if (t.disable || t.no_temporal) args[keys.temporal_on] = false;
   if (t.tile_size) {
@@ -35,8 +42,13 @@ void apply_tiling_options(Json& args, const TilingOptions& t, const TilingKeys& 
   if (t.overlap) args[keys.overlap] = *t.overlap;
 }
 
+// The families vvae knows: registering one is one line here (and its sources in CMakeLists.txt).
 const std::vector<Family>& families() {
-  static const std::vector<Family> all = {ae2d_family(), hunyuan_family(), dcae_family()};
+  static const std::vector<Family> all = {
+      ae2d_family(),
+      hunyuan_family(),
+      dcae_family(),
+  };
   return all;
 }
 
@@ -54,9 +66,7 @@ const Family& find_family(const std::string& name) {
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> all = [] {
     std::vector<Preset> out;
-    for (auto&& p : ae2d_presets()) out.push_back(std::move(p));
-    for (auto&& p : hunyuan_presets()) out.push_back(std::move(p));
-    for (auto&& p : dcae_presets()) out.push_back(std::move(p));
+    for (const Family& f : families()) out.insert(out.end(), f.presets.begin(), f.presets.end());
     return out;
   }();
   return all;
@@ -71,8 +81,7 @@ const Preset* find_preset(const std::string& name) {
 std::vector<ParameterInfo> write_random_checkpoint(const Preset& preset, const std::string& path,
                                                    uint64_t seed) {
   WeightStore store = WeightStore::random(seed);
-  ModelInfo info;
-  find_family(preset.family).build(preset.args, store, info);
+  find_family(preset.family).build(preset.args, store);
   std::vector<NamedTensor> tensors;
   for (const auto& [name, tensor] : store.taken()) tensors.push_back({name, tensor});
   save_safetensors(path, tensors, {{"vvae_random_weights_seed", std::to_string(seed)}});

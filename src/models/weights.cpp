@@ -7,8 +7,9 @@
 
 #include "core/random.hpp"
 #include "core/threads.hpp"
-#include "io/safetensors.hpp"
 #include "vvae/error.hpp"
+#include "vvae/limits.hpp"
+#include "vvae/safetensors.hpp"
 
 namespace vvae {
 namespace {
@@ -83,6 +84,10 @@ WeightStore WeightStore::shapes_only() {
 }
 
 Tensor WeightStore::take(const std::string& name, const Shape& shape) {
+  parameter_count_ += limits::checked_numel(shape, "parameter " + name);
+  if (parameter_count_ > limits::kMaxParameters)
+    fail("the model has more than ", limits::kMaxParameters,
+         " parameters (vvae's limit); check the config's widths and depths");
   requested_.push_back({name, shape});
   Tensor t;
   switch (mode_) {
@@ -104,6 +109,8 @@ Tensor WeightStore::take(const std::string& name, const Shape& shape) {
         return Tensor::borrow(shape, nullptr, nullptr);
       }
       t = file_->load(it->second).reshape(shape);
+      if (const int64_t bad = count_non_finite(t); bad > 0)
+        non_finite_.push_back(cat(it->second, " (", bad, " of ", t.numel(), ")"));
       break;
     }
   }
@@ -122,7 +129,8 @@ std::vector<std::string> WeightStore::finish(bool strict, const std::string& mod
   for (const auto& entry : file_->entries())
     if (!used.count(entry.name)) unexpected.push_back(entry.name);
 
-  if (!missing_.empty() || !misshaped_.empty() || (strict && !unexpected.empty())) {
+  if (!missing_.empty() || !misshaped_.empty() || !non_finite_.empty() ||
+      (strict && !unexpected.empty())) {
     std::ostringstream msg;
     msg << "checkpoint '" << file_->path() << "' does not fit the " << model_name << " model:";
     const auto list = [&](const char* what, const std::vector<std::string>& items) {
@@ -133,6 +141,7 @@ std::vector<std::string> WeightStore::finish(bool strict, const std::string& mod
     };
     list("missing", missing_);
     list("wrongly shaped", misshaped_);
+    list("holding NaN or infinite values", non_finite_);
     if (strict) list("unexpected", unexpected);
     throw Error(msg.str());
   }

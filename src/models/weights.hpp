@@ -35,7 +35,8 @@ class WeightStore {
   const std::vector<ParameterInfo>& requested() const { return requested_; }
   // Tensors handed out (for saving random weights).
   const std::vector<std::pair<std::string, Tensor>>& taken() const { return taken_; }
-  // Throws one Error listing all missing and mis-shaped tensors; returns the unexpected ones
+  // Throws one Error listing all missing and mis-shaped tensors (and those holding NaN or
+  // infinity, which would decode to garbage); returns the unexpected ones
   // (checkpoint tensors nobody asked for), or throws on them too when `strict`.
   std::vector<std::string> finish(bool strict, const std::string& model_name) const;
 
@@ -51,6 +52,8 @@ class WeightStore {
   std::vector<std::pair<std::string, Tensor>> taken_;
   std::vector<std::string> missing_;
   std::vector<std::string> misshaped_;
+  std::vector<std::string> non_finite_;  // checkpoint tensors holding NaN or infinity
+  int64_t parameter_count_ = 0;
 };
 
 // A position in the module tree: Scope(store, "decoder")["up"][3]["block"][2].

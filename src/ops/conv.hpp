@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "ops/resample.hpp"
-#include "vvae/model.hpp"
+#include "vvae/compute.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {

@@ -139,7 +139,7 @@ DepthwiseConv3d::DepthwiseConv3d(const Tensor& weight, const Tensor& bias) {
     fail("depthwise convolution bias ", to_string(bias.shape()), " does not match ", channels_,
          " channels");
   // Without weights (a shape-only model) there is nothing to repack; running fails.
-  if (!weight.defined() || (bias.numel() > 0 && !bias.defined())) return;
+  if (!weight.has_data() || (bias.numel() > 0 && !bias.has_data())) return;
   const int64_t taps = kernel_ * kernel_ * kernel_;
   taps_ = Tensor::empty({kernel_, kernel_, kernel_, channels_});
   bias_ = Tensor::zeros({channels_});

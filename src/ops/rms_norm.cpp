@@ -61,17 +61,6 @@ void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const 
 
 }  // namespace
 
-Tensor rms_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                Activation act) {
-  const ProfileTimer profile_timer("rms_norm", x.shape());
-  check(x, weight, bias);
-  Tensor y = Tensor::empty(x.shape());
-  if (dry_run_active() || x.numel() == 0) return y;
-  const int64_t c = x.dim(-1);
-  normalise_rows(x.data(), y.data(), x.numel() / c, c, weight.data(), bias.data(), eps, act);
-  return y;
-}
-
 void rms_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                       Activation act) {
   const ProfileTimer profile_timer("rms_norm", x.shape());

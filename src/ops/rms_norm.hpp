@@ -11,9 +11,7 @@ namespace vvae {
 // The statistic is a float32 number, as upstream takes it from x.float(): the squares are
 // rounded to float32, summed in double and the mean rounded to float32 (the float32 mean of
 // those squares, without float32 summation error); eps is added and the root taken in float32.
-Tensor rms_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
-                Activation act = Activation::kNone);
-// The same, overwriting x.
+// Overwrites x.
 void rms_norm_inplace(Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                       Activation act = Activation::kNone);
 

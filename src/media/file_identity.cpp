@@ -1,0 +1,71 @@
+#include "vvae/files.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "io/atomic_file.hpp"
+#include "vvae/error.hpp"
+
+namespace vvae {
+
+namespace fs = std::filesystem;
+
+std::optional<FileId> file_id(const std::string& path) {
+  struct stat st {};
+  if (path.empty() || ::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+}
+
+void InputFiles::add(const std::string& path) {
+  if (const std::optional<FileId> id = file_id(path)) files_.emplace(*id, path);
+}
+
+const std::string* InputFiles::find(const std::string& output) const {
+  const std::optional<FileId> id = file_id(output);
+  if (!id) return nullptr;
+  const auto it = files_.find(*id);
+  return it == files_.end() ? nullptr : &it->second;
+}
+
+void InputFiles::check_output_file(const std::string& output) const {
+  if (const std::string* input = find(output)) {
+    if (fs::path(*input).lexically_normal() == fs::path(output).lexically_normal())
+      fail("output '", output, "' is an input of this run: write to another path");
+    fail("output '", output, "' is the input '", *input,
+         "' (the same file under another name): write to another path");
+  }
+}
+
+void InputFiles::check_output_folder(const std::string& dir) const {
+  const std::optional<FileId> dir_id = file_id(dir);
+  if (!dir_id || files_.empty()) return;
+  // An input below the folder: one of its parents (symlinks resolved) is the folder.
+  for (const auto& [id, path] : files_) {
+    std::error_code ec;
+    fs::path p = fs::canonical(path, ec);
+    if (ec) continue;
+    for (p = p.parent_path(); !p.empty(); p = p.parent_path()) {
+      if (file_id(p.string()) == dir_id)
+        fail("cannot write into folder '", dir, "': it holds the input '", path,
+             "': write to another folder");
+      if (p == p.root_path()) break;
+    }
+  }
+  // A file of the folder that is an input under another name (a hard link).
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    const std::string name = f.path().string();
+    if (const std::string* input = find(name))
+      fail("cannot write into folder '", dir, "': '", name, "' is the input '", *input,
+           "': write to another folder");
+  }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  AtomicFile out(path);
+  out.write(text.data(), text.size());
+  out.commit();
+}
+
+}  // namespace vvae

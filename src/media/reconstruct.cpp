@@ -1,0 +1,455 @@
+#include "vvae/reconstruct.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/atomic_file.hpp"
+#include "io/utf8.hpp"
+#include "media/file_lock.hpp"
+#include "media/visuals.hpp"
+#include "vvae/error.hpp"
+#include "vvae/latent.hpp"
+#include "vvae/memory.hpp"
+#include "vvae/safetensors.hpp"
+
+namespace vvae {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::json;
+
+namespace {
+
+constexpr double kDefaultFps = 16;  // Open-Sora's save fps when nothing says otherwise
+
+std::string join(const fs::path& a, const std::string& b) {
+  return (a / b).string();
+}
+
+// JSON numbers must be finite; metrics are (PSNR is capped), but be safe.
+double finite(double v) {
+  return std::isfinite(v) ? v : 0.0;
+}
+
+std::string marker_path(const ManifestEntry& e, const ReconstructOptions& o) {
+  return join(fs::path(o.out_dir) / "done", e.name + ".json");
+}
+
+std::string lock_path(const ManifestEntry& e, const ReconstructOptions& o) {
+  return join(o.out_dir, "." + e.name + ".vvae-lock");
+}
+
+// Creates OUT/folder as a real folder. A symlink (or a file) of that name is refused: it would
+// send outputs, and the clean-up of their temporaries, somewhere else.
+void make_subfolder(const ReconstructOptions& o, const std::string& folder) {
+  const std::string path = join(o.out_dir, folder);
+  if (::mkdir(path.c_str(), 0777) == 0) return;
+  const int err = errno;
+  struct stat st {};
+  if (err == EEXIST && ::lstat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return;
+    if (S_ISLNK(st.st_mode))
+      fail("'", path, "' is a symbolic link: vvae writes only into real folders inside the ",
+           "output folder (remove the link, or write to another output folder)");
+    fail("'", path, "' is a file, not a folder: remove it, or write to another output folder");
+  }
+  fail("cannot create folder '", path, "': ", std::strerror(err));
+}
+
+bool process_is_gone(int64_t pid) {
+  return pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+// Strings into JSON. Paths are bytes: when a field's strings are not all UTF-8, every one of
+// them is stored escaped (escape_bytes) and the field is named in the record's "escaped" list,
+// so a reader can restore the bytes exactly.
+void put_text(Json& j, const std::string& field, const std::string& text) {
+  if (is_utf8(text)) {
+    j[field] = text;
+    return;
+  }
+  j[field] = escape_bytes(text);
+  j["escaped"].push_back(field);
+}
+
+bool texts_need_escaping(const std::vector<std::string>& texts) {
+  return !std::all_of(texts.begin(), texts.end(), [](const std::string& t) { return is_utf8(t); });
+}
+
+void put_texts(Json& j, const std::string& field, const std::vector<std::string>& texts) {
+  if (!texts_need_escaping(texts)) {
+    j[field] = texts;
+    return;
+  }
+  Json list = Json::array();
+  for (const auto& t : texts) list.push_back(escape_bytes(t));
+  j[field] = list;
+  j["escaped"].push_back(field);
+}
+
+bool escaped(const Json& j, const std::string& field) {
+  if (!j.contains("escaped") || !j["escaped"].is_array()) return false;
+  for (const auto& f : j["escaped"])
+    if (f.is_string() && f.get<std::string>() == field) return true;
+  return false;
+}
+
+std::vector<std::string> get_texts(const Json& j, const std::string& field) {
+  std::vector<std::string> texts = j.at(field).get<std::vector<std::string>>();
+  if (escaped(j, field))
+    for (auto& t : texts) t = unescape_bytes(t);
+  return texts;
+}
+
+std::string get_text(const Json& j, const std::string& field) {
+  const std::string text = j.at(field).get<std::string>();
+  return escaped(j, field) ? unescape_bytes(text) : text;
+}
+
+// JSON text; anything the escaping above missed is replaced rather than fail the record.
+std::string dump(const Json& j) {
+  return j.dump(1, ' ', false, Json::error_handler_t::replace);
+}
+
+// A marker vvae wrote (a JSON object with a run key), as opposed to a user's file.
+bool is_vvae_marker(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream text;
+  text << in.rdbuf();
+  const Json j = Json::parse(text.str(), nullptr, false);
+  return j.is_object() && j.contains("key") && j.contains("status") && j.contains("path");
+}
+
+// Every file name this clip may write, relative to the output folder.
+std::vector<std::string> possible_outputs(const ManifestEntry& e) {
+  const std::string n = e.name;
+  return {"orig/" + n + "_orig.mp4",
+          "orig/" + n + "_orig.png",
+          "recn/" + n + "_recn.mp4",
+          "recn/" + n + "_recn.png",
+          "compare/" + n + "_compare.mp4",
+          "compare/" + n + "_compare.png",
+          "compare/" + n + "_psnr.png",
+          "latents/" + n + ".latent.safetensors",
+          "done/" + n + ".json"};
+}
+
+// Writes frames as NAME.mp4, or NAME.png for a single frame; returns the relative path.
+std::string write_frames(const ReconstructOptions& o, const std::string& folder,
+                         const std::string& name, const RgbFrames& frames, double fps) {
+  make_subfolder(o, folder);
+  const std::string rel = folder + "/" + name + (frames.frames == 1 ? ".png" : ".mp4");
+  const std::string path = join(o.out_dir, rel);
+  if (frames.frames == 1)
+    write_png(path, frames.frame(0), frames.height, frames.width);
+  else
+    write_video(path, frames, {fps, o.crf});
+  return rel;
+}
+
+Json result_json(const ClipResult& r) {
+  Json j = {{"row", r.entry.row}};
+  put_text(j, "path", r.entry.path);
+  put_text(j, "name", r.entry.name);
+  j["status"] = r.ok ? "ok" : "failed";
+  if (!r.ok) {
+    put_text(j, "error", r.error);
+    return j;
+  }
+  j["resumed"] = r.resumed;
+  j["frames"] = r.frames;
+  j["size"] = {r.height, r.width};
+  j["fps"] = finite(r.fps);
+  j["psnr"] = finite(r.psnr);
+  j["ssim"] = finite(r.ssim);
+  j["seconds"] = finite(r.seconds);
+  j["latent_shape"] = r.latent_shape;
+  put_texts(j, "outputs", r.outputs);
+  if (!r.notes.empty()) put_texts(j, "notes", r.notes);
+  if (!r.warnings.empty()) put_texts(j, "warnings", r.warnings);
+  return j;
+}
+
+}  // namespace
+
+std::string run_key(const ModelInfo& info, const ReconstructOptions& o) {
+  const Json key = {{"config", config_hash(info)},
+                    {"model", utf8_or_escaped(o.model_label)},
+                    {"precision", o.compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
+                    {"conv_algo", conv_algorithm_name(o.compute.conv_algorithm)},
+                    {"num_frames", o.clip.frames.num_frames},
+                    {"frame_interval", o.clip.frames.frame_interval},
+                    {"fps_max", o.clip.frames.fps_max},
+                    {"resolution", o.clip.resolution},
+                    {"size", {o.clip.height, o.clip.width}},
+                    {"sample", o.encode.sample},
+                    {"seed", o.encode.sample ? o.encode.seed : 0},
+                    {"fps", o.fps},
+                    {"crf", o.crf},
+                    {"compare", o.compare},
+                    {"latents", o.latents}};
+  return key.dump();
+}
+
+const std::vector<std::string>& output_subfolders() {
+  static const std::vector<std::string> folders = {"orig", "recn", "compare", "latents", "done"};
+  return folders;
+}
+
+void check_output_subfolders(const std::string& out_dir) {
+  for (const std::string& folder : output_subfolders()) {
+    const std::string path = join(out_dir, folder);
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    if (S_ISLNK(st.st_mode))
+      fail("'", path, "' is a symbolic link: vvae writes only into real folders inside the ",
+           "output folder (remove the link, or write to another output folder)");
+    fail("'", path, "' is a file, not a folder: remove it, or write to another output folder");
+  }
+}
+
+void remove_stale_temporaries(const ManifestEntry& e, const ReconstructOptions& o) {
+  for (const std::string& rel : possible_outputs(e)) {
+    const fs::path p = fs::path(o.out_dir) / rel;
+    struct stat folder {};
+    if (::lstat(p.parent_path().c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) continue;
+    const std::string name = p.filename().string();
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(p.parent_path(), ec)) {
+      int64_t pid = 0;
+      struct stat st {};
+      if (is_temporary_of(f.path().filename().string(), name, &pid) && process_is_gone(pid) &&
+          ::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        ::unlink(f.path().c_str());
+    }
+  }
+}
+
+ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
+                            const ReconstructOptions& o, const std::string& key) {
+  const auto start = std::chrono::steady_clock::now();
+  ClipResult r;
+  r.entry = entry;
+  // No output may replace an input (this clip or any other the run reads), whatever name it
+  // goes by.
+  InputFiles clip_input;
+  clip_input.add(entry.path);
+  for (const std::string& rel : possible_outputs(entry)) {
+    o.inputs.check_output_file(join(o.out_dir, rel));
+    clip_input.check_output_file(join(o.out_dir, rel));
+  }
+  // One run at a time per clip: the lock guards its outputs and their temporaries.
+  const std::optional<FileLock> lock = FileLock::try_lock(lock_path(entry, o));
+  if (!lock)
+    fail("another vvae run is writing clip '", entry.name, "' in '", o.out_dir, "' (it holds ",
+         lock_path(entry, o), "): wait for it, or write to another folder");
+  remove_stale_temporaries(entry, o);
+  // A file in the marker's place that vvae did not write is left alone.
+  const std::string marker_file = marker_path(entry, o);
+  struct stat marker_stat {};
+  const bool old_marker = ::lstat(marker_file.c_str(), &marker_stat) == 0;
+  if (old_marker && (!S_ISREG(marker_stat.st_mode) || !is_vvae_marker(marker_file)))
+    fail("'", marker_file, "' is not a marker vvae wrote: move it away to redo clip '", entry.name,
+         "'");
+
+  const ModelInfo& info = model.info();
+  Clip clip = is_tensor_file(entry.path) ? clip_from_tensor(entry.path)
+                                         : load_clip(entry.path, o.clip, shape_rules(model));
+  if (is_tensor_file(entry.path) && o.clip.any_set())
+    clip.notes.push_back("a tensor input: frame and size options do not apply");
+  r.notes = clip.notes;
+  r.warnings = clip.warnings;
+
+  // Refuse at once what cannot fit, rather than fail minutes into the run.
+  const RunPlan encode_plan = model.plan_encode(clip.x.shape());
+  const RunPlan decode_plan = model.plan_decode(encode_plan.output);
+  check_memory_fits(std::max(encode_plan.estimated_peak_bytes, decode_plan.estimated_peak_bytes),
+                    cat("reconstructing ", to_string(clip.x.shape())));
+
+  const EncodeResult enc = model.encode(clip.x, o.encode);
+  const Tensor x_rec = model.decode(enc.z);
+  if (x_rec.shape() != clip.x.shape())
+    fail("the reconstruction is ", to_string(x_rec.shape()), " for an input of ",
+         to_string(clip.x.shape()));
+  for (const auto& [t, what] : {std::pair{&enc.z, "the latent"}, {&x_rec, "the reconstruction"}})
+    if (const int64_t bad = count_non_finite(*t); bad > 0)
+      r.warnings.push_back(cat(what, " holds ", bad, " NaN or infinite values (of ", t->numel(),
+                               "): the model overflowed"));
+  r.moments = latent_moments(enc.z.data(), enc.z.numel());
+  r.latent_shape = enc.z.shape();
+
+  const RgbFrames orig = tensor_to_rgb(clip.x), recn = tensor_to_rgb(x_rec);
+  const ClipMetrics m = clip_metrics(orig, recn);
+  r.frames = orig.frames;
+  r.height = orig.height;
+  r.width = orig.width;
+  r.fps = o.fps > 0 ? o.fps : clip.fps > 0 ? clip.fps : kDefaultFps;
+  r.psnr = m.mean_psnr;
+  r.ssim = m.mean_ssim;
+  r.psnr_frames = m.psnr;
+  r.ssim_frames = m.ssim;
+
+  // An earlier run's marker no longer describes what is about to be written.
+  if (old_marker) ::unlink(marker_file.c_str());
+  const std::string& n = entry.name;
+  r.outputs.push_back(write_frames(o, "orig", n + "_orig", orig, r.fps));
+  r.outputs.push_back(write_frames(o, "recn", n + "_recn", recn, r.fps));
+  if (o.compare) {
+    r.outputs.push_back(
+        write_frames(o, "compare", n + "_compare", side_by_side(orig, recn), r.fps));
+    const RgbFrames plot = psnr_plot(m.psnr);
+    r.outputs.push_back("compare/" + n + "_psnr.png");
+    write_png(join(o.out_dir, r.outputs.back()), plot.frame(0), plot.height, plot.width);
+  }
+  if (o.latents) {
+    make_subfolder(o, "latents");
+    Metadata meta = latent_metadata(info, clip.x.shape(), o.encode, &clip);
+    if (o.fps > 0) meta["fps"] = format_fps(o.fps);
+    r.outputs.push_back("latents/" + n + ".latent.safetensors");
+    write_latent_file(join(o.out_dir, r.outputs.back()), enc, meta);
+  }
+  r.ok = true;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // The marker goes last: it exists only when every output above is in place.
+  Json marker = result_json(r);
+  marker["key"] = key;
+  marker["psnr_frames"] = r.psnr_frames;
+  marker["ssim_frames"] = r.ssim_frames;
+  marker["latent_moments"] = {{"mean", finite(r.moments.mean)},
+                              {"mean_sq", finite(r.moments.mean_sq)}};
+  // Keyed as "outputs" is stored (escaped when it is).
+  const bool escape_outputs = texts_need_escaping(r.outputs);
+  Json sizes = Json::object();
+  for (const auto& rel : r.outputs)
+    sizes[escape_outputs ? escape_bytes(rel) : rel] = fs::file_size(fs::path(o.out_dir) / rel);
+  marker["output_bytes"] = sizes;
+  make_subfolder(o, "done");
+  const std::string text = dump(marker);
+  AtomicFile out(marker_file);
+  out.write(text.data(), text.size());
+  out.commit();
+  return r;
+}
+
+std::optional<ClipResult> completed_clip(const ManifestEntry& entry, const ReconstructOptions& o,
+                                         const std::string& key) {
+  std::ifstream in(marker_path(entry, o));
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  const Json j = Json::parse(text.str(), nullptr, false);
+  try {
+    if (!j.is_object() || j.value("key", "") != key || j.value("status", "") != "ok" ||
+        get_text(j, "path") != entry.path)
+      return std::nullopt;
+    ClipResult r;
+    r.entry = entry;
+    r.ok = true;
+    r.resumed = true;
+    r.frames = j.at("frames").get<int64_t>();
+    r.height = j.at("size").at(0).get<int64_t>();
+    r.width = j.at("size").at(1).get<int64_t>();
+    r.fps = j.at("fps").get<double>();
+    r.psnr = j.at("psnr").get<double>();
+    r.ssim = j.at("ssim").get<double>();
+    r.seconds = j.at("seconds").get<double>();
+    r.psnr_frames = j.at("psnr_frames").get<std::vector<double>>();
+    r.ssim_frames = j.at("ssim_frames").get<std::vector<double>>();
+    r.latent_shape = j.at("latent_shape").get<Shape>();
+    r.moments.mean = j.at("latent_moments").at("mean").get<double>();
+    r.moments.mean_sq = j.at("latent_moments").at("mean_sq").get<double>();
+    r.outputs = get_texts(j, "outputs");
+    if (j.contains("notes")) r.notes = get_texts(j, "notes");
+    if (j.contains("warnings")) r.warnings = get_texts(j, "warnings");
+    const Json& sizes = j.at("output_bytes");
+    const std::vector<std::string> keys = j.at("outputs").get<std::vector<std::string>>();
+    for (size_t i = 0; i < r.outputs.size(); ++i) {
+      std::error_code ec;
+      const auto bytes = fs::file_size(fs::path(o.out_dir) / r.outputs[i], ec);
+      if (ec || bytes != sizes.at(keys[i]).get<uintmax_t>()) return std::nullopt;
+    }
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;  // a marker of another format: redo the clip
+  }
+}
+
+RunningLatentStats latent_stats(const std::vector<ClipResult>& results) {
+  std::vector<const ClipResult*> ok;
+  for (const auto& r : results)
+    if (r.ok) ok.push_back(&r);
+  std::stable_sort(ok.begin(), ok.end(), [](const ClipResult* a, const ClipResult* b) {
+    return a->entry.row < b->entry.row;
+  });
+  RunningLatentStats stats;
+  for (const ClipResult* r : ok) stats.add(r->moments);
+  return stats;
+}
+
+std::string summary_json(const std::vector<ClipResult>& results, const ModelInfo& info,
+                         const ReconstructOptions& o, const std::string& shard,
+                         double wall_seconds) {
+  Json clips = Json::array();
+  int64_t ok = 0, failed = 0, resumed = 0, frames = 0;
+  double psnr = 0, ssim = 0, seconds = 0;
+  for (const auto& r : results) {
+    try {
+      clips.push_back(result_json(r));
+    } catch (const std::exception& e) {
+      // One clip's record never costs the others theirs.
+      clips.push_back({{"row", r.entry.row},
+                       {"status", r.ok ? "ok" : "failed"},
+                       {"error", cat("its record could not be written: ", e.what())}});
+    }
+    if (!r.ok) {
+      ++failed;
+      continue;
+    }
+    ++ok;
+    resumed += r.resumed ? 1 : 0;
+    frames += r.frames;
+    psnr += r.psnr;
+    ssim += r.ssim;
+    seconds += r.seconds;
+  }
+  const RunningLatentStats stats = latent_stats(results);
+  Json model = {{"family", info.family}, {"config_hash", config_hash(info)}};
+  if (!info.preset.empty()) model["preset"] = info.preset;
+  if (!o.model_label.empty()) put_text(model, "model", o.model_label);
+  Json summary = {
+      {"vvae_version", version()},
+      {"model", model},
+      {"shard", shard},
+      {"options", Json::parse(run_key(info, o))},
+      {"clips", clips},
+      {"totals",
+       {{"clips", static_cast<int64_t>(results.size())},
+        {"ok", ok},
+        {"failed", failed},
+        {"resumed", resumed},
+        {"frames", frames},
+        {"mean_psnr", ok ? finite(psnr / static_cast<double>(ok)) : 0.0},
+        {"mean_ssim", ok ? finite(ssim / static_cast<double>(ok)) : 0.0},
+        {"clip_seconds", finite(seconds)},
+        {"wall_seconds", finite(wall_seconds)}}},
+      {"latent",
+       {{"mean", finite(stats.mean())},
+        {"std", finite(stats.std())},
+        {"clips", stats.count()},
+        {"formula", "scripts/vae/stats.py running mean/std over z, one clip per batch"}}}};
+  return dump(summary) + "\n";
+}
+
+}  // namespace vvae

@@ -1,0 +1,104 @@
+#pragma once
+// The codec base: what every family shares, written once. A family implements its encoder and
+// decoder on one sample (or one frame) and the shape rule of each, and describes itself in a
+// CodecSpec; the base owns the rest:
+//   - the clip rules: channels, H and W multiples of the spatial ratio, valid frame counts;
+//   - the per-sample loop: crop each sample (or frame) of the (B, C, T, H, W) input to a
+//     channels-last tensor, run the family's network, paste its output back;
+//   - the tiling (models/tiling.hpp) around that loop, in each direction;
+//   - the latent: a Gaussian posterior with scale/shift (the 2D AE, HunyuanVideo) or a plain
+//     scale (the DC-AE's optional scaling_factor);
+//   - the ModelInfo fields a family determines.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/tiling.hpp"
+#include "vvae/model.hpp"
+
+namespace vvae {
+
+// How the encoder's output becomes the latent, and back.
+struct LatentSpec {
+  // kGaussian: the encoder gives moments [mean | logvar] (2 * latent channels), the latent is
+  //   scale * (mode or sample - shift) (opensora/models/vae/utils.py DiagonalGaussianDistribution
+  //   and the families' encode()); decoding takes z / scale + shift.
+  // kDeterministic: the encoder gives the latent, divided by `scale` when it is set (the
+  //   DC-AE's scaling_factor, applied per sample as upstream does); decoding multiplies.
+  enum class Kind { kGaussian, kDeterministic };
+  Kind kind = Kind::kGaussian;
+  std::optional<double> scale{};
+  double shift = 0.0;
+
+  static LatentSpec gaussian(double scale, double shift) { return {Kind::kGaussian, scale, shift}; }
+  static LatentSpec deterministic(std::optional<double> scale) {
+    return {Kind::kDeterministic, scale, 0.0};
+  }
+  bool variational() const { return kind == Kind::kGaussian; }
+};
+
+struct CodecSpec {
+  std::string family{};  // names the model in messages: "the hunyuan model takes ..."
+  int64_t in_channels = 3;
+  int64_t latent_channels = 16;
+  int64_t out_channels = 3;
+  int64_t time_ratio = 1;  // frames per latent frame
+  // Latent frame 0 codes frame 0 alone: clips have 1 + time_ratio * k frames. Otherwise a
+  // clip has one frame or a multiple of time_ratio frames, at least `min_frames`.
+  bool causal_time = false;
+  int64_t min_frames = 1;
+  int64_t spatial_ratio = 1;  // pixels per latent pixel; H and W must be multiples of it
+  // What the family's network codes at a time: a whole sample (1, T, H, W, C), or one frame
+  // (1, H, W, C) of it (the 2D AE codes every frame on its own).
+  enum class Unit { kSample, kFrame };
+  Unit unit = Unit::kSample;
+  LatentSpec latent{};
+  TilingSpec encode_tiling{}, decode_tiling{};  // untiled by default
+};
+
+class Codec {
+ public:
+  explicit Codec(CodecSpec spec);
+  virtual ~Codec() = default;
+  Codec(const Codec&) = delete;
+  Codec& operator=(const Codec&) = delete;
+
+  const CodecSpec& spec() const { return spec_; }
+  // Fills the ModelInfo fields the family determines (channels, ratios, variational).
+  void describe(ModelInfo& info) const;
+
+  // Validates the input (the clip rules, then the tiling) and returns the output shape, or
+  // throws an Error saying why the shape is invalid and which shapes are.
+  Shape encoded_shape(const Shape& x) const;
+  Shape decoded_shape(const Shape& z) const;
+  // How a run of this shape would be carried out (tiles and the like), one line each.
+  std::vector<std::string> encode_notes(const Shape& x) const;
+  std::vector<std::string> decode_notes(const Shape& z) const;
+
+  EncodeResult encode(const Tensor& x, const EncodeOptions& options) const;
+  Tensor decode(const Tensor& z) const;
+
+ protected:
+  // The family's networks on one unit (Unit: a sample or a frame), channels-last: the encoder
+  // to its raw output (moments, for a Gaussian latent), the decoder from the unscaled latent.
+  virtual Tensor encode_unit(const Tensor& x) const = 0;
+  virtual Tensor decode_unit(const Tensor& z) const = 0;
+  // Their output shapes for any (B, C, T, H, W) input, a whole clip or a tile, channels-first,
+  // as upstream computes them; throw for a shape the network cannot take.
+  virtual Shape encoder_shape(const Shape& x) const = 0;
+  virtual Shape decoder_shape(const Shape& z) const = 0;
+  // What the family adds to the notes of a decode plan (none by default).
+  virtual std::vector<std::string> decode_notes_extra() const { return {}; }
+
+ private:
+  void check_input(const Shape& x) const;
+  Tensor run_units(const Tensor& x, bool encode) const;
+  ShapeRule encoder_rule() const;
+  ShapeRule decoder_rule() const;
+
+  CodecSpec spec_;
+};
+
+}  // namespace vvae
