@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/file_pages.hpp"
 #include "core/random.hpp"
 #include "core/threads.hpp"
 #include "vvae/error.hpp"
@@ -111,6 +112,10 @@ Tensor WeightStore::take(const std::string& name, const Shape& shape) {
       t = file_->load(it->second).reshape(shape);
       if (const int64_t bad = count_non_finite(t); bad > 0)
         non_finite_.push_back(cat(it->second, " (", bad, " of ", t.numel(), ")"));
+      // The check reads every value: hand the pages back, or a run that uses half the model
+      // (an encode) would keep the other half's checkpoint resident. A layer that uses the
+      // tensor reads it again from the file (the page cache) when it packs it.
+      release_file_pages(t.data(), t.bytes());
       break;
     }
   }
