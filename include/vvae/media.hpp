@@ -6,6 +6,7 @@
 #include "vvae/clip.hpp"         // load_clip, tensor_to_rgb, ...
 #include "vvae/files.hpp"        // InputFiles, write_text_file
 #include "vvae/latent.hpp"       // read_latent_file, write_latent_file, latent_metadata
+#include "vvae/latent_cache.hpp"  // encode_manifest: a dataset into a latent cache
 #include "vvae/manifest.hpp"     // read_manifest, shards
 #include "vvae/metrics.hpp"      // PSNR, SSIM, latent statistics
 #include "vvae/reconstruct.hpp"  // reconstruct_clip, summaries
