@@ -122,7 +122,7 @@ check_resumed() {
 count_latents() { find "$1/latents" -name '*.safetensors' 2>/dev/null | wc -l; }
 
 # 1. Mid-run, by timing: once 8 latents are there (the run is encoding or writing another).
-kr_killed_run k1.log kr_until_files k1/latents -name '*.safetensors' -- 8 -- \
+kr_killed_run k1.log kr_until_files 8 k1/latents -name '*.safetensors' -- \
   "$VVAE" encode --model "$MODEL" --threads 1 --manifest data.csv -o k1 || fail "kill 1: $(tail -2 k1.log)"
 before=$(count_latents k1)
 [ "$before" -ge 8 ] && [ "$before" -lt $N ] || fail "kill 1 landed after $before of $N latents"

@@ -61,7 +61,7 @@ check_resumed() {
 markers() { find "$1/done" -name '*.json' 2>/dev/null | wc -l; }
 
 # 1. By timing, once 6 clips are done.
-kr_killed_run k1.log kr_until_files k1/done -name '*.json' -- 6 -- \
+kr_killed_run k1.log kr_until_files 6 k1/done -name '*.json' -- \
   "$VVAE" reconstruct --model "$MODEL" --threads 1 --latents --manifest data.csv -o k1 || fail "kill 1: $(tail -2 k1.log)"
 before=$(markers k1)
 [ "$before" -ge 6 ] && [ "$before" -lt $N ] || fail "kill 1 landed after $before of $N clips"

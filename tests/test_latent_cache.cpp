@@ -1,10 +1,12 @@
 // The latent cache (issue 15) through its API, the one the CLI and the Python binding call:
 // torch.save's format written natively (zip structure, alignment, CRC, the pickle's opcodes),
-// content keys, CSV rows, Slurm shards, and encode_manifest on generated clips: the index, duplicates,
-// failures, resume by content and an index merged with another run's rows.
+// content keys, CSV rows, Slurm shards, and encode_manifest on generated clips: the index,
+// duplicates, failures, resume by content and an index merged with another run's rows.
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include "media/torch_file.hpp"
 #include "test_util.hpp"
 #include "video_maker.hpp"
+#include "vvae/latent.hpp"
 #include "vvae/latent_cache.hpp"
 #include "vvae/manifest.hpp"
 
@@ -77,7 +80,8 @@ TEST(TorchFile, ArchiveRecordsAlignedAndChecked) {
   std::string bytes = read_all(path);
   const std::string damaged = temp_path("damaged.pt");
   std::string copy = bytes;
-  copy[archive->offsets.at("data/0") + 5] ^= 1;
+  const size_t flip = archive->offsets.at("data/0") + 5;
+  copy[flip] = static_cast<char>(copy[flip] ^ 1);
   write_all(damaged, copy);
   EXPECT_FALSE(read_torch_archive(damaged, {"data/0"}));
   write_all(damaged, bytes.substr(0, bytes.size() - 1));
@@ -173,7 +177,8 @@ class CacheRun : public ::testing::Test {
 
   ManifestTable manifest(const std::vector<std::string>& paths) {
     std::string csv = "path,caption\n";
-    for (size_t i = 0; i < paths.size(); ++i) csv += paths[i] + ",\"row " + std::to_string(i) + "\"\n";
+    for (size_t i = 0; i < paths.size(); ++i)
+      csv += paths[i] + ",\"row " + std::to_string(i) + "\"\n";
     const std::string path = dir_ + "/m" + std::to_string(manifests_++) + ".csv";
     write_all(path, csv);
     return read_manifest_table(path);
@@ -226,8 +231,8 @@ TEST_F(CacheRun, IndexDuplicatesFailuresAndResume) {
   // Resume with the rows reversed: nothing encoded again.
   LatentCacheOptions again = o;
   again.resume = true;
-  const CacheRunResult r2 = encode_manifest(
-      *model_, manifest({clips_[2], clips_[0], clips_[1], clips_[0]}), again);
+  const CacheRunResult r2 =
+      encode_manifest(*model_, manifest({clips_[2], clips_[0], clips_[1], clips_[0]}), again);
   EXPECT_EQ(r2.encoded, 0);
   EXPECT_EQ(r2.resumed, 3);
   EXPECT_EQ(r2.duplicates, 1);

@@ -53,8 +53,10 @@ def main():
             assert torch.equal(torch.load(row["latents_path"], weights_only=True), z)
         if "mmap" in params:
             assert torch.equal(torch.load(row["latents_path"], mmap=True, weights_only=True), z)
-    batch = torch.stack([torch.load(r["latents_path"]) for r in rows[:2]])
-    assert batch.dim() == 5
+    # The bucket sampler batches clips of one shape; the training loop stacks them.
+    same = [r for r in rows if list(torch.load(r["latents_path"]).shape) == list(z.shape)]
+    batch = torch.stack([torch.load(r["latents_path"]) for r in same * 2])
+    assert batch.dim() == 5 and batch.shape[0] == 2 * len(same)
     print(f"torch {torch.__version__}: {len(rows)} latents load, equal to the safetensors cache")
 
 

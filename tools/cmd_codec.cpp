@@ -23,7 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr double kDefaultFps = 16;  // Open-Sora's save fps when nothing says otherwise
+constexpr double kDefaultFps = 16;   // Open-Sora's save fps when nothing says otherwise
 constexpr int kSomeClipsFailed = 3;  // as reconstruct: the run finished, some clips failed
 
 double seconds_since(Clock::time_point start) {
@@ -104,8 +104,8 @@ struct EncodeCommand {
                                             table.entries.size(), ")")
                                       : "")
                 << " with " << model.info().family
-                << (model.info().preset.empty() ? "" : " (" + model.info().preset + ")")
-                << " into " << output << (resume ? " (resuming)" : "") << "\n";
+                << (model.info().preset.empty() ? "" : " (" + model.info().preset + ")") << " into "
+                << output << (resume ? " (resuming)" : "") << "\n";
     Progress progress(rows, common.quiet);
     const CacheProgress report = [&](const CacheRow& r, int64_t done, int64_t total) {
       const std::string tag = cat("[", done, "/", total, "] ", r.entry.path);
@@ -119,19 +119,19 @@ struct EncodeCommand {
                                : r.resumed ? "already in the cache:"
                                            : "->";
       if (!progress.on_terminal())
-        progress.line(std::cout, cat(tag, " ", what, " ", r.latents_path, " ",
-                                     to_string(r.latent_shape),
-                                     r.resumed || r.duplicate ? "" : "  " + format_seconds(r.seconds)));
+        progress.line(std::cout,
+                      cat(tag, " ", what, " ", r.latents_path, " ", to_string(r.latent_shape),
+                          r.resumed || r.duplicate ? "" : "  " + format_seconds(r.seconds)));
       progress.step(!r.resumed && !r.duplicate, r.seconds);
     };
     const CacheRunResult result = encode_manifest(model, table, o, report);
     progress.finish();
     if (!common.quiet || result.failed > 0)
       (result.failed > 0 ? std::cerr : std::cout)
-          << (result.failed > 0 ? "vvae: error: " : "") << result.rows.size() << " clips: "
-          << result.encoded << " encoded, " << result.resumed << " already in the cache, "
-          << result.duplicates << " duplicate rows, " << result.failed << " failed"
-          << (result.failed > 0 ? " (their errors are in the index)" : "") << "; "
+          << (result.failed > 0 ? "vvae: error: " : "") << result.rows.size()
+          << " clips: " << result.encoded << " encoded, " << result.resumed
+          << " already in the cache, " << result.duplicates << " duplicate rows, " << result.failed
+          << " failed" << (result.failed > 0 ? " (their errors are in the index)" : "") << "; "
           << format_seconds(result.wall_seconds) << "; wrote " << result.index_path << "\n";
     if (result.failed > 0) throw ExitStatus{kSomeClipsFailed};
   }

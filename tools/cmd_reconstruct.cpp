@@ -164,6 +164,8 @@ struct ReconstructCommand {
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
+    // Only one run writes a given summary (shards write their own): what a killed one left goes.
+    remove_stale_temporaries_of(summary_path);
     write_text_file(summary_path, summary_json(results, model.info(), options, shard_name, wall));
     if (!common.quiet) print_table(results, summary_path, wall);
     for (const auto& r : results)

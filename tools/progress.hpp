@@ -59,7 +59,8 @@ class Progress {
 
   void draw() {
     if (!tty_ || quiet_) return;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const int width = 28;
     const int filled = total_ ? static_cast<int>(width * done_ / total_) : width;
     std::string bar(static_cast<size_t>(filled), '#');

@@ -137,7 +137,8 @@ FileSample sample_file(const std::string& path, int samples) {
     for (int64_t at = 0; at < s.size; at += piece)
       read_piece(at, static_cast<size_t>(std::min(piece, s.size - at)));
   } else {
-    for (int k = 0; k < samples; ++k) read_piece((s.size - piece) * k / (samples - 1), kSampleBytes);
+    for (int k = 0; k < samples; ++k)
+      read_piece((s.size - piece) * k / (samples - 1), kSampleBytes);
   }
   ::close(fd);
   s.sha256 = h.hex_digest();
@@ -216,12 +217,13 @@ std::optional<IndexTable> read_index(const std::string& path) {
     fail("'", path, "' is not an index vvae wrote (", e.what(),
          "): move it away, or write to another folder");
   }
-  const bool ours = !rows.empty() && std::all_of(our_columns().begin(), our_columns().end(),
-                                                 [&](const std::string& c) {
-                                                   return std::find(rows[0].begin(), rows[0].end(),
-                                                                    c) != rows[0].end();
-                                                 }) &&
-                    std::find(rows[0].begin(), rows[0].end(), "path") != rows[0].end();
+  const bool ours =
+      !rows.empty() &&
+      std::all_of(our_columns().begin(), our_columns().end(),
+                  [&](const std::string& c) {
+                    return std::find(rows[0].begin(), rows[0].end(), c) != rows[0].end();
+                  }) &&
+      std::find(rows[0].begin(), rows[0].end(), "path") != rows[0].end();
   if (!ours)
     fail("'", path, "' is not an index vvae wrote (its header lacks path, ",
          "latents_path, status, ...): move it away, or write to another folder");
@@ -234,21 +236,6 @@ std::optional<IndexTable> read_index(const std::string& path) {
     t.rows.push_back(std::move(row));
   }
   return t;
-}
-
-// Removes temporaries of `name` (files `name.tmp-PID-XXXXXX`) in `dir` whose process is gone.
-void remove_stale_temporaries_of(const std::string& dir, const std::vector<std::string>& names) {
-  std::error_code ec;
-  for (const auto& f : fs::directory_iterator(dir, ec)) {
-    const std::string file = f.path().filename().string();
-    for (const std::string& name : names) {
-      int64_t pid = 0;
-      struct stat st {};
-      if (is_temporary_of(file, name, &pid) && process_is_gone(pid) &&
-          ::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
-        ::unlink(f.path().c_str());
-    }
-  }
 }
 
 // Everything a run needs about its cache folder.
@@ -481,8 +468,7 @@ class Run {
         const std::string key = fs::path(target).stem().string();
         int64_t pid = 0;
         if (!is_temporary_of(name, target, &pid) || !process_is_gone(pid)) continue;
-        const auto lock =
-            FileLock::try_lock((sub.path() / ("." + key + ".vvae-lock")).string());
+        const auto lock = FileLock::try_lock((sub.path() / ("." + key + ".vvae-lock")).string());
         if (lock && ::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
           ::unlink(f.path().c_str());
       }
@@ -493,7 +479,8 @@ class Run {
   void merge_index() {
     const FileLock lock = FileLock::lock(cache_.path(".index.vvae-lock"));
     last_merge_ = Clock::now();
-    remove_stale_temporaries_of(cache_.out_abs, {kIndexName, kTrainName});
+    for (const char* name : {kIndexName, kTrainName})
+      remove_stale_temporaries_of(cache_.path(name));
     const std::optional<IndexTable> old = read_index(cache_.path(kIndexName));
 
     std::vector<std::string> columns;
@@ -709,8 +696,7 @@ std::optional<Shape> cached_latent_shape(const std::string& path, const std::str
 void prepare_cache_folder(const LatentCacheOptions& o) {
   const std::string& out = o.out_dir;
   if (out.empty()) fail("no output folder given (-o DIR)");
-  if (fs::exists(out) && !fs::is_directory(out))
-    fail("output '", out, "' is a file, not a folder");
+  if (fs::exists(out) && !fs::is_directory(out)) fail("output '", out, "' is a file, not a folder");
   if (!fs::exists(out)) {
     fs::path parent = fs::path(out).parent_path();
     if (fs::path(out).filename().empty()) parent = parent.parent_path();

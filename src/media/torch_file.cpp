@@ -54,8 +54,8 @@ uint32_t get32(const unsigned char* p) {
 
 // Pickle protocol 2 opcodes used below.
 constexpr char kProto = '\x80', kGlobal = 'c', kMark = '(', kTuple = 't', kEmptyTuple = ')',
-               kBinPersId = 'Q', kReduce = 'R', kNewFalse = '\x89', kStop = '.',
-               kBinUnicode = 'X', kBinInt1 = 'K', kBinInt2 = 'M', kBinInt = 'J', kLong1 = '\x8a';
+               kBinPersId = 'Q', kReduce = 'R', kNewFalse = '\x89', kStop = '.', kBinUnicode = 'X',
+               kBinInt1 = 'K', kBinInt2 = 'M', kBinInt = 'J', kLong1 = '\x8a';
 
 void pickle_int(std::string& p, int64_t v) {
   if (v >= 0 && v < 256) {
@@ -348,7 +348,8 @@ std::optional<TorchArchive> read_torch_archive(const std::string& path,
     for (const std::string& w : wanted) {
       if (w != name) continue;
       std::string content(bytes, '\0');
-      if (!read_at(f.fd, data, bytes, content.data()) || crc32(content.data(), bytes) != get32(c + 16))
+      if (!read_at(f.fd, data, bytes, content.data()) ||
+          crc32(content.data(), bytes) != get32(c + 16))
         return std::nullopt;
       archive.records[name] = std::move(content);
     }

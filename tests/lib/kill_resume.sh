@@ -11,14 +11,11 @@
 KR_POLL_SECONDS=${KR_POLL_SECONDS:-0.02}
 KR_TIMEOUT_SECONDS=${KR_TIMEOUT_SECONDS:-120}
 
-# kr_until_files DIR FIND_ARGS... -- N: true once `find DIR FIND_ARGS` lists at least N files.
+# kr_until_files N DIR FIND_ARGS...: true once `find DIR FIND_ARGS` lists at least N files.
 kr_until_files() {
-  local dir=$1
-  shift
-  local args=()
-  while [ "$1" != "--" ]; do args+=("$1"); shift; done
-  local n=$2
-  [ "$(find "$dir" "${args[@]}" 2>/dev/null | wc -l)" -ge "$n" ]
+  local n=$1 dir=$2
+  shift 2
+  [ "$(find "$dir" "$@" 2>/dev/null | wc -l)" -ge "$n" ]
 }
 
 # kr_until_stalled LOG: true once the run said it stalled at the hook.
@@ -91,7 +88,8 @@ kr_no_leftovers() {
 # kr_csv_column CSV NAME: the values of column NAME, one per line (RFC 4180 quoting), via python3.
 kr_csv_column() {
   python3 - "$1" "$2" <<'EOF'
-import csv, sys
+import csv, signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a reader that stops early (head) is fine
 with open(sys.argv[1], newline="", encoding="utf-8", errors="surrogateescape") as f:
     rows = list(csv.reader(f))
 col = rows[0].index(sys.argv[2])
