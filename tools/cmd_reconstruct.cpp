@@ -51,7 +51,8 @@ struct ReconstructCommand {
     cmd->add_flag("--resume", resume,
                   "Skip clips whose outputs a previous run completed with the same options");
     cmd->add_option("--shard", shard_text,
-                    "Process shard i of n (0 <= i < n): rows with row % n == i");
+                    "Process shard i of n (0 <= i < n): rows with row % n == i; or auto: the task "
+                    "of a Slurm job array");
     cmd->add_flag("--compare", options.compare,
                   "Also write compare/NAME_compare.mp4 (original | reconstruction | error) and "
                   "compare/NAME_psnr.png");
