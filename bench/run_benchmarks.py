@@ -24,7 +24,8 @@ Peer results are cached in OUT/peer-cache.json under a key of the CPU (brand str
 model, ISA flags), the thread count, the peer and its version, and the case, so one machine's
 figures are never served to another; vvae is always measured afresh. Results go to
 OUT/<date>.json (OUT is bench/results unless --out says otherwise; the checkout may be read-only).
---quick runs the Flux AE at 256^2 (encode and decode) and one small 3-D case; --smoke checks the
+--quick runs the Flux AE at 256^2 (encode and decode) and each 3-D family at a small clip
+(HunyuanVideo 5x128^2, the DC-AE 8x128^2, both directions); --smoke checks the
 runner itself on the golden test models (vvae only unless --peers is given), as ctest does."""
 import argparse
 import datetime
@@ -58,9 +59,11 @@ CASES = [
     ("dc-ae-f32t4c128", "encode", "1,3,8,256,256", MODES, 1),
     ("dc-ae-f32t4c128", "decode", "1,3,8,256,256", MODES, 1),
 ]
-# --quick: for iteration, the Flux AE at 256^2 and a 3-D decode a seventh of the table's (1.7 of
-# 11.1 direct TFLOP), timed once.
-QUICK_CASES = CASES[:2] + [("hunyuan-vae", "decode", "1,3,5,128,128", MODES, 1)]
+# --quick, for iteration: the Flux AE at 256^2 as in the full table, then each 3-D family in both
+# directions at a small clip (the HunyuanVideo decode is a seventh of the table's: 1.7 of 11.1
+# direct TFLOP), timed once.
+QUICK_CASES = CASES[:2] + [("hunyuan-vae", d, "1,3,5,128,128", MODES, 1) for d in ("encode", "decode")] + \
+    [("dc-ae-f32t4c128", d, "1,3,8,128,128", MODES, 1) for d in ("encode", "decode")]
 # Peak memory against clip length with tiling on (vvae alone).
 FLAT_CASES = [("hunyuan-vae", d, f"1,3,{t},128,128", ["--tile-frames", "16"]) for d in ("encode", "decode")
               for t in (17, 33, 65)]
@@ -361,7 +364,7 @@ def parse_args():
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--only", default=None, help="run only this preset")
     p.add_argument("--direction", choices=["encode", "decode"], default=None, help="run only this direction")
-    p.add_argument("--quick", action="store_true", help="Flux AE 256^2 encode and decode, one small 3-D decode")
+    p.add_argument("--quick", action="store_true", help="Flux AE 256^2, HunyuanVideo 5x128^2 and DC-AE 8x128^2, encode and decode")
     p.add_argument("--peers", default=None,
                    help=f"comma-separated, of {','.join(PEERS)} (default: all; --smoke: none); 'none' for vvae alone")
     p.add_argument("--no-torch", action="store_true", help="the same as --peers none")
