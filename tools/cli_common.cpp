@@ -131,6 +131,18 @@ InputFiles model_input_files(const LoadOptions& load) {
   return files;
 }
 
+std::vector<std::string> model_weights_files(const LoadOptions& load) {
+  std::vector<std::string> files;
+  if (!load.model.empty()) {
+    if (fs::is_directory(load.model))
+      files.push_back((fs::path(load.model) / "weights.safetensors").string());
+    else if (fs::is_regular_file(load.model))
+      files.push_back(load.model);
+  }
+  if (!load.weights.empty()) files.push_back(load.weights);
+  return files;
+}
+
 void check_output_path(const std::string& path, const InputFiles& inputs) {
   if (path.empty()) fail("no output path given (--output FILE)");
   if (fs::is_directory(path)) fail("output '", path, "' is a directory");

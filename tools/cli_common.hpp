@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "vvae/clip.hpp"
 #include "vvae/files.hpp"
@@ -72,6 +73,9 @@ Tensor read_input_tensor(const SafetensorsFile& file, const std::string& name,
 
 // The files loading the model reads (--model's files, --weights, --config).
 InputFiles model_input_files(const LoadOptions& load);
+// The checkpoint files among them (a model folder's weights.safetensors, a checkpoint given as
+// --model, --weights): their content is part of a latent cache's keys.
+std::vector<std::string> model_weights_files(const LoadOptions& load);
 
 // Fails early (before any work) when `path` cannot be created, or is one of `inputs` (under
 // any name: symlinks and hard links count).

@@ -1,6 +1,8 @@
 // vvae encode, decode and convert: tensors, videos and images in and out.
 //
 //   vvae encode  --model M (x.safetensors | clip.mp4 | image.png) -o z.safetensors
+//   vvae encode  --model M --manifest data.csv -o cache/ [--resume] [--shard i/n|auto]
+//                [--format safetensors|opensora]       (a dataset into a latent cache)
 //   vvae decode  --model M z.safetensors -o (x.safetensors | clip.mp4 | frame.png | --frames DIR)
 //   vvae convert (clip.mp4 | x.safetensors) -o (x.safetensors | clip.mp4 | frame.png | DIR)
 #include <chrono>
@@ -9,8 +11,11 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "progress.hpp"
 #include "vvae/clip.hpp"
 #include "vvae/latent.hpp"
+#include "vvae/latent_cache.hpp"
+#include "vvae/manifest.hpp"
 #include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
@@ -18,7 +23,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr double kDefaultFps = 16;  // Open-Sora's save fps when nothing says otherwise
+constexpr double kDefaultFps = 16;   // Open-Sora's save fps when nothing says otherwise
+constexpr int kSomeClipsFailed = 3;  // as reconstruct: the run finished, some clips failed
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -31,27 +37,109 @@ void add_input_option(CLI::App& cmd, std::string& input, const std::string& what
 struct EncodeCommand {
   CommonOptions common;
   ClipCliOptions clip;
-  std::string input, output, tensor;
+  std::string input, output, tensor, manifest, shard_text, format = "safetensors";
   bool sample = false;
+  bool resume = false;
   uint64_t seed = 0;
 
   void add(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
-        "encode", "Encode a clip (a video, an image, or a (B,C,T,H,W) tensor) to its latent");
+        "encode",
+        "Encode a clip (a video, an image, or a (B,C,T,H,W) tensor) to its latent, or with "
+        "--manifest a whole dataset into a latent cache (OUT/latents/..., OUT/index.csv)");
     add_model_options(*cmd, common);
     add_tiling_options(*cmd, common.load);
-    add_input_option(*cmd, input,
-                     "Video or image file, or safetensors holding the clip (tensor 'x' or its "
-                     "only tensor)");
-    cmd->add_option("-o,--output", output, "Output safetensors: z (and mean, logvar)")->required();
+    cmd->add_option("input,-i,--input", input,
+                    "Video or image file, or safetensors holding the clip (tensor 'x' or its "
+                    "only tensor)");
+    cmd->add_option("-o,--output", output,
+                    "Output safetensors: z (and mean, logvar); with --manifest the cache folder "
+                    "(created if its parent exists)")
+        ->required();
     cmd->add_option("--tensor", tensor, "Name of the input tensor");
     cmd->add_flag("--sample", sample, "Sample the posterior instead of taking its mode");
     cmd->add_option("--seed", seed, "Seed for --sample");
+    cmd->add_option("--manifest", manifest,
+                    "Encode every clip of this CSV (a 'path' column; Open-Sora's dataset CSV) "
+                    "into the cache folder -o: one latent per clip and OUT/index.csv");
+    cmd->add_flag("--resume", resume,
+                  "With --manifest: skip clips whose latent is in the cache, complete, for the "
+                  "same source file, model and options (found by content, whatever the row)");
+    cmd->add_option("--shard", shard_text,
+                    "With --manifest: encode shard i of n (rows with row % n == i), or 'auto': "
+                    "the task of a Slurm job array (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN "
+                    "of SLURM_ARRAY_TASK_COUNT); shards share the folder and its index");
+    cmd->add_option("--format", format,
+                    "With --manifest: safetensors (z, mean, logvar and metadata; default) or "
+                    "opensora (torch.save'd (C,T,H,W) z per clip, .pt, and OUT/train.csv with "
+                    "latents_path, as Open-Sora's cached_video_text dataset reads)")
+        ->check(CLI::IsMember({"safetensors", "opensora"}));
     add_clip_options(*cmd, clip);
-    cmd->callback([this] { run(); });
+    cmd->callback([this] { manifest.empty() ? run() : run_manifest(); });
+  }
+
+  void run_manifest() {
+    if (!input.empty()) fail("give a clip or --manifest, not both");
+    if (!tensor.empty()) fail("--tensor applies to a single safetensors input, not --manifest");
+    LatentCacheOptions o;
+    o.out_dir = output;
+    o.clip = clip.resolve();
+    o.encode = {sample, seed};
+    o.compute = common.load.compute;
+    o.format = parse_cache_format(format);
+    o.resume = resume;
+    o.shard = shard_text.empty() ? Shard{} : parse_shard(shard_text);
+    const ManifestTable table = read_manifest_table(manifest);
+    // Every file the run reads, so that no output replaces one.
+    o.inputs = model_input_files(common.load);
+    o.inputs.add(manifest);
+    for (const ManifestEntry& e : table.entries) o.inputs.add(e.path);
+    o.weights_files = model_weights_files(common.load);
+    prepare_cache_folder(o);
+    Model model = load_model(common);
+    const int64_t rows = static_cast<int64_t>(shard_entries(table.entries, o.shard).size());
+    if (!common.quiet)
+      std::cout << "encoding " << rows << " clip" << (rows == 1 ? "" : "s")
+                << (o.shard.count > 1 ? cat(" (shard ", o.shard.index, "/", o.shard.count, " of ",
+                                            table.entries.size(), ")")
+                                      : "")
+                << " with " << model.info().family
+                << (model.info().preset.empty() ? "" : " (" + model.info().preset + ")") << " into "
+                << output << (resume ? " (resuming)" : "") << "\n";
+    Progress progress(rows, common.quiet);
+    const CacheProgress report = [&](const CacheRow& r, int64_t done, int64_t total) {
+      const std::string tag = cat("[", done, "/", total, "] ", r.entry.path);
+      if (r.status == CacheRow::Status::kFailed) {
+        progress.line(std::cerr, "vvae: error: " + tag + ": " + r.error + " (recorded, skipped)");
+        progress.step(true, r.seconds);
+        return;
+      }
+      for (const auto& w : r.warnings) progress.line(std::cerr, "vvae: warning: " + w);
+      const std::string what = r.duplicate ? "a duplicate row: shares"
+                               : r.resumed ? "already in the cache:"
+                                           : "->";
+      if (!progress.on_terminal())
+        progress.line(std::cout,
+                      cat(tag, " ", what, " ", r.latents_path, " ", to_string(r.latent_shape),
+                          r.resumed || r.duplicate ? "" : "  " + format_seconds(r.seconds)));
+      progress.step(!r.resumed && !r.duplicate, r.seconds);
+    };
+    const CacheRunResult result = encode_manifest(model, table, o, report);
+    progress.finish();
+    if (!common.quiet || result.failed > 0)
+      (result.failed > 0 ? std::cerr : std::cout)
+          << (result.failed > 0 ? "vvae: error: " : "") << result.rows.size()
+          << " clips: " << result.encoded << " encoded, " << result.resumed
+          << " already in the cache, " << result.duplicates << " duplicate rows, " << result.failed
+          << " failed" << (result.failed > 0 ? " (their errors are in the index)" : "") << "; "
+          << format_seconds(result.wall_seconds) << "; wrote " << result.index_path << "\n";
+    if (result.failed > 0) throw ExitStatus{kSomeClipsFailed};
   }
 
   void run() {
+    if (input.empty()) fail("no input: give a clip (video, image or safetensors) or --manifest");
+    if (resume || !shard_text.empty() || format != "safetensors")
+      fail("--resume, --shard and --format apply to --manifest");
     InputFiles inputs = model_input_files(common.load);
     inputs.add(input);
     check_output_path(output, inputs);

@@ -16,6 +16,7 @@
 
 #include "cli_common.hpp"
 #include "commands.hpp"
+#include "progress.hpp"
 #include "vvae/reconstruct.hpp"
 
 namespace vvae::cli {
@@ -26,79 +27,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kSomeClipsFailed = 3;
 constexpr size_t kMaxTableRows = 50;
-
-std::string fixed(double v, int decimals) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
-
-// The progress display: a bar on a terminal (stderr), log lines otherwise (stdout).
-class Progress {
- public:
-  Progress(int64_t total, bool quiet) : total_(total), quiet_(quiet), tty_(::isatty(2) != 0) {
-    draw();
-  }
-
-  // Prints a line above the bar (or as is without a terminal).
-  void line(std::ostream& out, const std::string& text) {
-    if (quiet_ && &out == &std::cout) return;
-    clear();
-    out << text << "\n";
-    out.flush();
-    draw();
-  }
-
-  bool on_terminal() const { return tty_ && !quiet_; }
-
-  void step(bool computed, double clip_seconds, const std::string& last = "") {
-    ++done_;
-    if (!last.empty()) last_ = last;
-    if (computed) {
-      ++computed_;
-      compute_seconds_ += clip_seconds;
-    }
-    draw();
-  }
-
-  void finish() {
-    clear();
-    drawn_ = false;
-  }
-
- private:
-  void clear() {
-    if (tty_ && drawn_ && !quiet_) std::cerr << "\r\033[K";
-  }
-
-  void draw() {
-    if (!tty_ || quiet_) return;
-    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-    const int width = 28;
-    const int filled = total_ ? static_cast<int>(width * done_ / total_) : width;
-    std::string bar(static_cast<size_t>(filled), '#');
-    bar.resize(width, '.');
-    std::string rate = "-", eta = "-";
-    if (computed_ > 0 && elapsed > 0) {
-      const double per_clip = compute_seconds_ / static_cast<double>(computed_);
-      rate = fixed(static_cast<double>(computed_) / elapsed, 2);
-      eta = format_seconds(per_clip * static_cast<double>(total_ - done_));
-    }
-    std::cerr << "\r[" << bar << "] " << done_ << "/" << total_ << " clips  " << rate
-              << " clips/s  ETA " << eta << (last_.empty() ? "" : "  last: " + last_) << "\033[K";
-    std::cerr.flush();
-    drawn_ = true;
-  }
-
-  int64_t total_;
-  std::string last_;
-  bool quiet_;
-  bool tty_;
-  bool drawn_ = false;
-  int64_t done_ = 0, computed_ = 0;
-  double compute_seconds_ = 0;
-  Clock::time_point start_ = Clock::now();
-};
 
 struct ReconstructCommand {
   CommonOptions common;
@@ -123,7 +51,8 @@ struct ReconstructCommand {
     cmd->add_flag("--resume", resume,
                   "Skip clips whose outputs a previous run completed with the same options");
     cmd->add_option("--shard", shard_text,
-                    "Process shard i of n (0 <= i < n): rows with row % n == i");
+                    "Process shard i of n (0 <= i < n): rows with row % n == i; or auto: the task "
+                    "of a Slurm job array");
     cmd->add_flag("--compare", options.compare,
                   "Also write compare/NAME_compare.mp4 (original | reconstruction | error) and "
                   "compare/NAME_psnr.png");
@@ -236,6 +165,8 @@ struct ReconstructCommand {
     progress.finish();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
+    // Only one run writes a given summary (shards write their own): what a killed one left goes.
+    remove_stale_temporaries_of(summary_path);
     write_text_file(summary_path, summary_json(results, model.info(), options, shard_name, wall));
     if (!common.quiet) print_table(results, summary_path, wall);
     for (const auto& r : results)

@@ -43,6 +43,11 @@ class InputFiles {
   std::unordered_map<FileId, std::string, Hash> files_;  // identity -> the path it was given as
 };
 
+// Removes the temporaries (`path.tmp-PID-XXXXXX`, regular files) that an interrupted vvae
+// process, one that is gone, left beside `path`. Call it where no other run can be writing
+// `path` (a lock held, or a file only one run writes).
+void remove_stale_temporaries_of(const std::string& path);
+
 // Writes `text` to `path` under a temporary name (`path.tmp-PID-XXXXXX`) and renames it into
 // place once complete, so a failure never leaves a partial file.
 void write_text_file(const std::string& path, const std::string& text);

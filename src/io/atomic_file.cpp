@@ -1,12 +1,15 @@
 #include "io/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -75,6 +78,27 @@ int rename_no_replace(const std::string& from, const std::string& to) {
   return std::rename(from.c_str(), to.c_str());
 }
 
+// A test hook, off unless VVAE_TEST_STALL_COMMIT is set: "PATTERN" or "PATTERN@N" stops the
+// (N+1)-th commit (the first by default) of a file whose name matches the fnmatch PATTERN just
+// before its rename (the temporary complete, the destination untouched), says so on stderr and
+// sleeps, so the fault tests can kill -9 a run at exactly that moment rather than by timing.
+void test_stall_before_rename(const std::string& path) {
+  static const char* setting = std::getenv("VVAE_TEST_STALL_COMMIT");
+  if (setting == nullptr || *setting == '\0') return;
+  static std::atomic<long> matches{0};
+  std::string pattern = setting;
+  long skip = 0;
+  if (const size_t at = pattern.rfind('@'); at != std::string::npos) {
+    skip = std::atol(pattern.c_str() + at + 1);
+    pattern.resize(at);
+  }
+  const std::string name = fs::path(path).filename().string();
+  if (::fnmatch(pattern.c_str(), name.c_str(), 0) != 0 || matches++ != skip) return;
+  std::fprintf(stderr, "vvae: test: stalled before committing %s\n", path.c_str());
+  std::fflush(stderr);
+  ::sleep(600);
+}
+
 }  // namespace
 
 std::string temporary_prefix(const std::string& path) {
@@ -140,6 +164,7 @@ void AtomicFile::commit() {
     fail_io("close");
   }
   fd_ = -1;
+  test_stall_before_rename(path_);
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) fail_io("rename");
   committed_ = true;
 }

@@ -1,6 +1,10 @@
 #include "vvae/files.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
 
 #include <filesystem>
 
@@ -59,6 +63,20 @@ void InputFiles::check_output_folder(const std::string& dir) const {
     if (const std::string* input = find(name))
       fail("cannot write into folder '", dir, "': '", name, "' is the input '", *input,
            "': write to another folder");
+  }
+}
+
+void remove_stale_temporaries_of(const std::string& path) {
+  const fs::path p(path);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string name = p.filename().string();
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    int64_t pid = 0;
+    struct stat st {};
+    if (!is_temporary_of(f.path().filename().string(), name, &pid) || pid == ::getpid()) continue;
+    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    if (::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(f.path().c_str());
   }
 }
 

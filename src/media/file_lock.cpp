@@ -14,15 +14,28 @@
 namespace vvae {
 
 std::optional<FileLock> FileLock::try_lock(const std::string& path) {
+  return acquire(path, false);
+}
+
+FileLock FileLock::lock(const std::string& path) {
+  return *acquire(path, true);
+}
+
+std::optional<FileLock> FileLock::acquire(const std::string& path, bool wait) {
   // A holder removes the file as it releases the lock: a lock taken on a file that is no
-  // longer the one at `path` guards nothing, so open the new one and try again.
-  for (int attempt = 0; attempt < 16; ++attempt) {
+  // longer the one at `path` guards nothing, so open the new one and try again (a waiter may
+  // lose that race to others any number of times, so it keeps trying).
+  for (int attempt = 0; wait || attempt < 16; ++attempt) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) fail("cannot create the lock file '", path, "': ", std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int rc;
+    do {
+      rc = ::flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
       const int err = errno;
       ::close(fd);
-      if (err == EWOULDBLOCK) return std::nullopt;
+      if (err == EWOULDBLOCK && !wait) return std::nullopt;
       fail("cannot lock '", path, "': ", std::strerror(err));
     }
     struct stat held {

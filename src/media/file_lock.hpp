@@ -14,6 +14,9 @@ class FileLock {
   // Takes the lock of `path`, or returns nullopt when another process holds it. Throws Error
   // when the lock file cannot be created.
   static std::optional<FileLock> try_lock(const std::string& path);
+  // Takes the lock of `path`, waiting while another process holds it (for short critical
+  // sections such as rewriting an index). Throws Error when the lock file cannot be created.
+  static FileLock lock(const std::string& path);
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;
@@ -23,6 +26,7 @@ class FileLock {
 
  private:
   FileLock(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  static std::optional<FileLock> acquire(const std::string& path, bool wait);
   void release();
 
   std::string path_;

@@ -1,6 +1,7 @@
 #include "vvae/manifest.hpp"
 
 #include <charconv>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -63,7 +64,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
   return rows;
 }
 
-std::vector<ManifestEntry> read_manifest(const std::string& csv_path) {
+ManifestTable read_manifest_table(const std::string& csv_path) {
   std::ifstream in(csv_path, std::ios::binary);
   if (!in) fail("cannot read manifest '", csv_path, "': no such file");
   std::stringstream buffer;
@@ -75,19 +76,45 @@ std::vector<ManifestEntry> read_manifest(const std::string& csv_path) {
     fail("manifest '", csv_path, "': ", e.what());
   }
   if (rows.empty()) fail("manifest '", csv_path, "' is empty (expected a header with 'path')");
-  size_t column = rows[0].size();
-  for (size_t i = 0; i < rows[0].size(); ++i)
-    if (rows[0][i] == "path") column = i;
-  if (column == rows[0].size())
+  ManifestTable table;
+  table.header = rows[0];
+  table.path_column = table.header.size();
+  for (size_t i = 0; i < table.header.size(); ++i)
+    if (table.header[i] == "path") table.path_column = i;
+  if (table.path_column == table.header.size())
     fail("manifest '", csv_path, "' has no 'path' column in its header");
-  std::vector<ManifestEntry> entries;
   for (size_t r = 1; r < rows.size(); ++r) {
-    if (column >= rows[r].size() || rows[r][column].empty())
+    if (table.path_column >= rows[r].size() || rows[r][table.path_column].empty())
       fail("manifest '", csv_path, "': row ", r + 1, " has no path");
-    entries.push_back({static_cast<int64_t>(r - 1), rows[r][column], ""});
+    table.entries.push_back({static_cast<int64_t>(r - 1), rows[r][table.path_column], ""});
+    if (rows[r].size() < table.header.size()) rows[r].resize(table.header.size());
+    table.rows.push_back(std::move(rows[r]));
   }
-  assign_names(entries);
-  return entries;
+  assign_names(table.entries);
+  return table;
+}
+
+std::vector<ManifestEntry> read_manifest(const std::string& csv_path) {
+  return read_manifest_table(csv_path).entries;
+}
+
+std::string format_csv_row(const std::vector<std::string>& fields) {
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) line += ',';
+    const std::string& f = fields[i];
+    if (f.find_first_of(",\"\r\n") == std::string::npos) {
+      line += f;
+      continue;
+    }
+    line += '"';
+    for (char c : f) {
+      if (c == '"') line += '"';
+      line += c;
+    }
+    line += '"';
+  }
+  return line + "\n";
 }
 
 std::vector<ManifestEntry> entries_from_paths(const std::vector<std::string>& paths) {
@@ -112,14 +139,51 @@ void assign_names(std::vector<ManifestEntry>& entries) {
   }
 }
 
+namespace {
+
+bool whole_number(const std::string& part, int64_t* out) {
+  const char* end = part.data() + part.size();
+  const auto [ptr, ec] = std::from_chars(part.data(), end, *out);
+  return ec == std::errc() && ptr == end;
+}
+
+// A Slurm job array's task: i = (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) / step of
+// n = SLURM_ARRAY_TASK_COUNT tasks (--array=0-9, 1-10 and 0-18:2 all give 0..9 of 10).
+Shard slurm_shard() {
+  const auto number = [](const char* name, int64_t fallback, bool required) {
+    const char* v = std::getenv(name);
+    int64_t out = fallback;
+    if (v == nullptr || *v == '\0') {
+      if (required)
+        fail("--shard auto: ", name, " is not set (not a Slurm job array task): give --shard i/n");
+      return out;
+    }
+    if (!whole_number(v, &out)) fail("--shard auto: ", name, "='", v, "' is not a whole number");
+    return out;
+  };
+  const int64_t id = number("SLURM_ARRAY_TASK_ID", 0, true);
+  const int64_t count = number("SLURM_ARRAY_TASK_COUNT", 0, true);
+  const int64_t min = number("SLURM_ARRAY_TASK_MIN", 0, false);
+  const int64_t step = number("SLURM_ARRAY_TASK_STEP", 1, false);
+  Shard s;
+  s.count = count;
+  if (step < 1 || (id - min) % step != 0) {
+    s.index = -1;
+  } else {
+    s.index = (id - min) / step;
+  }
+  if (count < 1 || s.index < 0 || s.index >= count)
+    fail("--shard auto: task ", id, " of an array of ", count, " from ", min, " in steps of ", step,
+         " is not a shard i of n (the array's ids must be evenly spaced): give --shard i/n");
+  return s;
+}
+
+}  // namespace
+
 Shard parse_shard(const std::string& text) {
+  if (text == "auto") return slurm_shard();
   const size_t slash = text.find('/');
   Shard s;
-  const auto whole_number = [](const std::string& part, int64_t* out) {
-    const char* end = part.data() + part.size();
-    const auto [ptr, ec] = std::from_chars(part.data(), end, *out);
-    return ec == std::errc() && ptr == end;
-  };
   if (slash == std::string::npos || !whole_number(text.substr(0, slash), &s.index) ||
       !whole_number(text.substr(slash + 1), &s.count))
     fail("bad --shard '", text, "': expected i/n, e.g. 0/4");
