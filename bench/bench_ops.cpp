@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include <dlfcn.h>
 #include <dnnl.h>
 #include "core/random.hpp"
 #include "ops/attention.hpp"
@@ -44,37 +45,62 @@ BENCHMARK(BM_Conv3x3)
     ->Unit(benchmark::kMillisecond);
 
 // The products inside a Winograd convolution, 36 points of a block of T tiles against packed
-// filter panels (K input channels, N output channels), through the candidate libraries.
-enum class GemmLibrary { kLibxsmm, kOnednn };
+// filter panels (K input channels, N output channels), through each candidate library: LIBXSMM
+// (what vvae uses, on its 32-channel packed panels), oneDNN's sgemm, and OpenBLAS's and BLIS's
+// cblas_sgemm where Debian's serial builds are installed (loaded with dlopen: both define
+// cblas_sgemm; libopenblas-serial-dev, libblis-serial-dev). One thread, as each thread of a
+// convolution runs its own products.
+using CblasSgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
+                            int, float, float*, int);
+CblasSgemm load_cblas(const char* path) {
+  void* lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  return lib != nullptr ? reinterpret_cast<CblasSgemm>(dlsym(lib, "cblas_sgemm")) : nullptr;
+}
+enum class GemmLibrary { kLibxsmm, kOnednn, kOpenblas, kBlis };
 void BM_WinogradProducts(benchmark::State& state) {
   const auto library = static_cast<GemmLibrary>(state.range(0));
   const int64_t k = state.range(1), n = state.range(2), t = state.range(3), points = 36;
+  static const CblasSgemm openblas =
+      load_cblas("/usr/lib/x86_64-linux-gnu/openblas-serial/libopenblas.so.0");
+  static const CblasSgemm blis = load_cblas("/usr/lib/x86_64-linux-gnu/blis-serial/libblis.so.4");
+  const CblasSgemm cblas = library == GemmLibrary::kOpenblas ? openblas
+                           : library == GemmLibrary::kBlis   ? blis
+                                                             : nullptr;
+  if ((library == GemmLibrary::kOpenblas || library == GemmLibrary::kBlis) && cblas == nullptr) {
+    state.SkipWithError("library not installed");
+    return;
+  }
+  set_num_threads(1);
   const int64_t panels = n / 32;
   const Tensor u = random({points, panels, k, 32}, 1), v = random({points, t, k}, 2);
   Tensor m = Tensor::empty({points, t, n});
   const BatchGemm gemm(32, t, k, k, n);
+  const auto i = [](int64_t x) { return static_cast<int>(x); };
   for (auto _ : state) {
     for (int64_t p = 0; p < points; ++p) {
       const float* b = v.data() + p * t * k;
+      float* c = m.data() + p * t * n;
+      const float* w = u.data() + p * k * n;  // the others take the filters as one K x N matrix
       if (library == GemmLibrary::kOnednn) {
-        // oneDNN's sgemm on the same operands, unpacked filters (K x N row-major).
-        dnnl_sgemm('N', 'N', t, n, k, 1.0f, b, k, u.data() + p * k * n, n, 0.0f,
-                   m.data() + p * t * n, n);
-        continue;
-      }
-      for (int64_t f = 0; f < panels; ++f) {
-        const float* a = u.data() + (p * panels + f) * k * 32;
-        gemm(&a, &b, 1, m.data() + p * t * n + f * 32);
+        dnnl_sgemm('N', 'N', t, n, k, 1.0f, b, k, w, n, 0.0f, c, n);
+      } else if (cblas != nullptr) {
+        cblas(101, 111, 111, i(t), i(n), i(k), 1.0f, b, i(k), w, i(n), 0.0f, c, i(n));
+      } else {
+        for (int64_t f = 0; f < panels; ++f) {
+          const float* a = u.data() + (p * panels + f) * k * 32;
+          gemm(&a, &b, 1, c + f * 32);
+        }
       }
     }
   }
+  set_num_threads(0);
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(points * t * k * n),
                                                  benchmark::Counter::kIsIterationInvariantRate,
                                                  benchmark::Counter::kIs1000);
 }
 BENCHMARK(BM_WinogradProducts)
-    ->ArgNames({"onednn", "k", "n", "tiles"})
-    ->ArgsProduct({{0, 1}, {128, 256, 512}, {128, 512}, {16, 32, 64}})
+    ->ArgNames({"library", "k", "n", "tiles"})
+    ->ArgsProduct({{0, 1, 2, 3}, {128, 256, 512}, {128, 512}, {32, 64}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_GroupNormSilu(benchmark::State& state) {

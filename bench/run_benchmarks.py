@@ -370,6 +370,8 @@ def parse_args():
                         "nothing unless given)")
     p.add_argument("--no-cache", action="store_true", help="measure every peer afresh (the cache is still written)")
     p.add_argument("--no-golden", action="store_true", help="skip the peers' golden check")
+    p.add_argument("--no-profile", action="store_true", help="skip vvae's per-operation profile run")
+    p.add_argument("--profile-rows", type=int, default=8, help="operations per case in the profile table")
     p.add_argument("--venv", default=os.path.join(HERE, ".venv"), help="the peers' virtual environment")
     p.add_argument("--torch1-python", default="/usr/bin/python3", help="the interpreter with Debian's PyTorch")
     p.add_argument("--compile-timeout", type=int, default=600, help="seconds torch.compile may take per case")
@@ -425,7 +427,9 @@ def main():
             if mode in unavailable:
                 row["vvae"][mode] = {"mode": mode, "skipped": unavailable[mode]}
                 continue
-            row["vvae"][mode] = vvae(a.build, preset, direction, shape, mode, [], a.threads, repeat, a.smoke)
+            # The default mode also runs once more timed per operation (--profile).
+            extra = ["--profile"] if mode == "fp32" and not a.no_profile else []
+            row["vvae"][mode] = vvae(a.build, preset, direction, shape, mode, extra, a.threads, repeat, a.smoke)
             log(json.dumps(row["vvae"][mode]))
         configs = [c for c in peers.configs() if not (c[0] == "torch2/compile" and a.smoke)]
         if configs:
@@ -445,6 +449,7 @@ def main():
     peer_summary = {p: {"selected": p in a.peers, "available": peers.status[p][0],
                         ("version" if peers.status[p][0] else "reason"): peers.status[p][1]} for p in PEERS}
     results = {"machine": machine, "threads": a.threads, "peers": peer_summary, "golden": golden,
+               "profile_rows": a.profile_rows,
                "vvae_skipped_modes": unavailable, "max_rel_error_allowed": MAX_REL_ERROR, "rows": rows, "flat": flat}
     if a.write_results:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d-%H%M")
@@ -627,6 +632,7 @@ def print_tables(res):
               f"{v['largest_activation_mib']:.0f} MiB | {v['peak_activations_mib']:.0f} MiB | "
               f"{v['scratchpad_mib']:.0f} MiB | {bound:.0f} MiB | {v['peak_rss_mib']:.0f} MiB | "
               f"{'yes' if v['peak_rss_mib'] <= bound else 'no'} |")
+    print_profile(rows, res.get("profile_rows", 8))
     if flat:
         print()
         print("| model | op | clip (tiled, 16-frame tiles) | peak RSS |")
@@ -634,6 +640,29 @@ def print_tables(res):
         for v in flat:
             rss = f"{v['peak_rss_mib']:.0f} MiB" if "peak_rss_mib" in v else v.get("failed") or v.get("skipped")
             print(f"| {v.get('model')} | {v.get('direction')} | {v.get('input', '-')} | {rss} |")
+
+
+def print_profile(rows, limit):
+    """vvae's default mode per operation and shape (its --profile run): time, the share of the
+    run, Winograd's transform time, and the products' rate against the FMA peak."""
+    profiled = [r for r in rows if r["vvae"].get("fp32", {}).get("profile")]
+    if not profiled:
+        return
+    print()
+    print("| model | op | clip | operation | shape | calls | seconds | share | of which transforms | "
+          "executed GFLOP | products GFLOP/s | % of FMA peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in profiled:
+        v = r["vvae"]["fp32"]
+        entries = v["profile"]
+        total = sum(e["seconds"] for e in entries) or 1.0
+        for e in entries[:limit]:
+            products = e["seconds"] - e["transform_seconds"]
+            rate = e["executed_gflop"] / products if e["executed_gflop"] and products > 0 else 0.0
+            peak = v.get("fma_peak_gflops") or 0.0
+            print(f"| {r['preset']} | {r['direction']} | {r['shape']} | {e['op']} | {e['shape']} | {e['calls']} | "
+                  f"{e['seconds']:.3f} | {100 * e['seconds'] / total:.0f}% | {e['transform_seconds']:.3f} | "
+                  f"{e['executed_gflop']:.1f} | {rate:.0f} | " + (f"{100 * rate / peak:.0f}% |" if rate and peak else "- |"))
 
 
 if __name__ == "__main__":

@@ -138,6 +138,26 @@ TEST(Conv, TapWiseProductsMatchTheDefinition) {
   EXPECT_EQ(profile[0].op, "conv gemm 3x3 s2");
 }
 
+// A checkpoint's bias sits at any 8-byte offset of its mapped file: oneDNN's SSE4.1 kernels read
+// it with aligned loads (a crash under VVAE_MAX_ISA=sse41 before Conv copied it).
+TEST(Conv, BiasAtAnUnalignedAddress) {
+  auto storage = std::make_shared<std::vector<float>>(64 + 2);
+  const Tensor b = random_tensor({32}, 90);
+  std::copy_n(b.data(), 32, storage->data() + 2);
+  const Tensor unaligned = Tensor::borrow({32}, storage->data() + 2, storage);
+  ASSERT_NE(reinterpret_cast<uintptr_t>(unaligned.data()) % 16, 0u);
+  const ComputeScope direct({Precision::kFp32, ConvAlgorithm::kDirect});
+  const Tensor x = random_tensor({1, 6, 7, 32}, 91), w = random_tensor({32, 32, 3, 3}, 92, 0.2f);
+  const ConvGeometry g = ConvGeometry::uniform(2, 1, 1);
+  const Conv conv(w, unaligned, g);
+  Tensor y = conv(x);
+  EXPECT_TRUE(close(y, naive_conv(x, w, b, g, y.shape()), 1e-5));
+  conv.accumulate(x, y);  // the fused residual add reads the bias too
+  Tensor twice = naive_conv(x, w, b, g, y.shape());
+  add_inplace(twice, naive_conv(x, w, b, g, y.shape()));
+  EXPECT_TRUE(close(y, twice, 1e-5));
+}
+
 // A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,
 // with and without the fused residual add.
 void check_mode(const ComputeOptions& mode, double max_error, double min_error) {

@@ -6,6 +6,8 @@
 
 #include "core/cpu.hpp"
 #include "ops/conv.hpp"
+#include "ops/resample.hpp"
+#include "ops/upsample_conv.hpp"
 #include "ops/winograd.hpp"
 #include "ops/winograd_kernels.hpp"
 #include "test_util.hpp"
@@ -204,6 +206,38 @@ TEST(Winograd, ConvModesAgree) {
 
 TEST(Winograd, RefusesBf16) {
   EXPECT_THROW(check_compute_mode({Precision::kBf16, ConvAlgorithm::kWinograd}), Error);
+}
+
+}  // namespace
+}  // namespace vvae::test
+
+namespace vvae::test {
+namespace {
+
+// Padding read through index maps equals padding a copy first, in every mode: a causal 3-D
+// convolution (replicate, two frames in front), a 2-D one, and the fused upsampling.
+TEST(Winograd, PaddingThroughIndexMapsEqualsPaddedCopies) {
+  const Tensor x3 = random_tensor({1, 4, 9, 10, 16}, 41),
+               w3 = random_tensor({20, 16, 3, 3, 3}, 42, 0.2f);
+  const Tensor b = random_tensor({20}, 43), x2 = random_tensor({2, 11, 7, 16}, 44);
+  const Tensor w2 = random_tensor({20, 16, 3, 3}, 45, 0.2f);
+  const Conv c3(w3, b, ConvGeometry::uniform(3, 1, 0)), c2(w2, b, ConvGeometry::uniform(2, 1, 0));
+  const UpsampleConv up(w3, b, 3, {false, true, true});
+  for (const PadMode mode : {PadMode::kReplicate, PadMode::kZeros}) {
+    const PadSpec causal{{2, 1, 1}, {0, 1, 1}, mode}, flat{{1, 1}, {1, 1}, mode};
+    for (const ConvAlgorithm algo : {ConvAlgorithm::kWinograd, ConvAlgorithm::kDirect}) {
+      const ComputeScope scope({Precision::kFp32, algo});
+      EXPECT_TRUE(close(c3.padded(x3, causal), c3(pad(x3, causal.lo, causal.hi, mode)), 1e-6));
+      EXPECT_TRUE(close(c2.padded(x2, flat), c2(pad(x2, flat.lo, flat.hi, mode)), 1e-6));
+      EXPECT_TRUE(close(up.padded(x3, causal), up(pad(x3, causal.lo, causal.hi, mode)), 1e-6))
+          << conv_algorithm_name(algo) << " " << (mode == PadMode::kZeros ? "zeros" : "replicate");
+      Tensor acc = random_tensor(c3.output_shape(pad(x3, causal.lo, causal.hi, mode).shape()), 46);
+      Tensor want = acc.clone();
+      c3.accumulate(pad(x3, causal.lo, causal.hi, mode), want);
+      c3.accumulate_padded(x3, causal, acc);
+      EXPECT_TRUE(close(acc, want, 1e-6));
+    }
+  }
 }
 
 }  // namespace

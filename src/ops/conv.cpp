@@ -1,6 +1,8 @@
 #include "ops/conv.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -13,6 +15,7 @@
 #include "ops/dnnl_context.hpp"
 #include "ops/gemm.hpp"
 #include "ops/gemm_conv.hpp"
+#include "ops/resample.hpp"
 #include "ops/winograd.hpp"
 #include "vvae/error.hpp"
 
@@ -263,6 +266,10 @@ Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_
   if (weight.rank() != 2 + s)
     fail("convolution weight ", to_string(weight.shape()), " is not ", 2 + s, "-D");
   impl_->weight = std::move(weight);
+  // A checkpoint's tensors sit at any 8-byte offset of the mapped file; oneDNN's SSE4.1 kernels
+  // read the bias with aligned loads, so an unaligned one is copied (it is small).
+  if (bias.data() != nullptr && reinterpret_cast<uintptr_t>(bias.data()) % 64 != 0)
+    bias = bias.clone();
   impl_->bias = std::move(bias);
   impl_->geometry = geometry;
   impl_->out_channels = impl_->weight.dim(0);
@@ -323,7 +330,7 @@ Shape Conv::output_shape(const Shape& x) const {
 
 Tensor Conv::operator()(const Tensor& x) const {
   Tensor y = Tensor::empty(output_shape(x.shape()));
-  run(x, y, false);
+  run(x, y, false, nullptr);
   return y;
 }
 
@@ -331,19 +338,33 @@ void Conv::accumulate(const Tensor& x, Tensor& dst) const {
   if (output_shape(x.shape()) != dst.shape())
     fail("convolution output ", to_string(output_shape(x.shape())), " does not match ",
          to_string(dst.shape()));
-  run(x, dst, true);
+  run(x, dst, true, nullptr);
 }
 
 namespace {
 
-// The axes of a convolution with this geometry, in WinogradConv's terms.
-std::array<WinogradAxis, 3> winograd_axes(const Shape& x, const ConvGeometry& g, int64_t taps_t) {
-  if (g.spatial_dims == 2)
-    return {WinogradAxis{}, WinogradAxis{x[1], 3, g.pad_lo[0], g.pad_hi[0], false},
-            WinogradAxis{x[2], 3, g.pad_lo[1], g.pad_hi[1], false}};
-  return {WinogradAxis{x[1], taps_t, g.pad_lo[0], g.pad_hi[0], false},
-          WinogradAxis{x[2], 3, g.pad_lo[1], g.pad_hi[1], false},
-          WinogradAxis{x[3], 3, g.pad_lo[2], g.pad_hi[2], false}};
+// The axes of a convolution with this geometry, in WinogradConv's terms, reading x padded by
+// lo / hi more (replicate: by copies of its edges) before the geometry's zero padding.
+std::array<WinogradAxis, 3> winograd_axes(const Shape& x, const ConvGeometry& g, int64_t taps_t,
+                                          const PadSpec* extra) {
+  std::array<WinogradAxis, 3> axes;
+  const int s = g.spatial_dims;
+  for (int i = 0; i < s; ++i) {
+    const size_t d = static_cast<size_t>(i);
+    WinogradAxis& a = axes[static_cast<size_t>(3 - s + i)];
+    a.size = x[d + 1];
+    a.kernel = s == 3 && i == 0 ? taps_t : 3;
+    a.pad_lo = g.pad_lo[d] + (extra != nullptr ? extra->lo[d] : 0);
+    a.pad_hi = g.pad_hi[d] + (extra != nullptr ? extra->hi[d] : 0);
+    a.replicate = extra != nullptr && extra->mode == PadMode::kReplicate;
+  }
+  return axes;
+}
+
+Shape padded_shape(const Shape& x, const PadSpec& p) {
+  Shape out = x;
+  for (size_t d = 0; d < p.lo.size(); ++d) out[d + 1] += p.lo[d] + p.hi[d];
+  return out;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
@@ -352,12 +373,34 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-void Conv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
+Tensor Conv::padded(const Tensor& x, const PadSpec& pad_spec) const {
+  Tensor y = Tensor::empty(output_shape(padded_shape(x.shape(), pad_spec)));
+  run(x, y, false, &pad_spec);
+  return y;
+}
+
+void Conv::accumulate_padded(const Tensor& x, const PadSpec& pad_spec, Tensor& dst) const {
+  if (output_shape(padded_shape(x.shape(), pad_spec)) != dst.shape())
+    fail("convolution output does not match ", to_string(dst.shape()));
+  run(x, dst, true, &pad_spec);
+}
+
+void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* extra) const {
+  const auto& g = impl_->geometry;
+  const bool own_pads =
+      std::any_of(g.pad_lo.begin(), g.pad_lo.end(), [](int64_t p) { return p; }) ||
+      std::any_of(g.pad_hi.begin(), g.pad_hi.end(), [](int64_t p) { return p; });
+  if (extra != nullptr && (!impl_->winograd || !winograd_selected(t_compute) ||
+                           (own_pads && extra->mode != PadMode::kZeros))) {
+    // Paths without index maps pad a copy (as does replicate padding before zero padding).
+    run(pad(x, extra->lo, extra->hi, extra->mode), dst, accumulate, nullptr);
+    return;
+  }
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
   const int64_t flops = 2 * dst.numel() * impl_->weight.numel() / impl_->out_channels;
   if (impl_->geometry.counted) count_conv_flops(flops);
   if (impl_->winograd && winograd_selected(t_compute)) {
-    const auto [t, h, w] = winograd_axes(x.shape(), impl_->geometry, impl_->kernel[0]);
+    const auto [t, h, w] = winograd_axes(x.shape(), impl_->geometry, impl_->kernel[0], extra);
     const int64_t executed = impl_->winograd->executed_flops(x, t, h, w);
     count_executed_conv_flops(executed);
     const auto start = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/resample.hpp"
 #include "vvae/compute.hpp"
 #include "vvae/tensor.hpp"
 
@@ -50,6 +51,12 @@ class ComputeScope {
   ComputeOptions previous_;
 };
 
+// Padding a model applies before a convolution, per spatial dim (outermost first).
+struct PadSpec {
+  std::vector<int64_t> lo, hi;
+  PadMode mode = PadMode::kZeros;
+};
+
 class Conv {
  public:
   Conv() = default;
@@ -65,10 +72,14 @@ class Conv {
   Tensor operator()(const Tensor& x) const;
   // dst += conv(x), fused into the convolution (dst must have the output shape).
   void accumulate(const Tensor& x, Tensor& dst) const;
+  // conv(pad(x, ...)) and dst += conv(pad(x, ...)): on the Winograd path the padding is read
+  // through index maps, never copied; the other paths pad a copy.
+  Tensor padded(const Tensor& x, const PadSpec& pad) const;
+  void accumulate_padded(const Tensor& x, const PadSpec& pad, Tensor& dst) const;
 
  private:
   struct Impl;
-  void run(const Tensor& x, Tensor& dst, bool accumulate) const;
+  void run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* extra) const;
   std::string profile_name(const char* algorithm) const;  // "conv winograd 3x3x3", ...
   std::string profile_shape(const Shape& x) const;
   std::shared_ptr<Impl> impl_;

@@ -70,8 +70,7 @@ VVAE_MULTI_ISA(row_portable, (const Problem& pb, const Rows& rows, float* dst), 
 // out (W, C/2) = v[..., :C/2] * silu(v[..., C/2:]) for v (W, C).
 VVAE_KERNEL void glu_silu_row_body(const float* v, int64_t W, int64_t C, float* out) {
   const int64_t half = C / 2;
-  for (int64_t w = 0; w < W; ++w, v += C, out += half)
-    for (int64_t c = 0; c < half; ++c) out[c] = v[c] * silu_fast(v[half + c]);
+  for (int64_t w = 0; w < W; ++w, v += C, out += half) multiply_silu_span(v, v + half, half, out);
 }
 VVAE_MULTI_ISA(glu_silu_row, (const float* v, int64_t W, int64_t C, float* out), (v, W, C, out))
 

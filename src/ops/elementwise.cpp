@@ -11,7 +11,7 @@ namespace {
 
 VVAE_KERNEL void activate_span_body(float* p, int64_t n, Activation act) {
   if (act == Activation::kSilu)
-    for (int64_t i = 0; i < n; ++i) p[i] = silu_fast(p[i]);
+    silu_span(p, p, n);
   else if (act == Activation::kRelu)
     for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.0f);
 }
@@ -23,16 +23,16 @@ VVAE_KERNEL void add_span_body(float* d, const float* s, int64_t n) {
 }
 VVAE_MULTI_ISA(add_span, (float* d, const float* s, int64_t n), (d, s, n))
 
-VVAE_KERNEL void multiply_silu_span_body(const float* v, const float* g, int64_t n, float* out) {
-  for (int64_t i = 0; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
+VVAE_KERNEL void multiply_silu_isa_body(const float* v, const float* g, int64_t n, float* out) {
+  multiply_silu_span(v, g, n, out);
 }
-VVAE_MULTI_ISA(multiply_silu_span, (const float* v, const float* g, int64_t n, float* out),
+VVAE_MULTI_ISA(multiply_silu_isa, (const float* v, const float* g, int64_t n, float* out),
                (v, g, n, out))
 
 }  // namespace
 
 void multiply_silu(const float* v, const float* g, int64_t n, float* out) {
-  multiply_silu_span(v, g, n, out);
+  multiply_silu_isa(v, g, n, out);
 }
 
 void activate_inplace(Tensor& x, Activation act) {

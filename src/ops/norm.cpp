@@ -110,7 +110,7 @@ VVAE_KERNEL void normalize_rows_body(const float* x, float* y, int64_t rows, con
     float* out = y + r * c;
     for (int64_t i = 0; i < c; ++i) out[i] = ((in[i] - a.hi[i]) - a.lo[i]) * a.scale[i] + a.beta[i];
     if (act == Activation::kSilu)
-      for (int64_t i = 0; i < c; ++i) out[i] = silu_fast(out[i]);
+      silu_span(out, out, c);
     else if (act == Activation::kRelu)
       for (int64_t i = 0; i < c; ++i) out[i] = std::max(out[i], 0.0f);
   }

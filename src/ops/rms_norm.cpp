@@ -18,34 +18,44 @@ void check(const Tensor& x, const Tensor& weight, const Tensor& bias) {
          " do not match ", c, " channels");
 }
 
-float activated(float v, Activation act) {
-  switch (act) {
-    case Activation::kRelu:
-      return v > 0.0f ? v : 0.0f;
-    case Activation::kSilu:
-      return silu_fast(v);
-    case Activation::kNone:
-      break;
+using Float4 = float __attribute__((vector_size(16)));
+using Double4 = double __attribute__((vector_size(32)));
+
+// One row: y = x / sqrt(mean(x^2) + eps) * weight + bias, then the activation. The squares are
+// rounded to float32, as torch.square(x.float()), and summed in double (four partial sums).
+VVAE_KERNEL void normalise_row_body(const float* x, float* y, int64_t c, const float* weight,
+                                    const float* bias, float eps, Activation act) {
+  Double4 acc{};
+  int64_t i = 0;
+  for (; i + 4 <= c; i += 4) {
+    Float4 v;
+    __builtin_memcpy(&v, x + i, sizeof v);
+    acc += __builtin_convertvector(v * v, Double4);
   }
-  return v;
+  double sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  for (; i < c; ++i) {
+    const float sq = x[i] * x[i];
+    sum += sq;
+  }
+  const float mean = static_cast<float>(sum / static_cast<double>(c));
+  const float denom = std::sqrt(mean + eps);
+  for (int64_t j = 0; j < c; ++j) y[j] = x[j] / denom * weight[j] + bias[j];
+  if (act == Activation::kSilu)
+    silu_span(y, y, c);
+  else if (act == Activation::kRelu)
+    for (int64_t j = 0; j < c; ++j) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
 }
+VVAE_MULTI_ISA(normalise_row,
+               (const float* x, float* y, int64_t c, const float* weight, const float* bias,
+                float eps, Activation act),
+               (x, y, c, weight, bias, eps, act))
 
 // in and out may be the same row.
 void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const float* weight,
                     const float* bias, float eps, Activation act) {
   parallel_for(rows, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* x = in + r * c;
-      float* y = out + r * c;
-      double sum = 0.0;
-      for (int64_t i = 0; i < c; ++i) {
-        const float sq = x[i] * x[i];  // rounded to float32, as torch.square(x.float())
-        sum += sq;
-      }
-      const float mean = static_cast<float>(sum / static_cast<double>(c));
-      const float denom = std::sqrt(mean + eps);
-      for (int64_t i = 0; i < c; ++i) y[i] = activated(x[i] / denom * weight[i] + bias[i], act);
-    }
+    for (int64_t r = r0; r < r1; ++r)
+      normalise_row(in + r * c, out + r * c, c, weight, bias, eps, act);
   });
 }
 

@@ -7,6 +7,7 @@
 #include "core/dry_run.hpp"
 #include "core/profile.hpp"
 #include "core/threads.hpp"
+#include "ops/resample.hpp"
 #include "ops/winograd.hpp"
 #include "vvae/error.hpp"
 
@@ -82,43 +83,63 @@ UpsampleConv::UpsampleConv(const Tensor& weight, const Tensor& bias, int spatial
 }
 
 Tensor UpsampleConv::operator()(const Tensor& x) const {
+  return run(x, nullptr);
+}
+
+Tensor UpsampleConv::padded(const Tensor& x, const PadSpec& pad_spec) const {
+  for (int d = 0; d < spatial_dims_; ++d)
+    if (upsampled_[static_cast<size_t>(d)] &&
+        (pad_spec.lo[static_cast<size_t>(d)] != 1 || pad_spec.hi[static_cast<size_t>(d)] != 1))
+      fail("internal: an upsampled axis is padded by one on both sides");
+  return run(x, &pad_spec);
+}
+
+Tensor UpsampleConv::run(const Tensor& x, const PadSpec* extra) const {
   const int s = spatial_dims_;
   if (x.rank() != s + 2 || x.dim(-1) != in_channels_)
     fail("upsample conv expects a channels-last rank-", s + 2, " input with ", in_channels_,
          " channels, got ", to_string(x.shape()));
+  const bool winograd = state_->winograd && winograd_selected(current_compute_options());
+  if (extra != nullptr && !winograd) return run(pad(x, extra->lo, extra->hi, extra->mode), nullptr);
   // Output: upsampled axes 2 * (n_padded - 2), the others as a valid convolution.
   Shape out_shape = x.shape();
   out_shape.back() = out_channels();
   for (int d = 0; d < s; ++d) {
     const size_t i = static_cast<size_t>(d);
-    const int64_t n = x.dim(1 + d);
+    const int64_t n = x.dim(1 + d) + (extra != nullptr ? extra->lo[i] + extra->hi[i] : 0);
     out_shape[i + 1] = upsampled_[i] ? 2 * (n - 2) : n - kernel_[i] + 1;
     if (out_shape[i + 1] < 1) fail("upsample conv input ", to_string(x.shape()), " is too small");
   }
   int64_t taps = 1;
   for (int d = 0; d < s; ++d) taps *= kernel_[static_cast<size_t>(d)];
   count_conv_flops(2 * numel(out_shape) * in_channels_ * taps);
-  if (state_->winograd && winograd_selected(current_compute_options())) {
-    std::array<WinogradAxis, 3> axes;  // (T,) H, W as WinogradConv takes them
-    for (int d = 0; d < s; ++d) {
-      const size_t i = static_cast<size_t>(d);
-      axes[static_cast<size_t>(3 - s + d)] = {x.dim(1 + d), kernel_[i], 0, 0, upsampled_[i]};
+  if (!winograd) return run_phases(x, out_shape);
+  std::array<WinogradAxis, 3> axes;  // (T,) H, W as WinogradConv takes them
+  for (int d = 0; d < s; ++d) {
+    const size_t i = static_cast<size_t>(d);
+    WinogradAxis& a = axes[static_cast<size_t>(3 - s + d)];
+    a.size = x.dim(1 + d);
+    a.kernel = kernel_[i];
+    a.upsampled = upsampled_[i];
+    if (extra != nullptr) {
+      a.pad_lo = extra->lo[i];
+      a.pad_hi = extra->hi[i];
+      a.replicate = extra->mode == PadMode::kReplicate;
     }
-    Tensor y = Tensor::empty(out_shape);
-    const int64_t executed = state_->winograd->executed_flops(x, axes[0], axes[1], axes[2]);
-    count_executed_conv_flops(executed);
-    const auto start = std::chrono::steady_clock::now();
-    const double transforms = state_->winograd->run(x, y, axes[0], axes[1], axes[2], false);
-    if (dry_run_active()) return y;
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    count_conv_seconds(seconds);
-    profile_record(s == 3 ? "conv winograd upsample 3x3x3" : "conv winograd upsample 3x3",
-                   to_string(x.shape()) + " -> " + std::to_string(out_channels_), seconds,
-                   transforms, executed);
-    return y;
   }
-  return run_phases(x, out_shape);
+  Tensor y = Tensor::empty(out_shape);
+  const int64_t executed = state_->winograd->executed_flops(x, axes[0], axes[1], axes[2]);
+  count_executed_conv_flops(executed);
+  const auto start = std::chrono::steady_clock::now();
+  const double transforms = state_->winograd->run(x, y, axes[0], axes[1], axes[2], false);
+  if (dry_run_active()) return y;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  count_conv_seconds(seconds);
+  profile_record(s == 3 ? "conv winograd upsample 3x3x3" : "conv winograd upsample 3x3",
+                 to_string(x.shape()) + " -> " + std::to_string(out_channels_), seconds, transforms,
+                 executed);
+  return y;
 }
 
 Tensor UpsampleConv::run_phases(const Tensor& x, const Shape& out_shape) const {

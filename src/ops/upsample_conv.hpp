@@ -37,10 +37,14 @@ class UpsampleConv {
   // and as the convolution needs on the other axes. Returns the convolution of the upsampled
   // input, twice the unpadded size on each upsampled axis.
   Tensor operator()(const Tensor& x_padded) const;
+  // The same of pad(x, ...), whose upsampled axes must be padded by one on both sides: on the
+  // Winograd path the padding is read through index maps, never copied.
+  Tensor padded(const Tensor& x, const PadSpec& pad) const;
 
  private:
   struct State;
   Tensor run_phases(const Tensor& x, const Shape& out_shape) const;
+  Tensor run(const Tensor& x, const PadSpec* pad) const;
 
   int spatial_dims_ = 2;
   std::array<bool, 3> upsampled_{};

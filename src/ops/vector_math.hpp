@@ -70,4 +70,57 @@ VVAE_KERNEL float silu_fast(float x) {
   return x / (1.0f + exp_fast(-x));
 }
 
+// The same on 8 floats at once, in GCC's vector extensions: each caller's target attribute
+// (VVAE_MULTI_ISA) lowers it to AVX2, AVX-512 or pairs of SSE instructions. The compiler does
+// not vectorise the scalar form's clamp by itself.
+using Float8 = float __attribute__((vector_size(32)));
+using Int8 = int32_t __attribute__((vector_size(32)));
+
+VVAE_KERNEL Float8 load8(const float* p) {
+  Float8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+VVAE_KERNEL void store8(float* p, Float8 v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
+
+VVAE_KERNEL Float8 exp_fast(Float8 x) {
+  const Float8 lo = Float8{} - 87.3f, hi = Float8{} + 88.0f;
+  x = x < lo ? lo : x;
+  x = x > hi ? hi : x;
+  constexpr float kRound = 12582912.0f;
+  const Float8 t = x * 1.44269504088896341f + kRound;
+  const Int8 n = std::bit_cast<Int8>(t) - std::bit_cast<int32_t>(kRound);
+  const Float8 nf = t - kRound;
+  Float8 r = x - nf * 0.693145751953125f;
+  r = r - nf * 1.428606765330187045e-06f;
+  Float8 p = Float8{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  return p * std::bit_cast<Float8>((n + 127) << 23);
+}
+
+VVAE_KERNEL Float8 silu_fast(Float8 x) {
+  return x / (1.0f + exp_fast(-x));
+}
+
+// y[i] = silu(x[i]) for i in [0, n); y may be x.
+VVAE_KERNEL void silu_span(const float* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(y + i, silu_fast(load8(x + i)));
+  for (; i < n; ++i) y[i] = silu_fast(x[i]);
+}
+
+// out[i] = v[i] * silu(g[i]) for i in [0, n).
+VVAE_KERNEL void multiply_silu_span(const float* v, const float* g, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) store8(out + i, load8(v + i) * silu_fast(load8(g + i)));
+  for (; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
+}
+
 }  // namespace vvae

@@ -39,8 +39,7 @@ using winograd::kPoints;
 using winograd::kTile;
 
 int64_t WinogradAxis::out() const {
-  if (upsampled) return 2 * (size - 2) + 3 - kernel;
-  return size + pad_lo + pad_hi - kernel + 1;
+  return extent() - kernel + 1;
 }
 
 namespace {
@@ -414,7 +413,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
     fail("Winograd convolution of ", to_string(weight_.shape()), " cannot take ",
          to_string(x.shape()));
   Problem pb;
-  pb.t = three_d ? t : WinogradAxis{1, 1, 0, 0, false};
+  pb.t = three_d ? t : WinogradAxis{1, 1, 0, 0, false, false};
   pb.h = h;
   pb.w = w;
   pb.n = x.dim(0);
@@ -461,7 +460,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
 int64_t WinogradConv::executed_flops(const Tensor& x, const WinogradAxis& t, const WinogradAxis& h,
                                      const WinogradAxis& w) const {
   const bool three_d = weight_.rank() == 5;
-  const WinogradAxis ta = three_d ? t : WinogradAxis{1, 1, 0, 0, false};
+  const WinogradAxis ta = three_d ? t : WinogradAxis{1, 1, 0, 0, false, false};
   int64_t tap_frames = 0;  // (output frame, tap) pairs that read a source frame
   for (int64_t ot = 0; ot < ta.out(); ++ot)
     for (int64_t k = 0; k < ta.kernel; ++k) tap_frames += ta.source(ot + k) >= 0 ? 1 : 0;

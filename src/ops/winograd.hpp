@@ -27,18 +27,30 @@
 
 namespace vvae {
 
-// How the convolution's input coordinate u along one axis reads the source tensor.
+// How the convolution's input coordinate u along one axis reads the source tensor: the source
+// padded by pad_lo / pad_hi (zeros, or copies of its edge values when `replicate`), nearest-x2
+// upsampled after padding when `upsampled` (UpsampleConv's input: padded by one on both sides).
 struct WinogradAxis {
   int64_t size = 1;        // source extent
   int64_t kernel = 3;      // taps along this axis
-  int64_t pad_lo = 0;      // zero padding before the source (padded axes)
-  int64_t pad_hi = 0;      // zero padding after
-  bool upsampled = false;  // nearest x2 of a source already padded by one on both sides
+  int64_t pad_lo = 0;      // padding before the source
+  int64_t pad_hi = 0;      // padding after
+  bool upsampled = false;  // nearest x2 of the padded source
+  bool replicate = false;  // the padding repeats the edge values instead of zeros
 
   int64_t out() const;               // output extent
-  int64_t source(int64_t u) const {  // source index, or -1 where the input is zero
-    const int64_t s = upsampled ? (u + 1) >> 1 : u - pad_lo;
-    return s >= 0 && s < size ? s : -1;
+  // The source index input coordinate u reads, or -1 where the input is zero: in the zero
+  // padding, and past the input's extent (where the last tiles overhang the output).
+  int64_t source(int64_t u) const {
+    if (u < 0 || u >= extent()) return -1;
+    const int64_t s = (upsampled ? (u + 1) >> 1 : u) - pad_lo;
+    if (s >= 0 && s < size) return s;
+    if (!replicate) return -1;
+    return s < 0 ? 0 : size - 1;
+  }
+  int64_t extent() const {  // the convolution's input extent
+    const int64_t padded = size + pad_lo + pad_hi;
+    return upsampled ? 2 * (padded - 2) + 2 : padded;
   }
 };
 

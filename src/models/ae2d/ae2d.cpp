@@ -231,7 +231,8 @@ class Decoder {
     for (auto level = up_.rbegin(); level != up_.rend(); ++level) {
       for (const ResnetBlock& block : level->block) h = block(std::move(h));
       // Upsample: nearest x2 then a 3x3 conv with zero padding, fused (see UpsampleConv).
-      if (level->upsample.defined()) h = level->upsample(pad(h, {1, 1}, {1, 1}, PadMode::kZeros));
+      if (level->upsample.defined())
+        h = level->upsample.padded(h, {{1, 1}, {1, 1}, PadMode::kZeros});
     }
     return conv_out_(norm_out_(h, Activation::kSilu));
   }

@@ -185,9 +185,14 @@ class CausalConv3d {
   bool defined() const { return conv_.defined(); }
 
   // (1, T, H, W, in) -> (1, (T-1)/sT + 1, (H-1)/sH + 1, (W-1)/sW + 1, out) for k = 3
-  Tensor operator()(Tensor x) const { return conv_(padded(std::move(x))); }
+  Tensor operator()(const Tensor& x) const { return k_ == 1 ? conv_(x) : conv_.padded(x, pad()); }
   // dst += conv(x)
-  void accumulate(Tensor x, Tensor& dst) const { conv_.accumulate(padded(std::move(x)), dst); }
+  void accumulate(const Tensor& x, Tensor& dst) const {
+    if (k_ == 1)
+      conv_.accumulate(x, dst);
+    else
+      conv_.accumulate_padded(x, pad(), dst);
+  }
 
  private:
   static ConvGeometry geometry(Factors stride) {
@@ -195,10 +200,10 @@ class CausalConv3d {
     g.stride = stride;
     return g;
   }
-  // Takes x by value so that the unpadded activation is released before the convolution runs.
-  Tensor padded(Tensor x) const {
-    if (k_ == 1) return x;
-    return pad(x, {k_ - 1, k_ / 2, k_ / 2}, {0, k_ / 2, k_ / 2}, PadMode::kReplicate);
+  // Causal: k - 1 copies of the first frame in front, k / 2 edge copies around H and W (read
+  // through the convolution's index maps where it can, else padded into a copy).
+  PadSpec pad() const {
+    return {{k_ - 1, k_ / 2, k_ / 2}, {0, k_ / 2, k_ / 2}, PadMode::kReplicate};
   }
 
   int64_t k_ = 1;
@@ -323,9 +328,8 @@ class UpsampleCausal3D {
     // frame on both sides) without its last output frame. Without temporal upsampling, T is
     // padded causally by k-1 = 2 frames in front.
     const int64_t t_lo = temporal_ ? 1 : 2, t_hi = temporal_ ? 1 : 0;
-    const Tensor padded = pad(x, {t_lo, 1, 1}, {t_hi, 1, 1}, PadMode::kReplicate);
+    Tensor y = conv_.padded(x, {{t_lo, 1, 1}, {t_hi, 1, 1}, PadMode::kReplicate});
     x = Tensor();
-    Tensor y = conv_(padded);
     if (!temporal_) return y;
     const Shape s = y.shape();  // (1, 2T, H', W', C): keep the first 2T - 1 frames, in place
     return y.reshape({s[1], s[2], s[3], s[4]})
