@@ -71,14 +71,14 @@ struct EncodeOptions {
   // scale and shift upstream's encode applies: diffusers' convention, whose pipelines scale the
   // latent themselves.
   bool unscaled = false;
-  ProgressCallback progress;  // unset: no reports
+  ProgressCallback progress = nullptr;  // unset: no reports
 };
 
 struct DecodeOptions {
   // z is unscaled (diffusers' convention, see EncodeOptions::unscaled) rather than the scaled z
   // encode returns by default; the decoder then takes it as it is.
   bool unscaled = false;
-  ProgressCallback progress;
+  ProgressCallback progress = nullptr;
 };
 
 struct EncodeResult {

@@ -54,7 +54,7 @@ Framework parse_framework(const std::string& name) {
   throw nb::value_error(("framework must be 'numpy' or 'torch', got '" + name + "'").c_str());
 }
 
-std::string type_name(nb::handle obj) {
+std::string python_type_name(nb::handle obj) {
   return nb::cast<std::string>(nb::str(obj.type()));
 }
 
@@ -107,7 +107,7 @@ Input view_input(nb::handle obj, const char* name, size_t rank = 5) {
     throw nb::type_error((std::string(name) +
                           " must be a float32 NumPy array or torch tensor (DLPack or buffer "
                           "protocol), got " +
-                          type_name(obj))
+                          python_type_name(obj))
                              .c_str());
   if (a.device_type() != nb::device::cpu::value)
     throw nb::value_error(
@@ -122,9 +122,10 @@ Input view_input(nb::handle obj, const char* name, size_t rank = 5) {
                            " dimensions" + (rank == 5 ? " (B, C, T, H, W)" : "") + ", got shape " +
                            shape_text(a))
                               .c_str());
-  // Row-major without gaps; a dimension of size 1 may carry any stride (torch and NumPy differ).
+  // Row-major without gaps; a dimension of size 1 may carry any stride (torch and NumPy differ),
+  // and an array without elements has no layout to speak of.
   int64_t expected = 1;
-  for (size_t i = a.ndim(); i-- > 0;) {
+  for (size_t i = a.ndim(); a.size() > 0 && i-- > 0;) {
     if (a.shape(i) != 1 && a.stride_ptr() != nullptr && a.stride(i) != expected)
       throw nb::value_error((std::string(name) + " " + shape_text(a) +
                              " must be C-contiguous (row-major); make it so with .contiguous() or "
@@ -154,8 +155,9 @@ nb::object to_python(const vvae::Tensor& t, Framework framework) {
   std::vector<size_t> shape(t.shape().begin(), t.shape().end());
   float* data = kept->data();
   if (framework == Framework::kTorch)
-    return nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast();
-  return nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast();
+    return nb::object(
+        nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast());
+  return nb::object(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast());
 }
 
 // --- threads, progress, errors ---------------------------------------------------------------
@@ -261,7 +263,7 @@ vvae::ConvAlgorithm parse_conv_algorithm(const std::string& s) {
 nb::tuple shape_tuple(const vvae::Shape& s) {
   nb::list out;
   for (int64_t d : s) out.append(d);
-  return nb::tuple(out);
+  return nb::steal<nb::tuple>(PySequence_Tuple(out.ptr()));
 }
 
 vvae::Shape shape_of(const std::vector<int64_t>& s) {
@@ -429,34 +431,34 @@ NB_MODULE(_vvae, m) {
       .def_prop_ro("info", &vvae::Model::info, nb::rv_policy::copy)
       .def(
           "encoded_shape",
-          [](const vvae::Model& m, const std::vector<int64_t>& s) {
-            return shape_tuple(checked([&] { return m.encoded_shape(shape_of(s)); }));
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return shape_tuple(checked([&] { return self.encoded_shape(shape_of(s)); }));
           },
           "shape"_a)
       .def(
           "decoded_shape",
-          [](const vvae::Model& m, const std::vector<int64_t>& s) {
-            return shape_tuple(checked([&] { return m.decoded_shape(shape_of(s)); }));
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return shape_tuple(checked([&] { return self.decoded_shape(shape_of(s)); }));
           },
           "shape"_a)
       .def(
           "plan_encode",
-          [](const vvae::Model& m, const std::vector<int64_t>& s) {
-            return checked([&] { return m.plan_encode(shape_of(s)); });
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return checked([&] { return self.plan_encode(shape_of(s)); });
           },
           "shape"_a)
       .def(
           "plan_decode",
-          [](const vvae::Model& m, const std::vector<int64_t>& s) {
-            return checked([&] { return m.plan_decode(shape_of(s)); });
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return checked([&] { return self.plan_decode(shape_of(s)); });
           },
           "shape"_a)
       .def(
           "encode",
-          [](const vvae::Model& m, nb::handle x, bool sample, uint64_t seed, bool unscaled,
+          [](const vvae::Model& self, nb::handle x, bool sample, uint64_t seed, bool unscaled,
              nb::object progress) {
             const Input in = view_input(x, "x");
-            checked([&] { return m.encoded_shape(in.tensor.shape()); });
+            checked([&] { return self.encoded_shape(in.tensor.shape()); });
             check_finite(in.tensor, "x");
             const Progress hook(std::move(progress));
             vvae::EncodeOptions o;
@@ -464,7 +466,7 @@ NB_MODULE(_vvae, m) {
             o.seed = seed;
             o.unscaled = unscaled;
             o.progress = hook.callback();
-            const vvae::EncodeResult r = compute(hook, [&] { return m.encode(in.tensor, o); });
+            const vvae::EncodeResult r = compute(hook, [&] { return self.encode(in.tensor, o); });
             nb::dict out;
             out["z"] = to_python(r.z, in.framework);
             out["mean"] = to_python(r.mean, in.framework);
@@ -477,15 +479,16 @@ NB_MODULE(_vvae, m) {
           "family has no posterior). z is scaled as upstream's encode unless unscaled.")
       .def(
           "decode",
-          [](const vvae::Model& m, nb::handle z, bool unscaled, nb::object progress) {
+          [](const vvae::Model& self, nb::handle z, bool unscaled, nb::object progress) {
             const Input in = view_input(z, "z");
-            checked([&] { return m.decoded_shape(in.tensor.shape()); });
+            checked([&] { return self.decoded_shape(in.tensor.shape()); });
             check_finite(in.tensor, "z");
             const Progress hook(std::move(progress));
             vvae::DecodeOptions o;
             o.unscaled = unscaled;
             o.progress = hook.callback();
-            return to_python(compute(hook, [&] { return m.decode(in.tensor, o); }), in.framework);
+            return to_python(compute(hook, [&] { return self.decode(in.tensor, o); }),
+                             in.framework);
           },
           "z"_a, "unscaled"_a = false, "progress"_a = nb::none(),
           "Decodes z (B, C, T, H, W) float32 (scaled as encode returns it, unless unscaled).");
@@ -516,15 +519,17 @@ NB_MODULE(_vvae, m) {
     std::vector<size_t> shape(in.tensor.shape().begin(), in.tensor.shape().end());
     auto* data = const_cast<float*>(in.tensor.data());
     if (in.framework == Framework::kTorch)
-      return nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast();
-    return nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast();
+      return nb::object(
+          nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast());
+    return nb::object(
+        nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast());
   });
-  m.def("_output_address", [](const vvae::Model& m, nb::handle x) {
+  m.def("_output_address", [](const vvae::Model& self, nb::handle x) {
     // The address of the z a fresh encode returns, and the array made of it: they must match.
     const Input in = view_input(x, "x");
     const vvae::EncodeResult r = [&] {
       nb::gil_scoped_release release;
-      return m.encode(in.tensor);
+      return self.encode(in.tensor);
     }();
     return nb::make_tuple(reinterpret_cast<uintptr_t>(r.z.data()), to_python(r.z, in.framework));
   });
@@ -684,7 +689,10 @@ NB_MODULE(_vvae, m) {
           std::vector<vvae::ManifestEntry> entries = vvae::entries_from_paths({path});
           vvae::assign_names(entries);
           vvae::check_output_subfolders(out_dir);
-          return vvae::reconstruct_clip(model, entries.front(), o, vvae::run_key(model.info(), o));
+          const std::string key = vvae::run_key(model.info(), o);
+          // A clip an earlier run completed with the same key is not redone (as the CLI).
+          if (auto done = vvae::completed_clip(entries.front(), o, key)) return *done;
+          return vvae::reconstruct_clip(model, entries.front(), o, key);
         }();
         return clip_result_dict(r);
       },

@@ -129,13 +129,15 @@ def _normal(mean, generator):
     )
 
 
-# The model_args keys of each family's tiling (the engine's TilingKeys).
+# The model_args keys of each family's tiling (the engine's TilingKeys) and the family's
+# defaults for a config that leaves them out (upstream's config classes').
 _TILING_KEYS = {
     "hunyuan": ("use_spatial_tiling", "use_temporal_tiling", "sample_size", "sample_tsize",
                 "tile_overlap_factor"),
     "dcae": ("use_spatial_tiling", "use_temporal_tiling", "spatial_tile_size",
              "temporal_tile_size", "tile_overlap_factor"),
 }
+_TILING_DEFAULTS = {"hunyuan": (False, False, 256, 64, 0.25), "dcae": (False, False, 256, 32, 0.25)}
 
 # from_pretrained arguments of diffusers that change nothing for a local folder.
 _IGNORED_LOAD_ARGS = {"cache_dir", "local_files_only", "revision", "use_safetensors",
@@ -174,9 +176,9 @@ class _Autoencoder:
         keys = _TILING_KEYS.get(self._family)
         self._tiling = None
         if keys is not None:
-            a = self.model_args
-            self._tiling = _Tiling(bool(a[keys[0]]), bool(a[keys[1]]), bool(a[keys[1]]),
-                                   int(a[keys[2]]), int(a[keys[3]]), float(a[keys[4]]))
+            v = [self.model_args.get(k, d) for k, d in zip(keys, _TILING_DEFAULTS[self._family])]
+            self._tiling = _Tiling(bool(v[0]), bool(v[1]), bool(v[1]), int(v[2]), int(v[3]),
+                                   float(v[4]))
             self._models[self._tiling_args(self._tiling, "encode")] = model
             self._models[self._tiling_args(self._tiling, "decode")] = model
             self._base = None  # so that a change of tiling releases it

@@ -30,8 +30,8 @@ class Codec::Steps {
   int64_t done_ = 0;
 };
 
-Codec::Steps Codec::steps(const Shape& x, const TilingSpec& tiling,
-                          const ProgressCallback& progress) const {
+Codec::Steps Codec::count_steps(const Shape& x, const TilingSpec& tiling,
+                                const ProgressCallback& progress) const {
   if (!progress) return Steps(progress, 0);
   int64_t total = 0;
   for (int64_t frames : tile_frame_counts(x, tiling))
@@ -109,7 +109,7 @@ std::vector<std::string> Codec::decode_notes(const Shape& z) const {
 // channels-last tensor, through the family's network, pasted into the output. Samples never mix,
 // so coding them one at a time only bounds memory. The latent's scale is applied per unit, where
 // upstream applies it (a decode unscales its input; the DC-AE's encode divides its output).
-Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& steps) const {
+Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& progress) const {
   const LatentSpec& latent = spec_.latent;
   Tensor out = Tensor::empty(encode ? encoder_shape(x.shape()) : decoder_shape(x.shape()));
   const auto run = [&](Tensor unit) {
@@ -121,7 +121,7 @@ Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& steps)
     }
     Tensor y = encode ? encode_unit(unit) : decode_unit(unit);
     if (encode && scaled && !latent.variational() && latent.scale) divide_latent(y, *latent.scale);
-    steps.done();
+    progress.done();
     return y;
   };
   const int64_t channels = x.dim(1), frames = x.dim(2), height = x.dim(3), width = x.dim(4);
@@ -143,7 +143,7 @@ Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& steps)
 
 EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const {
   encoded_shape(x.shape());
-  Steps done = steps(x.shape(), spec_.encode_tiling, options.progress);
+  Steps done = count_steps(x.shape(), spec_.encode_tiling, options.progress);
   Tensor raw = run_tiled(
       x, spec_.encode_tiling,
       [&](const Tensor& tile) { return run_units(tile, true, !options.unscaled, done); },
@@ -165,7 +165,7 @@ EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const 
 
 Tensor Codec::decode(const Tensor& z, const DecodeOptions& options) const {
   decoded_shape(z.shape());
-  Steps done = steps(z.shape(), spec_.decode_tiling, options.progress);
+  Steps done = count_steps(z.shape(), spec_.decode_tiling, options.progress);
   return run_tiled(
       z, spec_.decode_tiling,
       [&](const Tensor& tile) { return run_units(tile, false, !options.unscaled, done); },

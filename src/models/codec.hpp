@@ -96,8 +96,10 @@ class Codec {
   class Steps;
   void check_input(const Shape& x) const;
   // `scaled`: apply the latent's scale where upstream does (off for unscaled latents).
-  Tensor run_units(const Tensor& x, bool encode, bool scaled, Steps& steps) const;
-  Steps steps(const Shape& x, const TilingSpec& tiling, const ProgressCallback& progress) const;
+  Tensor run_units(const Tensor& x, bool encode, bool scaled, Steps& progress) const;
+  // The steps a run of x takes (one per unit through the network), reporting to `progress`.
+  Steps count_steps(const Shape& x, const TilingSpec& tiling,
+                    const ProgressCallback& progress) const;
   ShapeRule encoder_rule() const;
   ShapeRule decoder_rule() const;
 
