@@ -103,3 +103,20 @@ def test_int_seed_draws_what_the_engine_draws(ae2d):
     assert np.array_equal(draw, dist.sample(generator=7))
     assert not np.allclose(draw, dist.sample(generator=8))
     assert not np.allclose(draw, dist.mean)
+
+
+def test_from_pretrained_picks_the_class():
+    assert isinstance(vvae.from_pretrained(GOLDEN / "dcae_small"), vvae.AutoencoderDCVideo)
+    vae = vvae.from_pretrained(GOLDEN / "hunyuan_small")
+    assert isinstance(vae, vvae.AutoencoderKLHunyuanVideo)
+    assert vae.config.latent_channels == 4 and vae.config.model_args["norm_num_groups"] == 4
+
+
+def test_dcae_tiling_switches(rng):
+    vae, io = load("dcae_tiled"), golden_io("dcae_tiled")
+    vae.disable_tiling()
+    assert not vae.tiling["spatial"] and not vae.tiling["temporal_decode"]
+    assert rel_err(vae.encode_latent(io["x"]), io["z_untiled"]) <= TOL
+    vae.enable_tiling(tile_size=32, tile_frames=16, overlap=0.25)  # the case's own tiles
+    assert rel_err(vae.encode_latent(io["x"]), io["z"]) <= TOL
+    assert "spatial tiles" in " ".join(vae.plan_encode(io["x"].shape).notes)

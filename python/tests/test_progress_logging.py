@@ -69,3 +69,21 @@ def test_enable_tiling_on_the_2d_ae_warns(ae2d, caplog):
     with caplog.at_level(logging.WARNING, logger="vvae"):
         ae2d.enable_tiling()
     assert any("does not tile" in r.getMessage() for r in caplog.records)
+
+
+def test_ctrl_c_interrupts_between_steps(ae2d, rng):
+    # interrupt_main() raises SIGINT's KeyboardInterrupt in the main thread, which computes
+    # here: the next step sees it, cancels the call and raises it.
+    import _thread
+
+    x = rng.uniform(-1, 1, (1, 3, 6, 16, 16)).astype(np.float32)
+    calls = []
+
+    def progress(done, total):
+        calls.append(done)
+        if done == 2:
+            _thread.interrupt_main()
+
+    with pytest.raises(KeyboardInterrupt):
+        ae2d.encode_latent(x, progress=progress)
+    assert calls == [1, 2]
