@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -123,5 +124,39 @@ void prepare_cache_folder(const LatentCacheOptions& o);
 // the run goes on; errors about the cache folder itself throw.
 CacheRunResult encode_manifest(const Model& model, const ManifestTable& table,
                                const LatentCacheOptions& o, const CacheProgress& progress = {});
+
+// The steps of encode_manifest one clip at a time, for callers that schedule the clips
+// themselves (the Python package's vvae.ray: many processes, on one or many machines, sharing
+// one cache folder): the same keys, file names, locks and atomic writes, so the cache is the one
+// encode_manifest makes. The index is written apart, by merge_cache_index.
+class LatentCacheWriter {
+ public:
+  // Checks the folder (prepare_cache_folder), makes its latents folders and removes the
+  // temporaries of killed runs. `model` must outlive the writer.
+  LatentCacheWriter(const Model& model, const LatentCacheOptions& o);
+  ~LatentCacheWriter();
+  LatentCacheWriter(const LatentCacheWriter&) = delete;
+  LatentCacheWriter& operator=(const LatentCacheWriter&) = delete;
+
+  // cache_options_json of the model and options: what merge_cache_index needs.
+  const std::string& options_json() const;
+  // Settles one manifest row as encode_manifest does: takes its latent when o.resume finds it
+  // complete and valid, waits for a clip another run holds and then takes that run's latent,
+  // else encodes it under its lock. A row that fails comes back failed with its one-line error;
+  // errors about the cache folder itself throw.
+  CacheRow encode_row(const ManifestEntry& entry);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Merges `rows` (settled rows of `table`, matched by ManifestEntry::row; a row of the table
+// without one is another run's, or pending) into OUT/index.csv, and OUT/train.csv for kOpenSora,
+// exactly as encode_manifest does at its end; returns the index's path. `options_json` is the
+// run's cache_options_json (LatentCacheWriter::options_json). Throws Error for a row outside the
+// table or a folder that is not a cache.
+std::string merge_cache_index(const ManifestTable& table, const std::vector<CacheRow>& rows,
+                              const LatentCacheOptions& o, const std::string& options_json);
 
 }  // namespace vvae

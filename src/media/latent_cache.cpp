@@ -289,15 +289,59 @@ struct Settled {
 
 class Run {
  public:
-  Run(const Model& model, const ManifestTable& table, const LatentCacheOptions& o,
-      const CacheProgress& progress)
+  // `model` may be null for a run that only merges the index (merge_cache_index).
+  Run(const Model* model, const ManifestTable& table, const LatentCacheOptions& o,
+      const CacheProgress& progress, const std::string& options_json)
       : model_(model), table_(table), o_(o), progress_(progress), cache_{o, "", "", ""} {
     cache_.out_abs = fs::absolute(o.out_dir).lexically_normal().string();
     while (cache_.out_abs.size() > 1 && cache_.out_abs.back() == '/') cache_.out_abs.pop_back();
-    cache_.options_json = cache_options_json(model.info(), o);
+    cache_.options_json = options_json;
     cache_.options_id = cache_options_id(cache_.options_json);
     settled_.resize(table.rows.size());
     identity_.resize(table.rows.size());
+  }
+
+  const std::string& options_json() const { return cache_.options_json; }
+
+  // The latents folders, and the temporaries of killed runs removed.
+  void prepare_latents_folders() {
+    make_real_folder(cache_.path("latents"));
+    make_real_folder(cache_.path("latents/" + cache_.options_id));
+    sweep_temporaries();
+  }
+
+  // One row, settled as run() settles a row that is not a duplicate (LatentCacheWriter).
+  CacheRow settle_entry(const ManifestEntry& e) {
+    if (e.row < 0) fail("internal: a manifest row of number ", e.row);
+    const size_t i = static_cast<size_t>(e.row);
+    CacheRow& r = row(i);
+    r = CacheRow{};
+    r.entry = e;
+    try {
+      identity_[i] = source_identity(e.path);
+      r.key = cache_clip_key(cache_.options_json, identity_[i]);
+      r.latents_path = cache_.path(cache_.latent_rel(r.key));
+      if (!settle(i, /*wait=*/false)) settle(i, /*wait=*/true);
+    } catch (const std::exception& ex) {
+      r.status = CacheRow::Status::kFailed;
+      r.error = one_line(ex.what());
+    }
+    CacheRow out = r;
+    settled_[i].reset();  // a writer keeps nothing per row
+    return out;
+  }
+
+  // Rows settled elsewhere (merge_cache_index).
+  void take_rows(const std::vector<CacheRow>& rows) {
+    for (const CacheRow& r : rows) {
+      if (r.entry.row < 0 || static_cast<size_t>(r.entry.row) >= table_.rows.size())
+        fail("row ", r.entry.row, " (", r.entry.path, ") is not a row of the manifest (",
+             table_.rows.size(), " rows)");
+      const auto& expected = table_.entries[static_cast<size_t>(r.entry.row)].path;
+      if (r.entry.path != expected)
+        fail("row ", r.entry.row, " of the manifest is '", expected, "', not '", r.entry.path, "'");
+      row(static_cast<size_t>(r.entry.row)) = r;
+    }
   }
 
   CacheRunResult run() {
@@ -305,9 +349,7 @@ class Run {
     last_merge_ = start;
     const std::vector<ManifestEntry> mine = shard_entries(table_.entries, o_.shard);
     total_ = static_cast<int64_t>(mine.size());
-    make_real_folder(cache_.path("latents"));
-    make_real_folder(cache_.path("latents/" + cache_.options_id));
-    sweep_temporaries();
+    prepare_latents_folders();
 
     std::vector<size_t> deferred, duplicates;
     std::map<std::string, size_t> first_of_key;
@@ -375,8 +417,18 @@ class Run {
     return result;
   }
 
+  // Rewrites index.csv (and train.csv) under the index lock; see the header.
+  void merge_index() {
+    const FileLock lock = FileLock::lock(cache_.path(".index.vvae-lock"));
+    merge_index_locked();
+  }
+
  private:
   CacheRow& row(size_t i) {
+    if (i >= settled_.size()) {
+      settled_.resize(i + 1);
+      identity_.resize(i + 1);
+    }
     if (!settled_[i]) settled_[i].emplace();
     return *settled_[i];
   }
@@ -431,19 +483,20 @@ class Run {
   void encode(CacheRow& r) {
     const ManifestEntry& e = r.entry;
     const bool tensor = is_tensor_file(e.path);
-    Clip clip = tensor ? clip_from_tensor(e.path) : load_clip(e.path, o_.clip, shape_rules(model_));
+    Clip clip =
+        tensor ? clip_from_tensor(e.path) : load_clip(e.path, o_.clip, shape_rules(*model_));
     if (tensor && o_.clip.any_set())
       clip.notes.push_back("a tensor input: frame and size options do not apply");
     r.notes = clip.notes;
     r.warnings = clip.warnings;
     // Refuse at once what cannot fit, rather than fail minutes into the run.
-    check_memory_fits(model_.plan_encode(clip.x.shape()).estimated_peak_bytes,
+    check_memory_fits(model_->plan_encode(clip.x.shape()).estimated_peak_bytes,
                       cat("encoding ", to_string(clip.x.shape())));
-    const EncodeResult enc = model_.encode(clip.x, o_.encode);
+    const EncodeResult enc = model_->encode(clip.x, o_.encode);
     if (const int64_t bad = count_non_finite(enc.z); bad > 0)
       r.warnings.push_back(cat("the latent holds ", bad, " NaN or infinite values (of ",
                                enc.z.numel(), "): the model overflowed"));
-    Metadata meta = latent_metadata(model_.info(), clip.x.shape(), o_.encode, &clip);
+    Metadata meta = latent_metadata(model_->info(), clip.x.shape(), o_.encode, &clip);
     meta["cache_key"] = r.key;
     meta["cache_options"] = cache_.options_json;
     meta["source_identity"] = identity_[static_cast<size_t>(e.row)];
@@ -475,9 +528,7 @@ class Run {
     }
   }
 
-  // Rewrites index.csv (and train.csv) under the index lock; see the header.
-  void merge_index() {
-    const FileLock lock = FileLock::lock(cache_.path(".index.vvae-lock"));
+  void merge_index_locked() {
     last_merge_ = Clock::now();
     for (const char* name : {kIndexName, kTrainName})
       remove_stale_temporaries_of(cache_.path(name));
@@ -508,6 +559,7 @@ class Run {
     std::map<std::string, int> seen;
     for (size_t i = 0; i < table_.rows.size(); ++i) {
       std::map<std::string, std::string> out;
+      const CacheRow* r = i < settled_.size() && settled_[i] ? &*settled_[i] : nullptr;
       const std::string& p = table_.entries[i].path;
       const auto it = old_by_id.find({p, seen[p]++});
       const std::map<std::string, std::string>* prev = nullptr;
@@ -520,7 +572,6 @@ class Run {
         if (!is_our_column(table_.header[c])) out[table_.header[c]] = table_.rows[i][c];
       for (const std::string& c : our_columns()) out[c] = "";
       out["cache_options"] = cache_.options_id;
-      const CacheRow* r = settled_[i] ? &*settled_[i] : nullptr;
       if (r != nullptr && r->status != CacheRow::Status::kPending) {
         out["latent_key"] = r->key;
         if (r->status == CacheRow::Status::kOk) {
@@ -594,7 +645,7 @@ class Run {
     }
   }
 
-  const Model& model_;
+  const Model* model_;
   const ManifestTable& table_;
   const LatentCacheOptions& o_;
   const CacheProgress& progress_;
@@ -733,7 +784,43 @@ void prepare_cache_folder(const LatentCacheOptions& o) {
 CacheRunResult encode_manifest(const Model& model, const ManifestTable& table,
                                const LatentCacheOptions& o, const CacheProgress& progress) {
   prepare_cache_folder(o);
-  return Run(model, table, o, progress).run();
+  return Run(&model, table, o, progress, cache_options_json(model.info(), o)).run();
+}
+
+struct LatentCacheWriter::Impl {
+  LatentCacheOptions options;
+  ManifestTable no_table;
+  CacheProgress no_progress;
+  Run run;
+  Impl(const Model& model, const LatentCacheOptions& o)
+      : options(o),
+        run(&model, no_table, options, no_progress, cache_options_json(model.info(), o)) {}
+};
+
+LatentCacheWriter::LatentCacheWriter(const Model& model, const LatentCacheOptions& o) {
+  prepare_cache_folder(o);
+  impl_ = std::make_unique<Impl>(model, o);
+  impl_->run.prepare_latents_folders();
+}
+
+LatentCacheWriter::~LatentCacheWriter() = default;
+
+const std::string& LatentCacheWriter::options_json() const {
+  return impl_->run.options_json();
+}
+
+CacheRow LatentCacheWriter::encode_row(const ManifestEntry& entry) {
+  return impl_->run.settle_entry(entry);
+}
+
+std::string merge_cache_index(const ManifestTable& table, const std::vector<CacheRow>& rows,
+                              const LatentCacheOptions& o, const std::string& options_json) {
+  prepare_cache_folder(o);
+  const CacheProgress no_progress;
+  Run run(nullptr, table, o, no_progress, options_json);
+  run.take_rows(rows);
+  run.merge_index();
+  return (fs::path(fs::absolute(o.out_dir).lexically_normal()) / kIndexName).string();
 }
 
 }  // namespace vvae
