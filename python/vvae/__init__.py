@@ -16,6 +16,7 @@ import logging as _logging
 from . import _vvae
 from ._vvae import Cancelled, Error, ModelInfo, RunPlan, kernel_report, num_threads, \
     preset_names, set_num_threads
+from .cache import encode_manifest
 from .media import clip_metrics, load_latent, read_video, reconstruct, save_latent, write_video
 from .models import (AutoencoderDCVideo, AutoencoderKL, AutoencoderKLHunyuanVideo,
                      AutoencoderKLOutput, Config, DecoderOutput, DiagonalGaussianDistribution,
@@ -28,7 +29,7 @@ __version__ = _vvae.version()
 __all__ = [
     "AutoencoderDCVideo", "AutoencoderKL", "AutoencoderKLHunyuanVideo", "AutoencoderKLOutput",
     "Cancelled", "Config", "DecoderOutput", "DiagonalGaussianDistribution", "EncoderOutput",
-    "Error", "ModelInfo", "RunPlan", "clip_metrics", "from_pretrained", "kernel_report",
-    "load_latent", "num_threads", "preset_names", "read_video", "reconstruct", "save_latent",
-    "set_num_threads", "write_video",
+    "Error", "ModelInfo", "RunPlan", "clip_metrics", "encode_manifest", "from_pretrained",
+    "kernel_report", "load_latent", "num_threads", "preset_names", "read_video", "reconstruct",
+    "save_latent", "set_num_threads", "write_video",
 ]
