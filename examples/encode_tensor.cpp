@@ -27,8 +27,15 @@ int main(int argc, char** argv) {
     const int64_t height = argc == 5 ? std::atoll(argv[3]) : 64;
     const int64_t width = argc == 5 ? std::atoll(argv[4]) : 64;
     vvae::Tensor x = vvae::Tensor::empty({1, info.in_channels, frames, height, width});
+    // A smooth pattern, different per channel and frame: what a small model reconstructs well.
     float* values = x.data();
-    for (int64_t i = 0; i < x.numel(); ++i) values[i] = 0.8f * std::sin(0.01f * float(i));
+    const int64_t planes = x.numel() / (height * width);  // (channel, frame) pairs
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t h = 0; h < height; ++h)
+        for (int64_t w = 0; w < width; ++w)
+          values[(p * height + h) * width + w] =
+              0.8f * std::sin(3.0f * float(h) / float(height) + float(p)) *
+              std::cos(2.0f * float(w) / float(width));
 
     const vvae::EncodeResult latent = model.encode(x);
     const vvae::Tensor x_rec = model.decode(latent.z);

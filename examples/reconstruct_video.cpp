@@ -11,7 +11,8 @@
 
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: reconstruct_video MODEL_DIR INPUT_VIDEO OUTPUT_VIDEO [NUM_FRAMES]\n");
+    std::fprintf(stderr,
+                 "usage: reconstruct_video MODEL_DIR INPUT_VIDEO OUTPUT_VIDEO [NUM_FRAMES]\n");
     return 2;
   }
   try {
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
     const vvae::ClipMetrics metrics = vvae::clip_metrics(original, reconstruction);
     std::printf("%s: %lld frames %lldx%lld, PSNR %.2f dB, SSIM %.4f -> %s\n", argv[2],
                 static_cast<long long>(clip.frames()), static_cast<long long>(clip.height()),
-                static_cast<long long>(clip.width()), metrics.mean_psnr, metrics.mean_ssim, argv[3]);
+                static_cast<long long>(clip.width()), metrics.mean_psnr, metrics.mean_ssim,
+                argv[3]);
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "reconstruct_video: error: %s\n", e.what());
