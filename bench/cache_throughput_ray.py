@@ -50,13 +50,13 @@ def main():
                s["rows"][0]["latent_shape"])
 
         import ray
-        import vvae.ray
+        import vvae.ray as vvae_ray
 
         ray.init(num_cpus=actors, include_dashboard=False, _node_ip_address="127.0.0.1",
                  object_store_memory=256 << 20, log_to_driver=False)
         ray.data.DataContext.get_current().enable_progress_bars = False
         start = time.monotonic()
-        s = vvae.ray.encode_dataset(work / "data.csv", work / "ray", model=MODEL,
+        s = vvae_ray.encode_dataset(work / "data.csv", work / "ray", model=MODEL,
                                     num_actors=actors, threads_per_actor=1, resolution="256px")
         assert s["encoded"] == n, s
         report(f"Ray, {actors} actors x 1 thread (incl. actor start-up)",
