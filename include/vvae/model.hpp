@@ -11,6 +11,7 @@
 // Every tensor crossing this API is float32, row-major, shaped (B, C, T, H, W).
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,13 +53,36 @@ struct LoadOptions {
   ComputeOptions compute;
 };
 
+// Progress of a long call: called on the calling thread after each step (one sample, frame or
+// tile through the network) with the steps done so far and the call's total. Returning false
+// cancels the call, which then throws Cancelled.
+using ProgressCallback = std::function<bool(int64_t done, int64_t total)>;
+
+// What a cancelled encode or decode throws.
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("cancelled") {}
+};
+
 struct EncodeOptions {
   bool sample = false;  // draw from the posterior instead of taking its mode
   uint64_t seed = 0;    // sampling seed; the same seed gives the same latent on any thread count
+  // z as the posterior's mode or draw itself (the DC-AE: the encoder's output), without the
+  // scale and shift upstream's encode applies: diffusers' convention, whose pipelines scale the
+  // latent themselves.
+  bool unscaled = false;
+  ProgressCallback progress = nullptr;  // unset: no reports
+};
+
+struct DecodeOptions {
+  // z is unscaled (diffusers' convention, see EncodeOptions::unscaled) rather than the scaled z
+  // encode returns by default; the decoder then takes it as it is.
+  bool unscaled = false;
+  ProgressCallback progress = nullptr;
 };
 
 struct EncodeResult {
-  Tensor z;  // the latent, scaled and shifted as upstream does
+  Tensor z;  // the latent, scaled and shifted as upstream does (unless EncodeOptions::unscaled)
   // Variational families only; for the others these are undefined (defined() is false).
   Tensor mean;     // raw posterior mean
   Tensor logvar;   // raw posterior log-variance, clamped to [-30, 20]
@@ -82,6 +106,11 @@ struct ModelInfo {
   // frames. Otherwise clips have a multiple of time_ratio frames (or 1, an image).
   bool causal_time = false;
   int64_t spatial_ratio = 1;  // pixels per latent pixel
+  // The latent's scaling: z = scale_factor * (latent - shift_factor) for variational families,
+  // z = latent / scale_factor for the DC-AE (its optional scaling_factor); 1 and 0 when the
+  // config sets none.
+  double scale_factor = 1.0;
+  double shift_factor = 0.0;
   std::vector<ParameterInfo> parameters;
   int64_t parameter_count = 0;
   std::vector<std::string> warnings;  // load warnings, e.g. unexpected checkpoint tensors
@@ -114,7 +143,11 @@ class Model {
 
   const ModelInfo& info() const;
   EncodeResult encode(const Tensor& x, const EncodeOptions& options = {}) const;
-  Tensor decode(const Tensor& z) const;
+  Tensor decode(const Tensor& z, const DecodeOptions& options = {}) const;
+  // The output shape of an encode (decode) of `input`, checked as encode (decode) checks it
+  // before computing: throws Error, saying why, for a shape the model does not take.
+  Shape encoded_shape(const Shape& input) const;
+  Shape decoded_shape(const Shape& latent) const;
   // Shapes and memory of an encode (or decode) of `input`; throws Error on an invalid shape.
   RunPlan plan_encode(const Shape& input) const;
   RunPlan plan_decode(const Shape& input) const;
@@ -123,6 +156,10 @@ class Model {
   explicit Model(std::unique_ptr<ModelImpl> impl);
   std::unique_ptr<ModelImpl> impl_;
 };
+
+// A draw from the Gaussian posterior (mean, logvar), as encode with EncodeOptions::sample and
+// `seed` draws it before scaling: the same seed gives the same values on any thread count.
+Tensor sample_posterior(const Tensor& mean, const Tensor& logvar, uint64_t seed);
 
 // Presets known to vvae (`flux-ae`, ...).
 std::vector<std::string> preset_names();

@@ -19,7 +19,7 @@ std::string brief(const Json& v) {
 
 }  // namespace
 
-ModelConfig parse_model_config(const std::string& text, const std::string& source) {
+Json parse_config_json(const std::string& text, const std::string& source) {
   limits::check_json_depth(text.data(), text.data() + text.size(), "config '" + source + "'");
   Json j;
   try {
@@ -28,8 +28,13 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
     fail("config '", source, "' is not valid JSON (", e.what(), ")");
   }
   if (!j.is_object()) fail("config '", source, "' is not a JSON object");
+  return j;
+}
+
+ModelConfig vvae_model_config(const Json& j, const std::string& source) {
   if (!j.contains("family") || !j["family"].is_string())
-    fail("config '", source, "' has no \"family\" string (ae2d, hunyuan or dcae)");
+    fail("config '", source,
+         "' has no \"family\" string (ae2d, hunyuan or dcae) nor a diffusers \"_class_name\"");
   ModelConfig config;
   config.family = j["family"].get<std::string>();
   config.source = source;
@@ -41,7 +46,11 @@ ModelConfig parse_model_config(const std::string& text, const std::string& sourc
   return config;
 }
 
-ModelConfig read_model_config(const std::string& path) {
+ModelConfig parse_model_config(const std::string& text, const std::string& source) {
+  return vvae_model_config(parse_config_json(text, source), source);
+}
+
+Json read_config_json(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read config '", path, "'");
   std::string text;
@@ -52,7 +61,11 @@ ModelConfig read_model_config(const std::string& path) {
       fail("config '", path, "' is larger than ", limits::kMaxConfigBytes >> 20,
            " MiB (vvae's limit); a model config is a small JSON file");
   }
-  return parse_model_config(text, path);
+  return parse_config_json(text, path);
+}
+
+ModelConfig read_model_config(const std::string& path) {
+  return vvae_model_config(read_config_json(path), path);
 }
 
 ArgReader::ArgReader(const Json& args, std::string family, std::string path)

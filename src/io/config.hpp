@@ -21,6 +21,11 @@ struct ModelConfig {
 
 ModelConfig read_model_config(const std::string& path);
 ModelConfig parse_model_config(const std::string& text, const std::string& source);
+// The JSON object of a config file, within vvae's limits (size, nesting); `source` names it.
+Json read_config_json(const std::string& path);
+Json parse_config_json(const std::string& text, const std::string& source);
+// vvae's config format from its JSON object.
+ModelConfig vvae_model_config(const Json& config, const std::string& source);
 
 class ArgReader {
  public:

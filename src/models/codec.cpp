@@ -15,8 +15,34 @@ Codec::Codec(CodecSpec spec) : spec_(std::move(spec)) {
     fail("internal: a Gaussian latent needs a scale");
 }
 
+// The steps of one call (a unit through the network each), reported to its progress callback.
+class Codec::Steps {
+ public:
+  Steps(const ProgressCallback& progress, int64_t total) : progress_(progress), total_(total) {}
+  void done() {
+    ++done_;
+    if (progress_ && !progress_(done_, total_)) throw Cancelled();
+  }
+
+ private:
+  const ProgressCallback& progress_;
+  int64_t total_ = 0;
+  int64_t done_ = 0;
+};
+
+Codec::Steps Codec::count_steps(const Shape& x, const TilingSpec& tiling,
+                                const ProgressCallback& progress) const {
+  if (!progress) return Steps(progress, 0);
+  int64_t total = 0;
+  for (int64_t frames : tile_frame_counts(x, tiling))
+    total += spec_.unit == CodecSpec::Unit::kFrame ? x[0] * frames : x[0];
+  return Steps(progress, total);
+}
+
 void Codec::describe(ModelInfo& info) const {
   info.variational = spec_.latent.variational();
+  info.scale_factor = spec_.latent.scale.value_or(1.0);
+  info.shift_factor = spec_.latent.shift;
   info.in_channels = spec_.in_channels;
   info.latent_channels = spec_.latent_channels;
   info.time_ratio = spec_.time_ratio;
@@ -83,18 +109,19 @@ std::vector<std::string> Codec::decode_notes(const Shape& z) const {
 // channels-last tensor, through the family's network, pasted into the output. Samples never mix,
 // so coding them one at a time only bounds memory. The latent's scale is applied per unit, where
 // upstream applies it (a decode unscales its input; the DC-AE's encode divides its output).
-Tensor Codec::run_units(const Tensor& x, bool encode) const {
+Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& progress) const {
   const LatentSpec& latent = spec_.latent;
   Tensor out = Tensor::empty(encode ? encoder_shape(x.shape()) : decoder_shape(x.shape()));
   const auto run = [&](Tensor unit) {
-    if (!encode && latent.scale) {
+    if (!encode && scaled && latent.scale) {
       if (latent.variational())
         remove_latent_scale(unit, *latent.scale, latent.shift);
       else
         multiply_latent(unit, *latent.scale);
     }
     Tensor y = encode ? encode_unit(unit) : decode_unit(unit);
-    if (encode && !latent.variational() && latent.scale) divide_latent(y, *latent.scale);
+    if (encode && scaled && !latent.variational() && latent.scale) divide_latent(y, *latent.scale);
+    progress.done();
     return y;
   };
   const int64_t channels = x.dim(1), frames = x.dim(2), height = x.dim(3), width = x.dim(4);
@@ -116,8 +143,10 @@ Tensor Codec::run_units(const Tensor& x, bool encode) const {
 
 EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const {
   encoded_shape(x.shape());
+  Steps done = count_steps(x.shape(), spec_.encode_tiling, options.progress);
   Tensor raw = run_tiled(
-      x, spec_.encode_tiling, [this](const Tensor& tile) { return run_units(tile, true); },
+      x, spec_.encode_tiling,
+      [&](const Tensor& tile) { return run_units(tile, true, !options.unscaled, done); },
       encoder_rule());
   EncodeResult out;
   if (!spec_.latent.variational()) {
@@ -127,17 +156,19 @@ EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const 
   // The moments (blended, when tiled) make the posterior; the mode or a draw is scaled once.
   const DiagonalGaussian posterior = DiagonalGaussian::from_moments(raw);
   out.z = options.sample ? posterior.sample(options.seed) : posterior.mode();
-  apply_latent_scale(out.z, *spec_.latent.scale, spec_.latent.shift);
+  if (!options.unscaled) apply_latent_scale(out.z, *spec_.latent.scale, spec_.latent.shift);
   out.mean = posterior.mean();
   out.logvar = posterior.logvar();
   out.moments = std::move(raw);
   return out;
 }
 
-Tensor Codec::decode(const Tensor& z) const {
+Tensor Codec::decode(const Tensor& z, const DecodeOptions& options) const {
   decoded_shape(z.shape());
+  Steps done = count_steps(z.shape(), spec_.decode_tiling, options.progress);
   return run_tiled(
-      z, spec_.decode_tiling, [this](const Tensor& tile) { return run_units(tile, false); },
+      z, spec_.decode_tiling,
+      [&](const Tensor& tile) { return run_units(tile, false, !options.unscaled, done); },
       decoder_rule());
 }
 

@@ -78,7 +78,7 @@ class Codec {
   std::vector<std::string> decode_notes(const Shape& z) const;
 
   EncodeResult encode(const Tensor& x, const EncodeOptions& options) const;
-  Tensor decode(const Tensor& z) const;
+  Tensor decode(const Tensor& z, const DecodeOptions& options = {}) const;
 
  protected:
   // The family's networks on one unit (Unit: a sample or a frame), channels-last: the encoder
@@ -93,8 +93,13 @@ class Codec {
   virtual std::vector<std::string> decode_notes_extra() const { return {}; }
 
  private:
+  class Steps;
   void check_input(const Shape& x) const;
-  Tensor run_units(const Tensor& x, bool encode) const;
+  // `scaled`: apply the latent's scale where upstream does (off for unscaled latents).
+  Tensor run_units(const Tensor& x, bool encode, bool scaled, Steps& progress) const;
+  // The steps a run of x takes (one per unit through the network), reporting to `progress`.
+  Steps count_steps(const Shape& x, const TilingSpec& tiling,
+                    const ProgressCallback& progress) const;
   ShapeRule encoder_rule() const;
   ShapeRule decoder_rule() const;
 

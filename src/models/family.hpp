@@ -45,6 +45,11 @@ struct Family {
   // Model name -> checkpoint key, for checkpoints saved under another naming; unset: none.
   std::map<std::string, std::string> (*checkpoint_renames)(const std::vector<std::string>& keys) =
       nullptr;
+  // diffusers: the class whose model folders this family loads (config.json's `_class_name`)
+  // and how that config (the class's constructor arguments) becomes model_args, refusing what
+  // the family does not implement; unset for a family without a diffusers class.
+  std::string diffusers_class{};
+  Json (*from_diffusers)(const Json& config) = nullptr;
   // Where the tiling options (--tile-size, ...) go in model_args; unset for a family that does
   // not tile, which refuses them.
   std::optional<TilingKeys> tiling_keys{};
@@ -57,6 +62,10 @@ const Family& find_family(const std::string& name);  // by name or alias; throws
 // Writes the tiling overrides into `family`'s model_args keys: a size turns its tiling on, the
 // --no-* flags turn it off, and contradictory combinations are refused.
 void apply_tiling_options(Json& args, const TilingOptions& tiling, const Family& family);
+
+// A model config from config.json's JSON: vvae's ({"family", "model_args"}) or a diffusers
+// model's ({"_class_name": "AutoencoderKL", ...}), translated by its family.
+ModelConfig model_config_from_json(const Json& config, const std::string& source);
 
 const std::vector<Preset>& presets();  // every family's, in registration order
 const Preset* find_preset(const std::string& name);

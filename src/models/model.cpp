@@ -1,6 +1,7 @@
 // The public Model: resolves what --model names (directory, preset, checkpoint), builds the
 // family's codec bound to the checkpoint, checks inputs against vvae's limits, and plans runs
 // (a run with shape-only tensors in its own PlanContext).
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -8,6 +9,7 @@
 #include "core/plan.hpp"
 #include "io/config.hpp"
 #include "models/family.hpp"
+#include "models/posterior.hpp"
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
 #include "vvae/limits.hpp"
@@ -96,23 +98,33 @@ const Preset& recognise(const SafetensorsFile& file) {
   throw Error(msg.str());
 }
 
+// A model directory's checkpoint: vvae's weights.safetensors, else a diffusers folder's
+// diffusion_pytorch_model.safetensors (the first name when neither exists, for the message).
+std::string directory_weights(const std::string& dir) {
+  const fs::path ours = fs::path(dir) / "weights.safetensors";
+  const fs::path diffusers = fs::path(dir) / "diffusion_pytorch_model.safetensors";
+  return (!fs::exists(ours) && fs::exists(diffusers) ? diffusers : ours).string();
+}
+
+ModelConfig read_config(const std::string& path) {
+  return model_config_from_json(read_config_json(path), path);
+}
+
 Source resolve(const LoadOptions& o) {
   if (!o.config.empty()) {
     Source s;
-    s.config = read_model_config(o.config);
+    s.config = read_config(o.config);
     s.weights = o.weights;
     if (s.weights.empty() && !o.model.empty())
-      s.weights = fs::is_directory(o.model) ? (fs::path(o.model) / "weights.safetensors").string()
-                                            : o.model;
+      s.weights = fs::is_directory(o.model) ? directory_weights(o.model) : o.model;
     return s;
   }
   if (!o.model.empty() && fs::is_directory(o.model)) {
     const fs::path config = fs::path(o.model) / "config.json";
     if (!fs::exists(config)) fail("model directory '", o.model, "' has no config.json");
     Source s;
-    s.config = read_model_config(config.string());
-    s.weights =
-        o.weights.empty() ? (fs::path(o.model) / "weights.safetensors").string() : o.weights;
+    s.config = read_config(config.string());
+    s.weights = o.weights.empty() ? directory_weights(o.model) : o.weights;
     return s;
   }
   if (o.model.empty() || find_preset(o.model) != nullptr) {
@@ -209,6 +221,14 @@ void check_finite(const Tensor& t, const char* what) {
 
 }  // namespace
 
+Shape Model::encoded_shape(const Shape& input) const {
+  return checked_output(*impl_->model, input, true);
+}
+
+Shape Model::decoded_shape(const Shape& latent) const {
+  return checked_output(*impl_->model, latent, false);
+}
+
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
   checked_output(*impl_->model, x.shape(), true);
   check_finite(x, "the input");
@@ -216,11 +236,28 @@ EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const 
   return impl_->model->encode(x, options);
 }
 
-Tensor Model::decode(const Tensor& z) const {
+Tensor Model::decode(const Tensor& z, const DecodeOptions& options) const {
   checked_output(*impl_->model, z.shape(), false);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
-  return impl_->model->decode(z);
+  return impl_->model->decode(z, options);
+}
+
+Tensor sample_posterior(const Tensor& mean, const Tensor& logvar, uint64_t seed) {
+  if (!mean.has_data() || !logvar.has_data() || mean.rank() != 5 || mean.shape() != logvar.shape())
+    fail("sample_posterior needs a mean and a logvar of the same (B, C, T, H, W) shape, got ",
+         to_string(mean.shape()), " and ", to_string(logvar.shape()));
+  limits::check_clip_limits(mean.shape(), "the posterior");
+  // DiagonalGaussian keeps its own copies; the moments are [mean | logvar] per sample.
+  const int64_t batch = mean.dim(0), block = mean.numel() / batch;
+  Shape moments_shape = mean.shape();
+  moments_shape[1] *= 2;
+  Tensor moments = Tensor::empty(moments_shape);
+  for (int64_t b = 0; b < batch; ++b) {
+    std::copy_n(mean.data() + b * block, block, moments.data() + 2 * b * block);
+    std::copy_n(logvar.data() + b * block, block, moments.data() + (2 * b + 1) * block);
+  }
+  return DiagonalGaussian::from_moments(moments).sample(seed);
 }
 
 namespace {

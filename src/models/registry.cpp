@@ -63,6 +63,26 @@ const Family& find_family(const std::string& name) {
   fail("unknown model family '", name, "' (known: ", known, ")");
 }
 
+ModelConfig model_config_from_json(const Json& j, const std::string& source) {
+  if (!j.contains("_class_name")) return vvae_model_config(j, source);
+  if (!j["_class_name"].is_string()) fail("config '", source, "': \"_class_name\" is not a string");
+  const std::string name = j["_class_name"].get<std::string>();
+  std::string known;
+  for (const Family& f : families()) {
+    if (!f.from_diffusers) continue;
+    if (f.diffusers_class == name) {
+      ModelConfig config;
+      config.family = f.name;
+      config.source = source;
+      config.args = f.from_diffusers(j);
+      return config;
+    }
+    known += (known.empty() ? "" : ", ") + f.diffusers_class;
+  }
+  fail("config '", source, "' is a diffusers ", name, ", which vvae does not load (it loads ",
+       known, ")");
+}
+
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> all = [] {
     std::vector<Preset> out;

@@ -345,6 +345,25 @@ Tensor run_tiled(const Tensor& x, const TilingSpec& spec, const TileRunner& run,
   return run_untiled_or_spatial(x, spec, run, shape);
 }
 
+std::vector<int64_t> tile_frame_counts(const Shape& x, const TilingSpec& s) {
+  check_input(x);
+  check_tile_count(x, s);
+  const auto spatial_tiles = [&](const Shape& in) -> size_t {
+    if (!spatial_applies(in, s)) return 1;
+    const AxisPlan a = AxisPlan::make(s.tile, s.out_tile, s.overlap, "spatial");
+    return spans(in[kH], a.step, a.tile).size() * spans(in[kW], a.step, a.tile).size();
+  };
+  std::vector<int64_t> counts;
+  if (temporal_applies(x, s)) {
+    for (const TimeTile& t : plan_time(x[kT], s).tiles)
+      counts.insert(counts.end(), spatial_tiles(with_dims(x, t.input.size(), x[kH], x[kW])),
+                    t.input.size());
+  } else {
+    counts.assign(spatial_tiles(x), x[kT]);
+  }
+  return counts;
+}
+
 std::vector<std::string> describe_tiling(const Shape& x, const TilingSpec& s,
                                          const ShapeRule& shape) {
   check_input(x);

@@ -79,6 +79,10 @@ Tensor run_tiled(const Tensor& x, const TilingSpec& spec, const TileRunner& run,
 // The shape run_tiled returns; throws Error when the plan would not line up.
 Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule& shape);
 
+// The input frame count of every tile run_tiled runs, in the order it runs them (one entry for
+// an untiled run): what a progress report counts.
+std::vector<int64_t> tile_frame_counts(const Shape& x, const TilingSpec& spec);
+
 // One line per fact: which tiling runs, tile counts, sizes, steps, blends.
 std::vector<std::string> describe_tiling(const Shape& x, const TilingSpec& spec,
                                          const ShapeRule& shape);

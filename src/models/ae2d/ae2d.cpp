@@ -11,6 +11,7 @@
 // time, so memory does not grow with the clip's length.
 #include "models/ae2d/ae2d.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <sstream>
@@ -379,6 +380,64 @@ std::map<std::string, std::string> diffusers_renames(const std::vector<std::stri
   return renames;
 }
 
+// diffusers' AutoencoderKL config (the Flux AE as diffusers ships it) -> model_args. Only the
+// Flux AE's architecture is implemented: GroupNorm(32), SiLU, a mid-block attention and no
+// quant_conv / post_quant_conv (diffusers' defaults build both, as in Stable Diffusion's VAE).
+Json ae2d_from_diffusers(const Json& c) {
+  ArgReader r(c, "diffusers", "AutoencoderKL config");
+  for (const auto& item : c.items())
+    if (!item.key().empty() && item.key()[0] == '_') r.ignore(item.key());  // _class_name, ...
+  using namespace limits;
+  // The defaults are AutoencoderKL.__init__'s (save_pretrained writes every key anyway).
+  const std::vector<int64_t> widths =
+      r.get_int_list("block_out_channels", {64}, 1, kMaxChannels, kMaxStages);
+  const auto check_blocks = [&](const char* key, const char* type) {
+    const auto blocks = r.get_string_list(key, {type});
+    if (blocks.size() != widths.size() ||
+        std::any_of(blocks.begin(), blocks.end(), [&](const auto& b) { return b != type; }))
+      fail("diffusers AutoencoderKL config.", key, " must be ", widths.size(), " x \"", type,
+           "\" (one per block_out_channels entry): vvae implements the Flux AE's blocks only");
+  };
+  check_blocks("down_block_types", "DownEncoderBlock2D");
+  check_blocks("up_block_types", "UpDecoderBlock2D");
+  r.require("act_fn", "silu", "vvae's 2D AE is the Flux AE, which uses SiLU");
+  r.require("norm_num_groups", 32, "vvae's 2D AE is the Flux AE, whose GroupNorms have 32 groups");
+  if (r.get_bool("use_quant_conv", true) || r.get_bool("use_post_quant_conv", true))
+    fail(
+        "diffusers AutoencoderKL config: use_quant_conv and use_post_quant_conv must be false "
+        "(vvae's 2D AE is the Flux AE, which has neither; Stable Diffusion's VAE is not "
+        "implemented)");
+  if (!r.get_bool("mid_block_add_attention", true))
+    fail("diffusers AutoencoderKL config.mid_block_add_attention must be true (the Flux AE's)");
+  const int64_t in_channels = r.get_int("in_channels", 3, 1, kMaxChannels);
+  const int64_t out_channels = r.get_int("out_channels", 3, 1, kMaxChannels);
+  const int64_t layers = r.get_int("layers_per_block", 1, 1, kMaxBlocksPerStage);
+  const int64_t latent = r.get_int("latent_channels", 4, 1, kMaxChannels);
+  const double scale = r.get_number("scaling_factor", 0.18215);
+  const double shift = r.get_optional_number("shift_factor", 0.0);  // None: no shift
+  // What does not change encode or decode: the training size (and diffusers' tile size, where
+  // vvae's 2D AE does not tile), pipelines' latent statistics and their dtype hint.
+  for (const char* key : {"sample_size", "latents_mean", "latents_std", "force_upcast"})
+    r.ignore(key);
+  r.finish();
+  const int64_t ch = widths.front();
+  Json mult = Json::array();
+  for (int64_t w : widths) {
+    if (w % ch != 0)
+      fail("diffusers AutoencoderKL config.block_out_channels ", Json(widths).dump(),
+           ": every width must be a multiple of the first (the Flux AE's ch * ch_mult)");
+    mult.push_back(w / ch);
+  }
+  return Json{{"in_channels", in_channels},
+              {"out_ch", out_channels},
+              {"ch", ch},
+              {"ch_mult", mult},
+              {"num_res_blocks", layers},
+              {"z_channels", latent},
+              {"scale_factor", scale},
+              {"shift_factor", shift}};
+}
+
 std::unique_ptr<Codec> build_ae2d(const Json& args, WeightStore& weights) {
   return std::make_unique<AutoEncoder2D>(Ae2dConfig::parse(args), weights);
 }
@@ -390,6 +449,8 @@ Family ae2d_family() {
           .aliases = {"autoencoder_2d", "AutoEncoder", "AutoEncoderFlux"},
           .build = build_ae2d,
           .checkpoint_renames = diffusers_renames,
+          .diffusers_class = "AutoencoderKL",
+          .from_diffusers = ae2d_from_diffusers,
           .presets = {{"flux-ae", "ae2d",
                        "Flux / Open-Sora 2D AutoEncoder: 8x8 spatial, 16 latent channels "
                        "(ae.safetensors)",

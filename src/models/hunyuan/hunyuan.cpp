@@ -19,6 +19,7 @@
 // mixes samples, so this only bounds memory).
 #include "models/hunyuan/hunyuan.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <optional>
@@ -504,6 +505,49 @@ class AutoencoderKLCausal3D : public Codec {
   Conv post_quant_conv_;
 };
 
+// diffusers' AutoencoderKLHunyuanVideo config -> model_args; its checkpoint keys are upstream's.
+// The tiling is diffusers' default: spatial tiling off (256 px tiles at a stride of 192 once
+// enable_tiling() turns it on) and "framewise" coding on, which tiles clips longer than 16
+// frames in time at a stride of 12 (latent tiles of 4 frames at a stride of 3) -- Open-Sora's
+// scheme with these sizes at overlap 0.25, so the numbers are diffusers'.
+Json hunyuan_from_diffusers(const Json& c) {
+  ArgReader r(c, "diffusers", "AutoencoderKLHunyuanVideo config");
+  for (const auto& item : c.items())
+    if (!item.key().empty() && item.key()[0] == '_') r.ignore(item.key());  // _class_name, ...
+  using namespace limits;
+  // The defaults are AutoencoderKLHunyuanVideo.__init__'s.
+  const std::vector<int64_t> widths =
+      r.get_int_list("block_out_channels", {128, 256, 512, 512}, 1, kMaxChannels, kMaxStages);
+  const auto check_blocks = [&](const char* key, const char* type) {
+    const auto blocks = r.get_string_list(key, std::vector<std::string>(widths.size(), type));
+    if (blocks.size() != widths.size() ||
+        std::any_of(blocks.begin(), blocks.end(), [&](const auto& b) { return b != type; }))
+      fail("diffusers AutoencoderKLHunyuanVideo config.", key, " must be ", widths.size(), " x \"",
+           type, "\" (one per block_out_channels entry)");
+  };
+  check_blocks("down_block_types", "HunyuanVideoDownBlock3D");
+  check_blocks("up_block_types", "HunyuanVideoUpBlock3D");
+  Json args{{"act_fn", r.get_string("act_fn", "silu")},
+            {"in_channels", r.get_int("in_channels", 3, 1, kMaxChannels)},
+            {"out_channels", r.get_int("out_channels", 3, 1, kMaxChannels)},
+            {"latent_channels", r.get_int("latent_channels", 16, 1, kMaxChannels)},
+            {"layers_per_block", r.get_int("layers_per_block", 2, 1, kMaxBlocksPerStage)},
+            {"norm_num_groups", r.get_int("norm_num_groups", 32, 1, kMaxChannels)},
+            {"scale_factor", r.get_number("scaling_factor", 0.476986)},
+            {"shift_factor", 0.0},
+            {"time_compression_ratio", r.get_int("temporal_compression_ratio", 4, 1, kMaxFrames)},
+            {"spatial_compression_ratio", r.get_int("spatial_compression_ratio", 8, 1, kMaxSide)},
+            {"mid_block_add_attention", r.get_bool("mid_block_add_attention", true)},
+            {"block_out_channels", widths},
+            {"sample_size", 256},
+            {"sample_tsize", 16},
+            {"use_spatial_tiling", false},
+            {"use_temporal_tiling", true},
+            {"tile_overlap_factor", 0.25}};
+  r.finish();
+  return args;
+}
+
 std::unique_ptr<Codec> build_hunyuan(const Json& args, WeightStore& weights) {
   return std::make_unique<AutoencoderKLCausal3D>(HunyuanConfig::parse(args), weights);
 }
@@ -516,6 +560,8 @@ Family hunyuan_family() {
       .aliases = {"hunyuan_vae", "AutoencoderKLCausal3D", "CausalVAE3D_HUNYUAN"},
       .strict_loading = true,  // upstream loads the checkpoint with strict=True
       .build = build_hunyuan,
+      .diffusers_class = "AutoencoderKLHunyuanVideo",
+      .from_diffusers = hunyuan_from_diffusers,
       .tiling_keys = TilingKeys{"use_spatial_tiling", "use_temporal_tiling", "sample_size",
                                 "sample_tsize", "tile_overlap_factor"},
       .presets = {

@@ -1,0 +1,705 @@
+// vvae._vvae: the Python binding of vvae's public API (include/vvae), nothing else.
+//
+// Tensors cross without copies: an input NumPy array or torch tensor (anything with DLPack or the
+// buffer protocol) is viewed as a vvae::Tensor over its memory, and an output vvae::Tensor is
+// handed to NumPy or torch as an array over vvae's memory, owned by a capsule that keeps the
+// tensor (and so its storage) alive. A torch tensor in gives torch tensors out; anything else
+// gives NumPy arrays.
+//
+// Every long call releases the GIL while it computes. It takes it back once per step (a sample,
+// a frame or a tile through the network) to call the progress callback, if any, and to let
+// Ctrl-C through: a KeyboardInterrupt (or an exception the callback raises) cancels the call and
+// is raised from it.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vvae/media.hpp"
+#include "vvae/memory.hpp"
+#include "vvae/model.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+// --- tensors ---------------------------------------------------------------------------------
+
+enum class Framework { kNumpy, kTorch };
+
+Framework framework_of(nb::handle obj) {
+  const nb::object module = nb::getattr(obj.type(), "__module__", nb::none());
+  if (nb::isinstance<nb::str>(module)) {
+    const std::string name = nb::cast<std::string>(module);
+    if (name == "torch" || name.rfind("torch.", 0) == 0) return Framework::kTorch;
+  }
+  return Framework::kNumpy;
+}
+
+Framework parse_framework(const std::string& name) {
+  if (name == "numpy") return Framework::kNumpy;
+  if (name == "torch") return Framework::kTorch;
+  throw nb::value_error(("framework must be 'numpy' or 'torch', got '" + name + "'").c_str());
+}
+
+std::string python_type_name(nb::handle obj) {
+  return nb::cast<std::string>(nb::str(obj.type()));
+}
+
+std::string shape_text(const nb::ndarray<nb::ro>& a) {
+  std::string out = "(";
+  for (size_t i = 0; i < a.ndim(); ++i) out += (i ? ", " : "") + std::to_string(a.shape(i));
+  return out + (a.ndim() == 1 ? ",)" : ")");
+}
+
+std::string dtype_text(const nb::dlpack::dtype& d) {
+  const char* kind = "?";
+  switch (static_cast<nb::dlpack::dtype_code>(d.code)) {
+    case nb::dlpack::dtype_code::Int:
+      kind = "int";
+      break;
+    case nb::dlpack::dtype_code::UInt:
+      kind = "uint";
+      break;
+    case nb::dlpack::dtype_code::Float:
+      kind = "float";
+      break;
+    case nb::dlpack::dtype_code::Bfloat:
+      kind = "bfloat";
+      break;
+    case nb::dlpack::dtype_code::Complex:
+      kind = "complex";
+      break;
+    case nb::dlpack::dtype_code::Bool:
+      kind = "bool";
+      break;
+    default:
+      break;
+  }
+  return kind + std::to_string(d.bits) + (d.lanes != 1 ? "x" + std::to_string(d.lanes) : "");
+}
+
+// An input viewed as a vvae::Tensor over its own memory. The view owns nothing (the caller's
+// object outlives the call), and a tensor without an owner is never written in place by vvae,
+// so the caller's array is left as it was. Refuses, with one clear error, what vvae cannot view
+// without a copy: TypeError for what is not a float32 array, ValueError for the wrong rank, a
+// non-CPU device or a layout that is not C-contiguous.
+struct Input {
+  vvae::Tensor tensor;
+  Framework framework = Framework::kNumpy;
+};
+
+Input view_input(nb::handle obj, const char* name, size_t rank = 5) {
+  nb::ndarray<nb::ro> a;
+  if (!nb::try_cast(obj, a, /*convert=*/false))
+    throw nb::type_error((std::string(name) +
+                          " must be a float32 NumPy array or torch tensor (DLPack or buffer "
+                          "protocol), got " +
+                          python_type_name(obj))
+                             .c_str());
+  if (a.device_type() != nb::device::cpu::value)
+    throw nb::value_error(
+        (std::string(name) + " must be on the CPU (vvae computes on the CPU); move it with .cpu()")
+            .c_str());
+  if (a.dtype() != nb::dtype<float>())
+    throw nb::type_error((std::string(name) + " must be float32, got " + dtype_text(a.dtype()) +
+                          " (convert it with .float() or .astype(numpy.float32))")
+                             .c_str());
+  if (a.ndim() != rank)
+    throw nb::value_error((std::string(name) + " must have " + std::to_string(rank) +
+                           " dimensions" + (rank == 5 ? " (B, C, T, H, W)" : "") + ", got shape " +
+                           shape_text(a))
+                              .c_str());
+  // Row-major without gaps; a dimension of size 1 may carry any stride (torch and NumPy differ),
+  // and an array without elements has no layout to speak of.
+  int64_t expected = 1;
+  for (size_t i = a.ndim(); a.size() > 0 && i-- > 0;) {
+    if (a.shape(i) != 1 && a.stride_ptr() != nullptr && a.stride(i) != expected)
+      throw nb::value_error((std::string(name) + " " + shape_text(a) +
+                             " must be C-contiguous (row-major); make it so with .contiguous() or "
+                             "numpy.ascontiguousarray()")
+                                .c_str());
+    expected *= static_cast<int64_t>(a.shape(i));
+  }
+  vvae::Shape shape;
+  for (size_t i = 0; i < a.ndim(); ++i) shape.push_back(static_cast<int64_t>(a.shape(i)));
+  Input in;
+  in.framework = framework_of(obj);
+  try {
+    in.tensor = vvae::Tensor::borrow(shape, const_cast<float*>(static_cast<const float*>(a.data())),
+                                     nullptr);
+  } catch (const vvae::Error& e) {
+    throw nb::value_error((std::string(name) + ": " + e.what()).c_str());
+  }
+  return in;
+}
+
+// An output over vvae's memory: the capsule owns a copy of the Tensor handle (sharing its
+// storage), so the array stays valid after the call and no value is copied. None when undefined.
+nb::object to_python(const vvae::Tensor& t, Framework framework) {
+  if (!t.defined()) return nb::none();
+  auto* kept = new vvae::Tensor(t);
+  nb::capsule owner(kept, [](void* p) noexcept { delete static_cast<vvae::Tensor*>(p); });
+  std::vector<size_t> shape(t.shape().begin(), t.shape().end());
+  float* data = kept->data();
+  if (framework == Framework::kTorch)
+    return nb::object(
+        nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast());
+  return nb::object(nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast());
+}
+
+// --- threads, progress, errors ---------------------------------------------------------------
+
+// OpenMP's thread count is a per-thread setting: the count set from Python applies to every
+// Python thread, so each call sets it on the thread that computes.
+std::atomic<int> g_threads{0};  // 0: all cores
+
+// vvae.Cancelled; never released, so that nothing touches Python after it has finalised.
+PyObject* g_cancelled_type = nullptr;
+
+// The progress hook of one call: calls the Python callback (if any) and checks for Ctrl-C, under
+// the GIL. A Python exception cancels the call; it is kept and raised once the call has
+// returned.
+class Progress {
+ public:
+  explicit Progress(nb::object callback) : state_(std::make_shared<State>()) {
+    state_->callback = std::move(callback);
+  }
+  vvae::ProgressCallback callback() const {
+    std::shared_ptr<State> s = state_;
+    return [s](int64_t done, int64_t total) {
+      nb::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() != 0) {
+        s->error.emplace();  // takes the pending KeyboardInterrupt
+        return false;
+      }
+      if (s->callback.is_none()) return true;
+      try {
+        const nb::object result = s->callback(done, total);
+        // False (not None) cancels, so a callback that returns nothing never does.
+        return !(result.is(nb::handle(Py_False)));
+      } catch (nb::python_error& e) {
+        s->error.emplace(std::move(e));
+        return false;
+      }
+    };
+  }
+
+  // After the call: re-raises what cancelled it.
+  [[noreturn]] void raise_cancelled() const {
+    if (state_->error) {
+      nb::python_error e = std::move(*state_->error);
+      state_->error.reset();
+      throw e;
+    }
+    PyErr_SetString(g_cancelled_type, "cancelled by the progress callback");
+    throw nb::python_error();
+  }
+
+ private:
+  struct State {
+    nb::object callback;
+    std::optional<nb::python_error> error;
+  };
+  std::shared_ptr<State> state_;
+};
+
+// Runs `compute` without the GIL, on the thread count set from Python.
+template <typename Fn>
+auto compute(const Progress& progress, Fn&& fn) {
+  try {
+    nb::gil_scoped_release release;
+    vvae::set_num_threads(g_threads.load());
+    return fn();
+  } catch (const vvae::Cancelled&) {
+    progress.raise_cancelled();
+  }
+}
+
+// Input checks the engine makes before it computes, raised as ValueError.
+template <typename Fn>
+auto checked(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const vvae::Error& e) {
+    throw nb::value_error(e.what());
+  }
+}
+
+void check_finite(const vvae::Tensor& t, const char* name) {
+  const int64_t bad = vvae::count_non_finite(t);
+  if (bad > 0)
+    throw nb::value_error((std::string(name) + " holds " + std::to_string(bad) +
+                           " NaN or infinite values; vvae codes finite values only")
+                              .c_str());
+}
+
+vvae::Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return vvae::Precision::kFp32;
+  if (s == "bf16") return vvae::Precision::kBf16;
+  throw nb::value_error(("precision must be 'fp32' or 'bf16', got '" + s + "'").c_str());
+}
+
+vvae::ConvAlgorithm parse_conv_algorithm(const std::string& s) {
+  if (s == "auto") return vvae::ConvAlgorithm::kAuto;
+  if (s == "winograd") return vvae::ConvAlgorithm::kWinograd;
+  if (s == "direct") return vvae::ConvAlgorithm::kDirect;
+  throw nb::value_error(
+      ("conv_algorithm must be 'auto', 'winograd' or 'direct', got '" + s + "'").c_str());
+}
+
+nb::tuple shape_tuple(const vvae::Shape& s) {
+  nb::list out;
+  for (int64_t d : s) out.append(d);
+  return nb::steal<nb::tuple>(PySequence_Tuple(out.ptr()));
+}
+
+vvae::Shape shape_of(const std::vector<int64_t>& s) {
+  return vvae::Shape(s.begin(), s.end());
+}
+
+// --- media -----------------------------------------------------------------------------------
+
+nb::dict video_info_dict(const vvae::VideoInfo& v) {
+  nb::dict d;
+  d["container"] = v.container;
+  d["codec"] = v.codec;
+  d["width"] = v.width;
+  d["height"] = v.height;
+  d["fps"] = v.fps;
+  d["frame_count"] = v.frame_count;
+  d["still_image"] = v.still_image;
+  d["alpha"] = v.alpha;
+  return d;
+}
+
+nb::dict clip_dict(const vvae::Clip& c) {
+  nb::dict d;
+  d["source"] = c.source;
+  d["video"] = video_info_dict(c.video);
+  d["source_frames"] = c.source_frames;
+  d["indices"] = c.indices;
+  d["interval"] = c.interval;
+  d["fps"] = c.fps;
+  nb::dict g;
+  g["scaled_height"] = c.geometry.scaled_height;
+  g["scaled_width"] = c.geometry.scaled_width;
+  g["top"] = c.geometry.top;
+  g["left"] = c.geometry.left;
+  g["height"] = c.geometry.height;
+  g["width"] = c.geometry.width;
+  d["resize_crop"] = g;
+  d["bucket"] = c.bucket;
+  d["notes"] = c.notes;
+  d["warnings"] = c.warnings;
+  return d;
+}
+
+nb::dict clip_result_dict(const vvae::ClipResult& r) {
+  nb::dict d;
+  d["path"] = r.entry.path;
+  d["name"] = r.entry.name;
+  d["ok"] = r.ok;
+  d["resumed"] = r.resumed;
+  d["error"] = r.error;
+  d["frames"] = r.frames;
+  d["height"] = r.height;
+  d["width"] = r.width;
+  d["fps"] = r.fps;
+  d["psnr"] = r.psnr;
+  d["ssim"] = r.ssim;
+  d["seconds"] = r.seconds;
+  d["psnr_frames"] = r.psnr_frames;
+  d["ssim_frames"] = r.ssim_frames;
+  d["latent_mean"] = r.moments.mean;
+  d["latent_mean_sq"] = r.moments.mean_sq;
+  d["latent_shape"] = shape_tuple(r.latent_shape);
+  d["outputs"] = r.outputs;
+  d["notes"] = r.notes;
+  d["warnings"] = r.warnings;
+  return d;
+}
+
+}  // namespace
+
+NB_MODULE(_vvae, m) {
+  m.doc() = "vvae's C++ engine (the public API of include/vvae); use the vvae package above it";
+
+  static nb::exception<vvae::Error> error(m, "Error", PyExc_RuntimeError);
+  g_cancelled_type = PyErr_NewExceptionWithDoc(
+      "vvae._vvae.Cancelled",
+      "An encode or decode cancelled by its progress callback (which returned False).", error.ptr(),
+      nullptr);
+  if (g_cancelled_type == nullptr) throw nb::python_error();
+  m.attr("Cancelled") = nb::borrow(g_cancelled_type);
+
+  m.def("version", &vvae::version);
+  m.def("preset_names", &vvae::preset_names);
+  m.def(
+      "kernel_report",
+      [](const std::string& precision, const std::string& conv_algorithm) {
+        vvae::ComputeOptions c;
+        c.precision = parse_precision(precision);
+        c.conv_algorithm = parse_conv_algorithm(conv_algorithm);
+        return vvae::kernel_report(c);
+      },
+      "precision"_a = "fp32", "conv_algorithm"_a = "auto");
+  m.def(
+      "set_num_threads",
+      [](int threads) {
+        if (threads < 0) throw nb::value_error("threads must be >= 0 (0: all cores)");
+        g_threads.store(threads);
+        vvae::set_num_threads(threads);
+      },
+      "threads"_a, "Threads every vvae call uses (0: all cores), for every Python thread.");
+  m.def("num_threads", [] {
+    vvae::set_num_threads(g_threads.load());
+    return vvae::num_threads();
+  });
+
+  nb::class_<vvae::ParameterInfo>(m, "ParameterInfo")
+      .def_ro("name", &vvae::ParameterInfo::name)
+      .def_prop_ro("shape", [](const vvae::ParameterInfo& p) { return shape_tuple(p.shape); });
+
+  nb::class_<vvae::ModelInfo>(m, "ModelInfo")
+      .def_ro("family", &vvae::ModelInfo::family)
+      .def_ro("preset", &vvae::ModelInfo::preset)
+      .def_ro("config_json", &vvae::ModelInfo::config_json)
+      .def_ro("variational", &vvae::ModelInfo::variational)
+      .def_ro("in_channels", &vvae::ModelInfo::in_channels)
+      .def_ro("latent_channels", &vvae::ModelInfo::latent_channels)
+      .def_ro("time_ratio", &vvae::ModelInfo::time_ratio)
+      .def_ro("causal_time", &vvae::ModelInfo::causal_time)
+      .def_ro("spatial_ratio", &vvae::ModelInfo::spatial_ratio)
+      .def_ro("scale_factor", &vvae::ModelInfo::scale_factor)
+      .def_ro("shift_factor", &vvae::ModelInfo::shift_factor)
+      .def_ro("parameters", &vvae::ModelInfo::parameters)
+      .def_ro("parameter_count", &vvae::ModelInfo::parameter_count)
+      .def_ro("warnings", &vvae::ModelInfo::warnings);
+
+  nb::class_<vvae::RunPlan>(m, "RunPlan")
+      .def_prop_ro("input", [](const vvae::RunPlan& p) { return shape_tuple(p.input); })
+      .def_prop_ro("output", [](const vvae::RunPlan& p) { return shape_tuple(p.output); })
+      .def_ro("notes", &vvae::RunPlan::notes)
+      .def_ro("weight_bytes", &vvae::RunPlan::weight_bytes)
+      .def_ro("peak_activation_bytes", &vvae::RunPlan::peak_activation_bytes)
+      .def_ro("scratch_bytes", &vvae::RunPlan::scratch_bytes)
+      .def_ro("estimated_peak_bytes", &vvae::RunPlan::estimated_peak_bytes)
+      .def_ro("conv_flops", &vvae::RunPlan::conv_flops)
+      .def_ro("executed_conv_flops", &vvae::RunPlan::executed_conv_flops)
+      .def_ro("largest_activation_bytes", &vvae::RunPlan::largest_activation_bytes);
+
+  nb::class_<vvae::Model>(m, "Model")
+      .def_static(
+          "load",
+          [](const std::string& model, const std::string& weights, const std::string& config,
+             const std::string& preset, bool strict, bool without_weights,
+             const std::map<std::string, std::string>& model_args, const std::string& precision,
+             const std::string& conv_algorithm) {
+            vvae::LoadOptions o;
+            o.model = model;
+            o.weights = weights;
+            o.config = config;
+            o.preset = preset;
+            o.strict = strict;
+            o.without_weights = without_weights;
+            o.model_args = model_args;
+            o.compute.precision = parse_precision(precision);
+            o.compute.conv_algorithm = parse_conv_algorithm(conv_algorithm);
+            nb::gil_scoped_release release;  // mapping and packing a checkpoint takes a while
+            vvae::set_num_threads(g_threads.load());
+            return vvae::Model::load(o);
+          },
+          "model"_a = "", "weights"_a = "", "config"_a = "", "preset"_a = "", "strict"_a = false,
+          "without_weights"_a = false, "model_args"_a = std::map<std::string, std::string>{},
+          "precision"_a = "fp32", "conv_algorithm"_a = "auto",
+          "Loads a model directory, preset or checkpoint (see vvae::LoadOptions); model_args "
+          "values are JSON text.")
+      // A copy: holding a model's info does not keep the model (and its weights) alive.
+      .def_prop_ro("info", &vvae::Model::info, nb::rv_policy::copy)
+      .def(
+          "encoded_shape",
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return shape_tuple(checked([&] { return self.encoded_shape(shape_of(s)); }));
+          },
+          "shape"_a)
+      .def(
+          "decoded_shape",
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return shape_tuple(checked([&] { return self.decoded_shape(shape_of(s)); }));
+          },
+          "shape"_a)
+      .def(
+          "plan_encode",
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return checked([&] { return self.plan_encode(shape_of(s)); });
+          },
+          "shape"_a)
+      .def(
+          "plan_decode",
+          [](const vvae::Model& self, const std::vector<int64_t>& s) {
+            return checked([&] { return self.plan_decode(shape_of(s)); });
+          },
+          "shape"_a)
+      .def(
+          "encode",
+          [](const vvae::Model& self, nb::handle x, bool sample, uint64_t seed, bool unscaled,
+             nb::object progress) {
+            const Input in = view_input(x, "x");
+            checked([&] { return self.encoded_shape(in.tensor.shape()); });
+            check_finite(in.tensor, "x");
+            const Progress hook(std::move(progress));
+            vvae::EncodeOptions o;
+            o.sample = sample;
+            o.seed = seed;
+            o.unscaled = unscaled;
+            o.progress = hook.callback();
+            const vvae::EncodeResult r = compute(hook, [&] { return self.encode(in.tensor, o); });
+            nb::dict out;
+            out["z"] = to_python(r.z, in.framework);
+            out["mean"] = to_python(r.mean, in.framework);
+            out["logvar"] = to_python(r.logvar, in.framework);
+            out["moments"] = to_python(r.moments, in.framework);
+            return out;
+          },
+          "x"_a, "sample"_a = false, "seed"_a = 0, "unscaled"_a = false, "progress"_a = nb::none(),
+          "Encodes x (B, C, T, H, W) float32: {'z', 'mean', 'logvar', 'moments'} (None where the "
+          "family has no posterior). z is scaled as upstream's encode unless unscaled.")
+      .def(
+          "decode",
+          [](const vvae::Model& self, nb::handle z, bool unscaled, nb::object progress) {
+            const Input in = view_input(z, "z");
+            checked([&] { return self.decoded_shape(in.tensor.shape()); });
+            check_finite(in.tensor, "z");
+            const Progress hook(std::move(progress));
+            vvae::DecodeOptions o;
+            o.unscaled = unscaled;
+            o.progress = hook.callback();
+            return to_python(compute(hook, [&] { return self.decode(in.tensor, o); }),
+                             in.framework);
+          },
+          "z"_a, "unscaled"_a = false, "progress"_a = nb::none(),
+          "Decodes z (B, C, T, H, W) float32 (scaled as encode returns it, unless unscaled).");
+
+  m.def(
+      "sample_posterior",
+      [](nb::handle mean, nb::handle logvar, uint64_t seed) {
+        const Input a = view_input(mean, "mean"), b = view_input(logvar, "logvar");
+        if (a.tensor.shape() != b.tensor.shape())
+          throw nb::value_error("mean and logvar must have the same shape");
+        const vvae::Tensor draw = [&] {
+          nb::gil_scoped_release release;
+          vvae::set_num_threads(g_threads.load());
+          return vvae::sample_posterior(a.tensor, b.tensor, seed);
+        }();
+        return to_python(draw, a.framework);
+      },
+      "mean"_a, "logvar"_a, "seed"_a,
+      "mean + exp(logvar / 2) * eps, eps drawn from `seed` (the draw of encode(sample=True)).");
+
+  // What the zero-copy tests look at: an input viewed and handed back as an output, so its
+  // memory must be the input's.
+  m.def("_view_roundtrip", [](nb::handle x, size_t rank) {
+    const Input in = view_input(x, "x", rank);
+    // The view owns nothing; handing it out needs an owner that keeps the input alive.
+    auto* kept = new nb::object(nb::borrow(x));
+    nb::capsule owner(kept, [](void* p) noexcept { delete static_cast<nb::object*>(p); });
+    std::vector<size_t> shape(in.tensor.shape().begin(), in.tensor.shape().end());
+    auto* data = const_cast<float*>(in.tensor.data());
+    if (in.framework == Framework::kTorch)
+      return nb::object(
+          nb::ndarray<nb::pytorch, float>(data, shape.size(), shape.data(), owner).cast());
+    return nb::object(
+        nb::ndarray<nb::numpy, float>(data, shape.size(), shape.data(), owner).cast());
+  });
+  m.def("_output_address", [](const vvae::Model& self, nb::handle x) {
+    // The address of the z a fresh encode returns, and the array made of it: they must match.
+    const Input in = view_input(x, "x");
+    const vvae::EncodeResult r = [&] {
+      nb::gil_scoped_release release;
+      return self.encode(in.tensor);
+    }();
+    return nb::make_tuple(reinterpret_cast<uintptr_t>(r.z.data()), to_python(r.z, in.framework));
+  });
+
+  // --- media ---------------------------------------------------------------------------------
+  m.def(
+      "load_clip",
+      [](const std::string& path, const vvae::Model* model, int64_t num_frames,
+         int64_t frame_interval, double fps_max, const std::string& resolution, int64_t height,
+         int64_t width, const std::string& framework) {
+        const Framework f = parse_framework(framework);
+        vvae::ClipOptions o;
+        o.frames.num_frames = num_frames;
+        o.frames.frame_interval = frame_interval;
+        o.frames.fps_max = fps_max;
+        o.resolution = resolution;
+        o.height = height;
+        o.width = width;
+        const vvae::Clip clip = [&] {
+          nb::gil_scoped_release release;
+          const vvae::ShapeRules rules =
+              model != nullptr ? vvae::shape_rules(*model) : vvae::ShapeRules();
+          return vvae::load_clip(path, o, rules);
+        }();
+        return nb::make_tuple(to_python(clip.x, f), clip_dict(clip));
+      },
+      "path"_a, "model"_a.none() = nb::none(), "num_frames"_a = 0, "frame_interval"_a = 1,
+      "fps_max"_a = 0.0, "resolution"_a = "", "height"_a = 0, "width"_a = 0,
+      "framework"_a = "numpy");
+
+  m.def(
+      "write_video",
+      [](const std::string& path, nb::handle x, double fps, int crf, int64_t batch) {
+        const Input in = view_input(x, "x");
+        if (in.tensor.dim(1) != 3)
+          throw nb::value_error("x must have 3 (RGB) channels to be written as frames");
+        if (batch < 0 || batch >= in.tensor.dim(0))
+          throw nb::value_error("batch is out of range for x");
+        const bool image = vvae::is_image_output_path(path);
+        if (!image && !vvae::is_video_output_path(path))
+          throw nb::value_error(("cannot tell the format of '" + path +
+                                 "': write .mp4, .mkv or .mov videos, or a .png image")
+                                    .c_str());
+        if (image && in.tensor.dim(2) != 1)
+          throw nb::value_error(
+              ("a .png holds one frame; x has " + std::to_string(in.tensor.dim(2))).c_str());
+        nb::gil_scoped_release release;
+        const vvae::RgbFrames rgb = vvae::tensor_to_rgb(in.tensor, batch);
+        if (image) {
+          vvae::write_png(path, rgb.frame(0), rgb.height, rgb.width);
+        } else {
+          vvae::VideoWriteOptions w;
+          w.fps = fps;
+          w.crf = crf;
+          vvae::write_video(path, rgb, w);
+        }
+      },
+      "path"_a, "x"_a, "fps"_a = 16.0, "crf"_a = 23, "batch"_a = 0);
+
+  m.def(
+      "clip_metrics",
+      [](nb::handle a, nb::handle b) {
+        const Input x = view_input(a, "a"), y = view_input(b, "b");
+        if (x.tensor.shape() != y.tensor.shape()) throw nb::value_error("a and b differ in shape");
+        if (x.tensor.dim(1) != 3) throw nb::value_error("a and b must be RGB (3 channels)");
+        nb::list out;
+        for (int64_t i = 0; i < x.tensor.dim(0); ++i) {
+          const vvae::ClipMetrics c = [&] {
+            nb::gil_scoped_release release;
+            return vvae::clip_metrics(vvae::tensor_to_rgb(x.tensor, i),
+                                      vvae::tensor_to_rgb(y.tensor, i));
+          }();
+          nb::dict d;
+          d["psnr"] = c.mean_psnr;
+          d["ssim"] = c.mean_ssim;
+          d["psnr_frames"] = c.psnr;
+          d["ssim_frames"] = c.ssim;
+          out.append(d);
+        }
+        return out;
+      },
+      "a"_a, "b"_a,
+      "PSNR and SSIM per clip of a batch, on the 8-bit frames Open-Sora's save_sample makes.");
+
+  m.def(
+      "write_latent_file",
+      [](const std::string& path, const vvae::Model* model, nb::handle z, nb::handle mean,
+         nb::handle logvar, const std::map<std::string, std::string>& metadata,
+         std::optional<std::vector<int64_t>> input_shape, bool sampled, uint64_t seed) {
+        vvae::EncodeResult r;
+        r.z = view_input(z, "z").tensor;
+        if (!mean.is_none()) r.mean = view_input(mean, "mean").tensor;
+        if (!logvar.is_none()) r.logvar = view_input(logvar, "logvar").tensor;
+        if (r.mean.defined() != r.logvar.defined())
+          throw nb::value_error("give both mean and logvar, or neither");
+        vvae::Metadata meta;
+        if (model != nullptr) {
+          vvae::EncodeOptions e;
+          e.sample = sampled;
+          e.seed = seed;
+          meta = input_shape ? vvae::latent_metadata(model->info(), shape_of(*input_shape), e)
+                             : vvae::model_metadata(model->info());
+        }
+        for (const auto& [k, v] : metadata) meta[k] = v;
+        nb::gil_scoped_release release;
+        vvae::write_latent_file(path, r, meta);
+      },
+      "path"_a, "model"_a.none() = nb::none(), "z"_a, "mean"_a = nb::none(),
+      "logvar"_a = nb::none(), "metadata"_a = std::map<std::string, std::string>{},
+      "input_shape"_a = nb::none(), "sampled"_a = false, "seed"_a = 0);
+
+  m.def(
+      "read_latent_file",
+      [](const std::string& path, const std::string& name, const std::string& framework) {
+        const Framework f = parse_framework(framework);
+        const vvae::LatentFile file = [&] {
+          nb::gil_scoped_release release;
+          return vvae::read_latent_file(path, name);
+        }();
+        nb::dict d;
+        d["z"] = to_python(file.z, f);
+        d["mean"] = to_python(file.mean, f);
+        d["logvar"] = to_python(file.logvar, f);
+        d["metadata"] = file.metadata;
+        return d;
+      },
+      "path"_a, "name"_a = "", "framework"_a = "numpy");
+
+  m.def(
+      "reconstruct_clip",
+      [](const vvae::Model& model, const std::string& path, const std::string& out_dir,
+         int64_t num_frames, int64_t frame_interval, double fps_max, const std::string& resolution,
+         int64_t height, int64_t width, bool sample, uint64_t seed, double fps, int crf,
+         bool compare, bool latents, const std::string& model_label,
+         const std::vector<std::string>& inputs) {
+        vvae::ReconstructOptions o;
+        o.out_dir = out_dir;
+        o.clip.frames.num_frames = num_frames;
+        o.clip.frames.frame_interval = frame_interval;
+        o.clip.frames.fps_max = fps_max;
+        o.clip.resolution = resolution;
+        o.clip.height = height;
+        o.clip.width = width;
+        o.encode.sample = sample;
+        o.encode.seed = seed;
+        o.fps = fps;
+        o.crf = crf;
+        o.compare = compare;
+        o.latents = latents;
+        o.model_label = model_label;
+        // No output may replace what the run reads: the clip and the model's files.
+        o.inputs.add(path);
+        for (const auto& input : inputs) o.inputs.add(input);
+        const vvae::ClipResult r = [&] {
+          nb::gil_scoped_release release;
+          vvae::set_num_threads(g_threads.load());
+          std::vector<vvae::ManifestEntry> entries = vvae::entries_from_paths({path});
+          vvae::assign_names(entries);
+          vvae::check_output_subfolders(out_dir);
+          const std::string key = vvae::run_key(model.info(), o);
+          // A clip an earlier run completed with the same key is not redone (as the CLI).
+          if (auto done = vvae::completed_clip(entries.front(), o, key)) return *done;
+          return vvae::reconstruct_clip(model, entries.front(), o, key);
+        }();
+        return clip_result_dict(r);
+      },
+      "model"_a, "path"_a, "out_dir"_a, "num_frames"_a = 0, "frame_interval"_a = 1,
+      "fps_max"_a = 0.0, "resolution"_a = "", "height"_a = 0, "width"_a = 0, "sample"_a = false,
+      "seed"_a = 0, "fps"_a = 0.0, "crf"_a = 23, "compare"_a = false, "latents"_a = false,
+      "model_label"_a = "", "inputs"_a = std::vector<std::string>{});
+
+  m.def("format_memory", &vvae::format_memory, "bytes"_a);
+}
