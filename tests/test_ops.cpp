@@ -1,6 +1,7 @@
 // Each kernel against a naive reference written from its definition.
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "core/profile.hpp"
 #include "core/random.hpp"
@@ -156,6 +157,27 @@ TEST(Conv, BiasAtAnUnalignedAddress) {
   Tensor twice = naive_conv(x, w, b, g, y.shape());
   add_inplace(twice, naive_conv(x, w, b, g, y.shape()));
   EXPECT_TRUE(close(y, twice, 1e-5));
+}
+
+// A oneDNN primitive made on one thread runs on others, at once, each with its own scratchpad
+// (oneDNN's own one belongs to the thread that made the primitive: a crash under
+// VVAE_MAX_ISA=sse41 when a model made on one thread encoded on another).
+TEST(Conv, OneDnnPrimitiveRunsOnOtherThreadsAtOnce) {
+  const ComputeOptions direct{Precision::kFp32, ConvAlgorithm::kDirect};
+  const ComputeScope scope(direct);
+  const Tensor x = random_tensor({1, 5, 20, 18, 8}, 93),
+               w = random_tensor({16, 8, 3, 3, 3}, 94, 0.2f);
+  const Conv conv(w, random_tensor({16}, 95), ConvGeometry::uniform(3, 1, 1));
+  const Tensor made_here = conv(x);
+  std::vector<Tensor> results(8);
+  std::vector<std::thread> threads;
+  for (size_t t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      const ComputeScope mode(direct);
+      for (size_t i = t; i < results.size(); i += 2) results[i] = conv(x);
+    });
+  for (std::thread& t : threads) t.join();
+  for (const Tensor& y : results) EXPECT_TRUE(close(y, made_here, 0.0));
 }
 
 // A convolution in a faster mode against fp32: close, and (for bf16) measurably not identical,

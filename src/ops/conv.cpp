@@ -38,6 +38,15 @@ namespace {
 
 thread_local ComputeOptions t_compute;
 
+// A reorder and the scratchpad it asks for.
+struct Reorder {
+  dnnl::reorder primitive;
+  memory::desc scratchpad;
+  void operator()(const memory& from, const memory& to) const {
+    execute_with_scratchpad(primitive, {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}}, scratchpad);
+  }
+};
+
 // A primitive and how our float32 channels-last tensors reach it: when it wants another type
 // (bf16 inputs) src and dst go through reorders.
 struct Primitive {
@@ -46,7 +55,7 @@ struct Primitive {
   memory weights;                   // packed in the layout this primitive wants
   memory::desc user_src, user_dst;  // float32 channels-last
   bool stage_src = false, stage_dst = false;
-  dnnl::reorder src_in, dst_in, dst_out;
+  Reorder src_in, dst_in, dst_out;
 };
 
 tag activation_tag(int spatial_dims) {
@@ -58,8 +67,9 @@ tag weights_tag(int spatial_dims, bool grouped) {
   return spatial_dims == 3 ? tag::oidhw : tag::oihw;
 }
 
-dnnl::reorder make_reorder(const memory::desc& from, const memory::desc& to) {
-  return dnnl::reorder(dnnl::reorder::primitive_desc(cpu_engine(), from, cpu_engine(), to));
+Reorder make_reorder(const memory::desc& from, const memory::desc& to) {
+  const dnnl::reorder::primitive_desc pd(cpu_engine(), from, cpu_engine(), to, scratchpad_attr());
+  return {dnnl::reorder(pd), pd.scratchpad_desc()};
 }
 
 // Scratch bytes as a tracked float tensor (counted by dry runs and memory statistics).
@@ -184,8 +194,7 @@ struct Conv::Impl {
                        weights_tag(geometry.spatial_dims, geometry.groups > 1));
     memory source(plain, cpu_engine(), const_cast<float*>(weight.data()));
     memory mem(wanted, cpu_engine());
-    dnnl::reorder(source, mem).execute(cpu_stream(), source, mem);
-    cpu_stream().wait();
+    make_reorder(plain, wanted)(source, mem);
     release_file_pages(weight.data(), weight.bytes());
     packed.emplace_back(wanted, mem);
     return mem;
@@ -239,7 +248,7 @@ struct Conv::Impl {
     memory::desc wei_md(weight_dims(), compute, tag::any);
     memory::desc bias_md =
         bias.numel() > 0 ? memory::desc({out_channels}, dt::f32, tag::a) : memory::desc();
-    dnnl::primitive_attr attr;
+    dnnl::primitive_attr attr = scratchpad_attr();
     if (accumulate) {
       dnnl::post_ops ops;
       ops.append_sum(1.0f);
@@ -428,17 +437,16 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
   Tensor dst_stage = prim->stage_dst ? staging_buffer(prim->pd.dst_desc()) : Tensor();
   if (dry_run_active()) return;
 
-  auto& stream = cpu_stream();
   memory user_src(prim->user_src, cpu_engine(), const_cast<float*>(x.data()));
   memory user_dst(prim->user_dst, cpu_engine(), dst.data());
   memory src = user_src, out = user_dst;
   if (prim->stage_src) {
     src = memory(prim->pd.src_desc(), cpu_engine(), src_stage.data());
-    prim->src_in.execute(stream, user_src, src);
+    prim->src_in(user_src, src);
   }
   if (prim->stage_dst) {
     out = memory(prim->pd.dst_desc(), cpu_engine(), dst_stage.data());
-    if (accumulate) prim->dst_in.execute(stream, user_dst, out);
+    if (accumulate) prim->dst_in(user_dst, out);
   }
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim->weights}, {DNNL_ARG_DST, out}};
@@ -446,13 +454,11 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
     args.emplace(DNNL_ARG_BIAS, memory(prim->pd.bias_desc(), cpu_engine(),
                                        const_cast<float*>(impl_->bias.data())));
   const auto start = std::chrono::steady_clock::now();
-  prim->conv.execute(stream, args);
-  stream.wait();
+  execute_with_scratchpad(prim->conv, std::move(args), prim->pd.scratchpad_desc());
   const double seconds = seconds_since(start);
   count_conv_seconds(seconds);
   profile_record(profile_name("direct"), profile_shape(x.shape()), seconds, 0, flops);
-  if (prim->stage_dst) prim->dst_out.execute(stream, out, user_dst);
-  stream.wait();
+  if (prim->stage_dst) prim->dst_out(out, user_dst);
 }
 
 }  // namespace vvae

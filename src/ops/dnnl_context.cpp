@@ -1,5 +1,8 @@
 #include "ops/dnnl_context.hpp"
 
+#include <cstdlib>
+#include <memory>
+
 #include "core/cpu.hpp"
 #include "vvae/error.hpp"
 
@@ -34,8 +37,38 @@ dnnl::engine& cpu_engine() {
 }
 
 dnnl::stream& cpu_stream() {
-  static dnnl::stream stream(cpu_engine());
+  thread_local dnnl::stream stream(cpu_engine());
   return stream;
+}
+
+dnnl::primitive_attr scratchpad_attr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void execute_with_scratchpad(const dnnl::primitive& primitive,
+                             std::unordered_map<int, dnnl::memory> args,
+                             const dnnl::memory::desc& scratchpad) {
+  // Plans count this buffer as the run's scratch (RunPlan::scratch_bytes), not as a tensor.
+  struct Free {
+    void operator()(void* p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<void, Free> buffer;
+  thread_local size_t capacity = 0;
+  const size_t bytes = scratchpad.get_size();
+  if (bytes > 0) {
+    if (capacity < bytes) {
+      constexpr size_t kAlign = 64;  // oneDNN's kernels may use aligned vector loads
+      const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+      buffer.reset(std::aligned_alloc(kAlign, rounded));
+      if (!buffer) fail("out of memory for a ", rounded, "-byte convolution scratchpad");
+      capacity = rounded;
+    }
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, cpu_engine(), buffer.get()));
+  }
+  primitive.execute(cpu_stream(), args);
+  cpu_stream().wait();
 }
 
 std::string onednn_isa_name() {

@@ -38,7 +38,7 @@ struct WinogradAxis {
   bool upsampled = false;  // nearest x2 of the padded source
   bool replicate = false;  // the padding repeats the edge values instead of zeros
 
-  int64_t out() const;               // output extent
+  int64_t out() const;  // output extent
   // The source index input coordinate u reads, or -1 where the input is zero: in the zero
   // padding, and past the input's extent (where the last tiles overhang the output).
   int64_t source(int64_t u) const {
