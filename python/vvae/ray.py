@@ -22,6 +22,7 @@ own index writer (the CLI's format).
 """
 
 import os
+import warnings
 from typing import Optional
 
 from . import _vvae
@@ -145,9 +146,15 @@ def encode_dataset(manifest, out, *, model, num_actors: int = 2, threads_per_act
     kwargs = dict(model=os.fspath(model),
                   out_dir=os.path.abspath(out), threads=int(threads_per_actor), weights=weights,
                   precision=precision, conv_algorithm=conv_algorithm, **clip_options)
-    results = ds.map_batches(encoder or LatentEncoder, fn_constructor_kwargs=kwargs,
-                             concurrency=int(num_actors), batch_size=int(batch_size),
-                             num_cpus=int(threads_per_actor), **remote).take_all()
+    with warnings.catch_warnings():
+        if max_retries is not None and not ray_remote_args:
+            # Ray Data (2.60) warns on any remote argument passed by keyword, yet has no named
+            # parameter for restarts: its actor pool reads max_restarts / max_task_retries from
+            # exactly these (and defaults them to -1, unbounded).
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+        results = ds.map_batches(encoder or LatentEncoder, fn_constructor_kwargs=kwargs,
+                                 concurrency=int(num_actors), batch_size=int(batch_size),
+                                 num_cpus=int(threads_per_actor), **remote).take_all()
 
     by_row = {}
     for r in results:
