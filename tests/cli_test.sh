@@ -7,26 +7,7 @@ DATA=$(cd "$2" && pwd)
 CASE=$DATA/golden/ae2d_small
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-failures=0
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect_error NAME OUTPUT_FILE CMD...: non-zero exit, exactly one stderr line starting with
-# "vvae: error:", and OUTPUT_FILE (and any temporary beside it) not created.
-expect_error() {
-  local name=$1 out=$2
-  shift 2
-  "$@" >"$WORK/stdout" 2>"$WORK/stderr"
-  local rc=$?
-  local lines
-  lines=$(wc -l <"$WORK/stderr")
-  [ $rc -ne 0 ] || fail "$name: exit code 0"
-  [ "$lines" -eq 1 ] || fail "$name: $lines stderr lines: $(cat "$WORK/stderr")"
-  grep -q '^vvae: error: ' "$WORK/stderr" || fail "$name: stderr is not an error line: $(cat "$WORK/stderr")"
-  [ -e "$out" ] && fail "$name: output $out was left behind"
-  ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary file left behind"
-  echo "ok: $name: $(cat "$WORK/stderr")"
-}
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 
 # check_parity NAME FILE_A TENSOR_A FILE_B TENSOR_B [TOL]: max|a-b|/max|a| <= TOL (1e-4).
 check_parity() {
@@ -187,8 +168,4 @@ grep -q "must be in \[1, 16384\]" "$WORK/stderr" || fail "--tile-size bound: $(c
 "$VVAE" --help >/dev/null || fail "--help"
 "$VVAE" --version | grep -q . || fail "--version"
 
-if [ $failures -ne 0 ]; then
-  echo "$failures CLI check(s) failed"
-  exit 1
-fi
-echo "all CLI checks passed"
+checks_end "CLI"

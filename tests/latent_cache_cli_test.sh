@@ -6,23 +6,9 @@
 # folder, Slurm's --shard auto, bad invocations, and --format opensora's files.
 #   latent_cache_cli_test.sh VVAE MAKE_VIDEO TESTS_DATA
 set -u
-VVAE=$(realpath "$1")
-MAKE=$(realpath "$2")
-DATA=$(cd "$3" && pwd)
-MODEL=$DATA/golden/ae2d_small
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 source "$(dirname "$(realpath "$0")")/lib/kill_resume.sh"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 1
-failures=0
-export OMP_WAIT_POLICY=passive  # a loaded CI machine: do not spin
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-seen=0
-ok() {
-  [ $failures -eq $seen ] && echo "ok: $*"
-  seen=$failures
-}
+checks_begin "$@"
 encode() { "$VVAE" encode --model "$MODEL" --threads 1 "$@"; }
 col() { kr_csv_column "$1" "$2"; }
 # count_of LOG WHAT: the number before WHAT in the run's summary line ("22 encoded, ...").
@@ -189,17 +175,6 @@ grep -q "shard 2/4 of $N" auto.log || fail "--shard auto: $(head -1 auto.log)"
 ok "--shard auto (SLURM_ARRAY_TASK_ID 3 of 1..4): shard 2/4, the rest pending"
 
 # --- bad invocations: one error line, nothing written -----------------------------------------
-expect_error() {
-  local name=$1 out=$2
-  shift 2
-  "$@" >"$WORK/stdout" 2>"$WORK/stderr"
-  local rc=$?
-  [ $rc -ne 0 ] || fail "$name: exit code 0"
-  [ "$(wc -l <"$WORK/stderr")" -eq 1 ] || fail "$name: stderr is not one line: $(cat "$WORK/stderr")"
-  grep -q '^vvae: error: ' "$WORK/stderr" || fail "$name: not an error line: $(cat "$WORK/stderr")"
-  [ -e "$out" ] && fail "$name: $out was written"
-  ok "$name: $(cat "$WORK/stderr")"
-}
 expect_error "--resume without --manifest" z.safetensors encode clips/c1.mkv -o z.safetensors --resume
 expect_error "--manifest and a clip" none encode clips/c1.mkv --manifest data.csv -o none
 expect_error "missing manifest" none encode --manifest nope.csv -o none
@@ -243,8 +218,4 @@ encode --manifest data.csv -o clean --resume >touch.log 2>&1 || fail "resume aft
 [ "$(count_of touch.log encoded)" = 1 ] || fail "a touched source: $(tail -1 touch.log)"
 ok "a source with a new mtime is encoded again, the others resumed"
 
-if [ $failures -ne 0 ]; then
-  echo "$failures latent cache check(s) failed"
-  exit 1
-fi
-echo "all latent cache checks passed"
+checks_end "latent cache"

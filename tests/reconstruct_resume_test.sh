@@ -5,23 +5,9 @@
 # summary over both. Shares its kill/resume code with latent_cache_cli_test.sh.
 #   reconstruct_resume_test.sh VVAE MAKE_VIDEO TESTS_DATA
 set -u
-VVAE=$(realpath "$1")
-MAKE=$(realpath "$2")
-DATA=$(cd "$3" && pwd)
-MODEL=$DATA/golden/ae2d_small
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 source "$(dirname "$(realpath "$0")")/lib/kill_resume.sh"
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 1
-failures=0
-export OMP_WAIT_POLICY=passive
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-seen=0
-ok() {
-  [ $failures -eq $seen ] && echo "ok: $*"
-  seen=$failures
-}
+checks_begin "$@"
 recon() { "$VVAE" reconstruct --model "$MODEL" --threads 1 --latents "$@"; }
 # clips_of SUMMARY: "path status psnr" per clip, sorted by path.
 clips_of() {
@@ -99,8 +85,4 @@ recon --manifest data.csv -o shards --resume >sr.log 2>&1 || fail "resume over s
 check_resumed shards $N
 ok "two shards at once, then one summary over both"
 
-if [ $failures -ne 0 ]; then
-  echo "$failures reconstruct fault check(s) failed"
-  exit 1
-fi
-echo "all reconstruct fault checks passed"
+checks_end "reconstruct fault"

@@ -13,15 +13,7 @@ WORK=$BASE/work  # the user's files: hashed before and after each refused comman
 LOG=$BASE/log    # what the checks themselves write
 mkdir -p "$WORK" "$LOG"
 cd "$WORK" || exit 1
-failures=0
-export OMP_WAIT_POLICY=passive
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-seen=0
-ok() {
-  [ $failures -eq $seen ] && echo "ok: $*"
-  seen=$failures
-}
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 run() { "$VVAE" "$@" --threads 1; }
 
 # A copy of the model: even a broken check cannot touch the repository's files.
@@ -214,8 +206,4 @@ else
 fi
 no_temporaries "the end"
 
-if [ $failures -ne 0 ]; then
-  echo "$failures safety check(s) failed"
-  exit 1
-fi
-echo "all safety checks passed"
+checks_end "safety"

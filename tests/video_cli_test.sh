@@ -3,40 +3,10 @@
 # vvae_make_video, frames checked numerically (vvae compare), every bad input giving one error
 # line and no output, and manifest mode (failed clips, shards, resume after a killed run).
 set -u
-VVAE=$(realpath "$1")
-MAKE=$(realpath "$2")
-DATA=$(cd "$3" && pwd)
-MODEL=$DATA/golden/ae2d_small
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK" || exit 1
-failures=0
-export OMP_WAIT_POLICY=passive  # a loaded CI machine: do not spin
-
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-# ok MESSAGE: printed when the checks since the previous ok all passed.
-seen=0
-ok() {
-  [ $failures -eq $seen ] && echo "ok: $*"
-  seen=$failures
-}
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
+checks_begin "$@"
 run() { "$VVAE" "$@" --threads 1; }
 
-# expect_error NAME OUTPUT CMD...: non-zero exit, one stderr line "vvae: error: ...", no OUTPUT
-# and no temporary beside it.
-expect_error() {
-  local name=$1 out=$2
-  shift 2
-  "$@" >"$WORK/stdout" 2>"$WORK/stderr"
-  local rc=$?
-  [ $rc -ne 0 ] || fail "$name: exit code 0"
-  [ "$(wc -l <"$WORK/stderr")" -eq 1 ] || fail "$name: stderr is not one line: $(cat "$WORK/stderr")"
-  grep -q '^vvae: error: ' "$WORK/stderr" || fail "$name: not an error line: $(cat "$WORK/stderr")"
-  [ -e "$out" ] && fail "$name: output $out was left behind"
-  ls "$out".tmp-* >/dev/null 2>&1 && fail "$name: temporary left behind"
-  rm -rf "$out"
-  ok "$name: $(cat "$WORK/stderr")"
-}
 
 # psnr_of A B [TENSOR_A TENSOR_B]: the PSNR (range 2) vvae compare reports.
 psnr_of() {
@@ -275,8 +245,4 @@ left=$(find m3 -name '*.tmp-*' | wc -l)
 [ "$left" -eq 0 ] || fail "$left temporaries left after resume: $(find m3 -name '*.tmp-*')"
 ok "killed after $before clips, resume skipped $skipped, every clip once in summary.json"
 
-if [ $failures -ne 0 ]; then
-  echo "$failures video CLI check(s) failed"
-  exit 1
-fi
-echo "all video CLI checks passed"
+checks_end "video CLI"

@@ -423,6 +423,27 @@ vvae::CacheRow cache_row_of(nb::handle obj) {
   return r;
 }
 
+// Which frames of a clip, at which size: the clip options of encode_manifest, the cache writer
+// and reconstruct_clip (Python's keywords, as the CLI's flags).
+vvae::ClipOptions clip_options(int64_t num_frames, int64_t frame_interval, double fps_max,
+                               const std::string& resolution, int64_t height, int64_t width) {
+  vvae::ClipOptions c;
+  c.frames.num_frames = num_frames;
+  c.frames.frame_interval = frame_interval;
+  c.frames.fps_max = fps_max;
+  c.resolution = resolution;
+  c.height = height;
+  c.width = width;
+  return c;
+}
+
+vvae::EncodeOptions encode_options(bool sample, uint64_t seed) {
+  vvae::EncodeOptions e;
+  e.sample = sample;
+  e.seed = seed;
+  return e;
+}
+
 // Everything but the model and manifest, as the CLI's `encode --manifest` sets them.
 vvae::LatentCacheOptions cache_options(const std::string& out_dir, bool resume, int64_t num_frames,
                                        int64_t frame_interval, double fps_max,
@@ -435,14 +456,8 @@ vvae::LatentCacheOptions cache_options(const std::string& out_dir, bool resume, 
   vvae::LatentCacheOptions o;
   o.out_dir = out_dir;
   o.resume = resume;
-  o.clip.frames.num_frames = num_frames;
-  o.clip.frames.frame_interval = frame_interval;
-  o.clip.frames.fps_max = fps_max;
-  o.clip.resolution = resolution;
-  o.clip.height = height;
-  o.clip.width = width;
-  o.encode.sample = sample;
-  o.encode.seed = seed;
+  o.clip = clip_options(num_frames, frame_interval, fps_max, resolution, height, width);
+  o.encode = encode_options(sample, seed);
   o.compute.precision = parse_precision(precision);
   o.compute.conv_algorithm = parse_conv_algorithm(conv_algorithm);
   checked([&] {
@@ -790,14 +805,8 @@ NB_MODULE(_vvae, m) {
          const std::vector<std::string>& inputs) {
         vvae::ReconstructOptions o;
         o.out_dir = out_dir;
-        o.clip.frames.num_frames = num_frames;
-        o.clip.frames.frame_interval = frame_interval;
-        o.clip.frames.fps_max = fps_max;
-        o.clip.resolution = resolution;
-        o.clip.height = height;
-        o.clip.width = width;
-        o.encode.sample = sample;
-        o.encode.seed = seed;
+        o.clip = clip_options(num_frames, frame_interval, fps_max, resolution, height, width);
+        o.encode = encode_options(sample, seed);
         o.fps = fps;
         o.crf = crf;
         o.compare = compare;

@@ -5,10 +5,12 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include <filesystem>
 
 #include "io/atomic_file.hpp"
+#include "media/folders.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -66,17 +68,38 @@ void InputFiles::check_output_folder(const std::string& dir) const {
   }
 }
 
+bool process_is_gone(int64_t pid) {
+  return pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
+void make_real_folder(const std::string& path, const std::string& owner) {
+  if (::mkdir(path.c_str(), 0777) == 0) return;
+  const int err = errno;
+  struct stat st {};
+  if (err == EEXIST && ::lstat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return;
+    if (S_ISLNK(st.st_mode))
+      fail("'", path, "' is a symbolic link: vvae writes only into real folders inside the ", owner,
+           " (remove the link, or write to another ", owner, ")");
+    fail("'", path, "' is a file, not a folder: remove it, or write to another ", owner);
+  }
+  fail("cannot create folder '", path, "': ", std::strerror(err));
+}
+
 void remove_stale_temporaries_of(const std::string& path) {
   const fs::path p(path);
   const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  // Only in a real folder: through a symlink the clean-up would reach somewhere else.
+  struct stat folder {};
+  if (::lstat(dir.c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) return;
   const std::string name = p.filename().string();
   std::error_code ec;
   for (const auto& f : fs::directory_iterator(dir, ec)) {
     int64_t pid = 0;
     struct stat st {};
-    if (!is_temporary_of(f.path().filename().string(), name, &pid) || pid == ::getpid()) continue;
-    if (pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    if (::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) ::unlink(f.path().c_str());
+    if (is_temporary_of(f.path().filename().string(), name, &pid) && process_is_gone(pid) &&
+        ::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
+      ::unlink(f.path().c_str());
   }
 }
 

@@ -25,6 +25,7 @@ extern "C" {
 #include "io/atomic_file.hpp"
 #include "io/utf8.hpp"
 #include "media/file_lock.hpp"
+#include "media/folders.hpp"
 #include "media/torch_file.hpp"
 #include "vvae/error.hpp"
 #include "vvae/latent.hpp"
@@ -143,26 +144,6 @@ FileSample sample_file(const std::string& path, int samples) {
   ::close(fd);
   s.sha256 = h.hex_digest();
   return s;
-}
-
-bool process_is_gone(int64_t pid) {
-  return pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
-}
-
-// Creates `path` as a real folder. A symlink (or a file) of that name is refused: it would send
-// outputs, and the clean-up of their temporaries, somewhere else.
-void make_real_folder(const std::string& path) {
-  if (::mkdir(path.c_str(), 0777) == 0) return;
-  const int err = errno;
-  struct stat st {};
-  if (err == EEXIST && ::lstat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return;
-    if (S_ISLNK(st.st_mode))
-      fail("'", path, "' is a symbolic link: vvae writes only into real folders inside the ",
-           "cache folder (remove the link, or write to another folder)");
-    fail("'", path, "' is a file, not a folder: remove it, or write to another folder");
-  }
-  fail("cannot create folder '", path, "': ", std::strerror(err));
 }
 
 void check_real_folder_or_absent(const std::string& path) {
@@ -305,8 +286,8 @@ class Run {
 
   // The latents folders, and the temporaries of killed runs removed.
   void prepare_latents_folders() {
-    make_real_folder(cache_.path("latents"));
-    make_real_folder(cache_.path("latents/" + cache_.options_id));
+    make_real_folder(cache_.path("latents"), "cache folder");
+    make_real_folder(cache_.path("latents/" + cache_.options_id), "cache folder");
     sweep_temporaries();
   }
 
@@ -459,7 +440,7 @@ class Run {
         return true;
       }
     }
-    make_real_folder(fs::path(r.latents_path).parent_path().string());
+    make_real_folder(fs::path(r.latents_path).parent_path().string(), "cache folder");
     std::optional<FileLock> lock;
     if (wait)
       lock.emplace(FileLock::lock(cache_.lock_path(r.key)));

@@ -17,8 +17,10 @@
 #include "io/atomic_file.hpp"
 #include "io/utf8.hpp"
 #include "media/file_lock.hpp"
+#include "media/folders.hpp"
 #include "media/visuals.hpp"
 #include "vvae/error.hpp"
+#include "vvae/files.hpp"
 #include "vvae/latent.hpp"
 #include "vvae/memory.hpp"
 #include "vvae/safetensors.hpp"
@@ -49,25 +51,8 @@ std::string lock_path(const ManifestEntry& e, const ReconstructOptions& o) {
   return join(o.out_dir, "." + e.name + ".vvae-lock");
 }
 
-// Creates OUT/folder as a real folder. A symlink (or a file) of that name is refused: it would
-// send outputs, and the clean-up of their temporaries, somewhere else.
 void make_subfolder(const ReconstructOptions& o, const std::string& folder) {
-  const std::string path = join(o.out_dir, folder);
-  if (::mkdir(path.c_str(), 0777) == 0) return;
-  const int err = errno;
-  struct stat st {};
-  if (err == EEXIST && ::lstat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) return;
-    if (S_ISLNK(st.st_mode))
-      fail("'", path, "' is a symbolic link: vvae writes only into real folders inside the ",
-           "output folder (remove the link, or write to another output folder)");
-    fail("'", path, "' is a file, not a folder: remove it, or write to another output folder");
-  }
-  fail("cannot create folder '", path, "': ", std::strerror(err));
-}
-
-bool process_is_gone(int64_t pid) {
-  return pid > 0 && pid != ::getpid() && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+  make_real_folder(join(o.out_dir, folder), "output folder");
 }
 
 // Strings into JSON. Paths are bytes: when a field's strings are not all UTF-8, every one of
@@ -220,20 +205,8 @@ void check_output_subfolders(const std::string& out_dir) {
 }
 
 void remove_stale_temporaries(const ManifestEntry& e, const ReconstructOptions& o) {
-  for (const std::string& rel : possible_outputs(e)) {
-    const fs::path p = fs::path(o.out_dir) / rel;
-    struct stat folder {};
-    if (::lstat(p.parent_path().c_str(), &folder) != 0 || !S_ISDIR(folder.st_mode)) continue;
-    const std::string name = p.filename().string();
-    std::error_code ec;
-    for (const auto& f : fs::directory_iterator(p.parent_path(), ec)) {
-      int64_t pid = 0;
-      struct stat st {};
-      if (is_temporary_of(f.path().filename().string(), name, &pid) && process_is_gone(pid) &&
-          ::lstat(f.path().c_str(), &st) == 0 && S_ISREG(st.st_mode))
-        ::unlink(f.path().c_str());
-    }
-  }
+  for (const std::string& rel : possible_outputs(e))
+    remove_stale_temporaries_of((fs::path(o.out_dir) / rel).string());
 }
 
 ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
