@@ -146,15 +146,6 @@ Model load_with(const std::string& weights, bool strict = false) {
   return Model::load(o);
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Ae2dCheckpoint, MissingAndMisshapedTensorsAreListedTogether) {
   auto w = golden_weights();
   w.erase("decoder.conv_out.bias");

@@ -39,15 +39,6 @@ TilingOptions no_tiling() {
   return t;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // --- parity --------------------------------------------------------------------------------
 
 TEST(DcaeParity, SmallEveryTensor) {

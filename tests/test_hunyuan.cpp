@@ -40,15 +40,6 @@ SafetensorsFile golden_io(const std::string& dir) {
   return SafetensorsFile::open(data_path(dir + "/io.safetensors"));
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TilingOptions untiled() {
   TilingOptions t;
   t.disable = true;

@@ -45,6 +45,15 @@ void expect_default_matches_direct(LoadOptions options, const Tensor& x, double 
   }
 }
 
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 std::string temp_path(const std::string& name) {
   static const fs::path dir = [] {
     fs::path d = fs::temp_directory_path() / ("vvae_tests_" + std::to_string(::getpid()));

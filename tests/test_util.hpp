@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@ namespace vvae::test {
 
 std::string data_path(const std::string& relative);  // under tests/data
 std::string temp_path(const std::string& name);      // a fresh path in a per-process temp dir
+// The message of the vvae::Error `fn` throws; "" when it throws none.
+std::string error_of(const std::function<void()>& fn);
 
 // max |a - b| / max |b|; shapes must match.
 double relative_error(const Tensor& a, const Tensor& b);

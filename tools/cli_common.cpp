@@ -176,6 +176,29 @@ void check_plan_fits(const RunPlan& plan, const std::string& what) {
   check_memory_fits(plan.estimated_peak_bytes, cat(what, " ", to_string(plan.input)));
 }
 
+void add_memory_option(CLI::App& cmd, CommonOptions& o) {
+  cmd.add_option("--max-memory", o.max_memory,
+                 "Cap on the process's resident memory (e.g. 8G, 1.5GiB, 800M): when the "
+                 "configured plan's estimate exceeds it, the tiling that fits with the fewest "
+                 "tiles runs instead (one line says which); refused, with the smallest cap that "
+                 "would do, when none fits");
+}
+
+std::optional<TilingOptions> fitted_tiling(const Model& model, const Shape& input, bool encode,
+                                           const CommonOptions& o) {
+  const char* what = encode ? "encoding" : "decoding";
+  if (o.max_memory.empty()) {
+    check_plan_fits(encode ? model.plan_encode(input) : model.plan_decode(input), what);
+    return std::nullopt;
+  }
+  const int64_t cap = parse_memory_size(o.max_memory);
+  return_freed_memory_promptly();
+  const FittedPlan fit = encode ? model.fit_encode(input, cap) : model.fit_decode(input, cap);
+  if (!o.quiet) std::cout << fit.summary << "\n";
+  check_plan_fits(fit.plan, what);
+  return fit.tiling;
+}
+
 OutputKind output_kind(const std::string& path, bool frames_flag) {
   if (frames_flag) return OutputKind::frames;
   if (fs::path(path).extension() == ".safetensors") return OutputKind::tensor;

@@ -3,6 +3,7 @@
 // tensor, checking output paths early, writing frames by output kind, and formatting.
 
 #include <CLI/CLI.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,6 +26,7 @@ struct CommonOptions {
   LoadOptions load;
   int threads = 0;
   bool quiet = false;
+  std::string max_memory;  // --max-memory SIZE (encode, decode); empty: no cap
 };
 
 // Thrown to leave with a given exit status after the output was printed (no error line).
@@ -86,6 +88,14 @@ void check_frames_folder(const std::string& path, const InputFiles& inputs, bool
 // Fails when the plan's peak memory does not fit the address-space limit or the machine's
 // available memory; `what` says what the run does ("decoding").
 void check_plan_fits(const RunPlan& plan, const std::string& what);
+
+// --max-memory SIZE: the cap on the process's resident memory that picks the tiling.
+void add_memory_option(CLI::App& cmd, CommonOptions& o);
+// The tiling to run an encode (or decode) of `input` with: under --max-memory the plan that
+// fits (one line says which, unless --quiet), else the config's; either way the plan must fit
+// the machine's memory now.
+std::optional<TilingOptions> fitted_tiling(const Model& model, const Shape& input, bool encode,
+                                           const CommonOptions& o);
 
 // What an output path holds, by its extension (or --frames).
 enum class OutputKind { tensor, video, image, frames };

@@ -49,6 +49,7 @@ struct EncodeCommand {
         "--manifest a whole dataset into a latent cache (OUT/latents/..., OUT/index.csv)");
     add_model_options(*cmd, common);
     add_tiling_options(*cmd, common.load);
+    add_memory_option(*cmd, common);
     cmd->add_option("input,-i,--input", input,
                     "Video or image file, or safetensors holding the clip (tensor 'x' or its "
                     "only tensor)");
@@ -81,6 +82,8 @@ struct EncodeCommand {
   void run_manifest() {
     if (!input.empty()) fail("give a clip or --manifest, not both");
     if (!tensor.empty()) fail("--tensor applies to a single safetensors input, not --manifest");
+    if (!common.max_memory.empty())
+      fail("--max-memory applies to a single clip; with --manifest it is not supported yet");
     LatentCacheOptions o;
     o.out_dir = output;
     o.clip = clip.resolve();
@@ -161,8 +164,8 @@ struct EncodeCommand {
       report_clip(*clip_read, common.quiet);
       x = clip_read->x;
     }
-    check_plan_fits(model.plan_encode(x.shape()), "encoding");
-    const EncodeOptions encode = {sample, seed};
+    EncodeOptions encode = {sample, seed};
+    encode.tiling = fitted_tiling(model, x.shape(), true, common);
     const auto start = Clock::now();
     EncodeResult r = model.encode(x, encode);
     const double took = seconds_since(start);
@@ -189,6 +192,7 @@ struct DecodeCommand {
         "decode", "Decode a latent (B,C,T,H,W) to a clip: a tensor, a video or images");
     add_model_options(*cmd, common);
     add_tiling_options(*cmd, common.load);
+    add_memory_option(*cmd, common);
     add_input_option(*cmd, input,
                      "safetensors file holding the latent (tensor 'z' or its only tensor)");
     cmd->add_option("-o,--output", output,
@@ -224,9 +228,10 @@ struct DecodeCommand {
     if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
       fail("the latent holds a batch of ", z.dim(0),
            " clips: decode it to .safetensors, or one clip at a time");
-    check_plan_fits(model.plan_decode(z.shape()), "decoding");
+    DecodeOptions decode;
+    decode.tiling = fitted_tiling(model, z.shape(), false, common);
     const auto start = Clock::now();
-    Tensor x = model.decode(z);
+    Tensor x = model.decode(z, decode);
     const double took = seconds_since(start);
     warn_non_finite(x, "the decoded clip", common.quiet);
     if (kind == OutputKind::tensor) {

@@ -26,4 +26,23 @@ void check_memory_fits(int64_t need_bytes, const std::string& what);
 
 std::string format_memory(int64_t bytes);  // "1.5 GiB"
 
+// A memory size as users write it: a number of bytes, or a number with a binary unit K, M, G or
+// T (also KB/KiB, ...; any case): "2G", "1.5GiB", "800m". Throws Error on anything else.
+int64_t parse_memory_size(const std::string& text);
+
+// What a capped run counts beyond its plan and the process at load: code the first run JITs
+// (LIBXSMM kernels, oneDNN primitives), thread stacks and buffers, the allocator's slack.
+// Measured 9-26 MiB on the tiled and untiled runs of tests/memory_cap_test.sh (AVX2, 2 threads).
+constexpr int64_t kRuntimeAllowanceBytes = int64_t{32} << 20;
+
+// Makes the allocator return freed blocks of 64 KiB and more to the system at once (glibc's
+// default keeps up to 32 MiB blocks on its heap, which a tiled run's many tile-sized tensors
+// leave resident: +26 MiB measured). Called under a memory cap; costs page faults.
+void return_freed_memory_promptly();
+
+// This process's resident memory now (VmRSS), in bytes; 0 where /proc does not say.
+int64_t resident_bytes();
+// Its peak resident memory so far (VmHWM), in bytes; 0 where /proc does not say.
+int64_t peak_resident_bytes();
+
 }  // namespace vvae

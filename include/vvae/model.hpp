@@ -72,6 +72,9 @@ struct EncodeOptions {
   // latent themselves.
   bool unscaled = false;
   ProgressCallback progress = nullptr;  // unset: no reports
+  // This call's tiling, over the loaded config's as LoadOptions::tiling applies (e.g. the one
+  // Model::fit_encode chose); unset: the config's.
+  std::optional<TilingOptions> tiling{};
 };
 
 struct DecodeOptions {
@@ -79,6 +82,7 @@ struct DecodeOptions {
   // encode returns by default; the decoder then takes it as it is.
   bool unscaled = false;
   ProgressCallback progress = nullptr;
+  std::optional<TilingOptions> tiling{};  // as EncodeOptions::tiling
 };
 
 struct EncodeResult {
@@ -130,6 +134,15 @@ struct RunPlan {
   // less than the direct convolution (the upsample-convolutions' 2-tap phase kernels).
   int64_t executed_conv_flops = 0;
   int64_t largest_activation_bytes = 0;  // the largest single tensor the run allocates
+  int64_t tiles = 1;                     // tiles the run codes (1: untiled)
+};
+
+// The plan Model::fit_encode / fit_decode chose to fit a memory cap.
+struct FittedPlan {
+  RunPlan plan;
+  // The tiling that gives it, for EncodeOptions::tiling; unset: the config's own fits.
+  std::optional<TilingOptions> tiling;
+  std::string summary;  // one line: the cap, what was chosen, the estimated peaks
 };
 
 class ModelImpl;
@@ -149,8 +162,21 @@ class Model {
   Shape encoded_shape(const Shape& input) const;
   Shape decoded_shape(const Shape& latent) const;
   // Shapes and memory of an encode (or decode) of `input`; throws Error on an invalid shape.
-  RunPlan plan_encode(const Shape& input) const;
-  RunPlan plan_decode(const Shape& input) const;
+  RunPlan plan_encode(const Shape& input,
+                      const std::optional<TilingOptions>& tiling = std::nullopt) const;
+  RunPlan plan_decode(const Shape& input,
+                      const std::optional<TilingOptions>& tiling = std::nullopt) const;
+
+  // The plan for `input` whose whole process fits in `max_memory` bytes of resident memory (its
+  // estimated peak, what the process held when the model was loaded (code, libraries) and
+  // kRuntimeAllowanceBytes (vvae/memory.hpp) for what a first run adds): the
+  // config's tiling when it fits (upstream's tiles stay the default), else the fitting tiling
+  // with the fewest tiles (spatial and temporal tiles of the tiled families). Throws Error,
+  // naming the smallest cap that would do, when nothing fits.
+  FittedPlan fit_encode(const Shape& input, int64_t max_memory) const;
+  FittedPlan fit_decode(const Shape& input, int64_t max_memory) const;
+  // The process's resident memory once the model was loaded, counted under a cap (fit_encode).
+  int64_t baseline_bytes() const;
 
  private:
   explicit Model(std::unique_ptr<ModelImpl> impl);

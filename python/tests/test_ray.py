@@ -112,7 +112,8 @@ def test_latent_encoder_in_a_pipeline_of_ones_own(cluster, manifest, clean, tmp_
     rows = vvae._vvae.read_manifest(str(manifest))
     ds = ray.data.from_items([{"path": r["path"], "row": r["row"], "text": r["text"]}
                               for r in rows if r["row"] < 4])
-    out = ds.map_batches(vvae.ray.LatentEncoder, batch_size=2, concurrency=1, num_cpus=1,
+    out = ds.map_batches(vvae.ray.LatentEncoder, batch_size=2, num_cpus=1,
+                         compute=ray.data.ActorPoolStrategy(size=1),
                          fn_constructor_kwargs=dict(model=str(MODEL),
                                                     out_dir=str(tmp_path / "cache"))).take_all()
     out.sort(key=lambda r: r["row"])

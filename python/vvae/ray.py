@@ -8,7 +8,8 @@
 or, inside a pipeline of your own, the callable class that loads the model once per actor:
 
     ds = ray.data.from_items([{"row": i, "path": p} for i, p in enumerate(paths)])
-    rows = ds.map_batches(vvae.ray.LatentEncoder, batch_size=4, concurrency=8, num_cpus=4,
+    rows = ds.map_batches(vvae.ray.LatentEncoder, batch_size=4, num_cpus=4,
+                          compute=ray.data.ActorPoolStrategy(size=8),
                           fn_constructor_kwargs=dict(model="models/ae2d-tiny", out_dir="cache/",
                                                      threads=4, resolution="256px"))
 
@@ -153,7 +154,8 @@ def encode_dataset(manifest, out, *, model, num_actors: int = 2, threads_per_act
             # exactly these (and defaults them to -1, unbounded).
             warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
         results = ds.map_batches(encoder or LatentEncoder, fn_constructor_kwargs=kwargs,
-                                 concurrency=int(num_actors), batch_size=int(batch_size),
+                                 compute=ray.data.ActorPoolStrategy(size=int(num_actors)),
+                                 batch_size=int(batch_size),
                                  num_cpus=int(threads_per_actor), **remote).take_all()
 
     by_row = {}

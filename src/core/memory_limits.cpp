@@ -1,11 +1,15 @@
 #include "vvae/memory.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "vvae/error.hpp"
 
@@ -65,6 +69,48 @@ std::string memory_shortfall(int64_t need_bytes, const std::string& what,
                " available: free memory, or run a smaller clip (or smaller tiles: --tile-size, "
                "--tile-frames)");
   return "";
+}
+
+int64_t parse_memory_size(const std::string& text) {
+  const auto bad = [&] {
+    fail("memory size '", text, "' is not a size: write e.g. 8G, 1.5GiB, 800M or a byte count");
+  };
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    bad();
+  }
+  std::string unit = text.substr(used);
+  for (char& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  const std::string units = "KMGT";
+  double scale = 1;
+  if (!unit.empty()) {
+    const size_t at = units.find(unit[0]);
+    if (at == std::string::npos ||
+        (unit.size() > 1 && unit.substr(1) != "B" && unit.substr(1) != "IB"))
+      bad();
+    scale = std::pow(1024.0, static_cast<double>(at + 1));
+  }
+  const double bytes = value * scale;
+  if (!(bytes >= 1) || bytes > 9.0e18) bad();
+  return static_cast<int64_t>(bytes);
+}
+
+void return_freed_memory_promptly() {
+  ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+  ::mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+int64_t resident_bytes() {
+  const int64_t bytes = proc_kib("/proc/self/status", "VmRSS:");
+  return bytes > 0 ? bytes : 0;
+}
+
+int64_t peak_resident_bytes() {
+  const int64_t bytes = proc_kib("/proc/self/status", "VmHWM:");
+  return bytes > 0 ? bytes : 0;
 }
 
 void check_memory_fits(int64_t need_bytes, const std::string& what) {

@@ -81,26 +81,36 @@ ShapeRule Codec::decoder_rule() const {
   return [this](const Shape& z) { return decoder_shape(z); };
 }
 
-Shape Codec::encoded_shape(const Shape& x) const {
+Shape Codec::encoded_shape(const Shape& x, const TilingSpec* tiling) const {
   check_input(x);
-  Shape z = tiled_output_shape(x, spec_.encode_tiling, encoder_rule());
+  Shape z = tiled_output_shape(x, encode_tiling(tiling), encoder_rule());
   if (spec_.latent.variational()) z[1] /= 2;  // moments [mean | logvar]
   return z;
 }
 
-Shape Codec::decoded_shape(const Shape& z) const {
+Shape Codec::decoded_shape(const Shape& z, const TilingSpec* tiling) const {
   check_clip_shape(z, spec_.latent_channels, "latent");
-  return tiled_output_shape(z, spec_.decode_tiling, decoder_rule());
+  return tiled_output_shape(z, decode_tiling(tiling), decoder_rule());
 }
 
-std::vector<std::string> Codec::encode_notes(const Shape& x) const {
+int64_t Codec::encode_tiles(const Shape& x, const TilingSpec* tiling) const {
+  encoded_shape(x, tiling);
+  return static_cast<int64_t>(tile_frame_counts(x, encode_tiling(tiling)).size());
+}
+
+int64_t Codec::decode_tiles(const Shape& z, const TilingSpec* tiling) const {
+  decoded_shape(z, tiling);
+  return static_cast<int64_t>(tile_frame_counts(z, decode_tiling(tiling)).size());
+}
+
+std::vector<std::string> Codec::encode_notes(const Shape& x, const TilingSpec* tiling) const {
   check_input(x);
-  return describe_tiling(x, spec_.encode_tiling, encoder_rule());
+  return describe_tiling(x, encode_tiling(tiling), encoder_rule());
 }
 
-std::vector<std::string> Codec::decode_notes(const Shape& z) const {
+std::vector<std::string> Codec::decode_notes(const Shape& z, const TilingSpec* tiling) const {
   check_clip_shape(z, spec_.latent_channels, "latent");
-  std::vector<std::string> notes = describe_tiling(z, spec_.decode_tiling, decoder_rule());
+  std::vector<std::string> notes = describe_tiling(z, decode_tiling(tiling), decoder_rule());
   for (auto& note : decode_notes_extra()) notes.push_back(std::move(note));
   return notes;
 }
@@ -141,11 +151,12 @@ Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& progre
   return out;
 }
 
-EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const {
-  encoded_shape(x.shape());
-  Steps done = count_steps(x.shape(), spec_.encode_tiling, options.progress);
+EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options,
+                           const TilingSpec* tiling) const {
+  encoded_shape(x.shape(), tiling);
+  Steps done = count_steps(x.shape(), encode_tiling(tiling), options.progress);
   Tensor raw = run_tiled(
-      x, spec_.encode_tiling,
+      x, encode_tiling(tiling),
       [&](const Tensor& tile) { return run_units(tile, true, !options.unscaled, done); },
       encoder_rule());
   EncodeResult out;
@@ -163,11 +174,12 @@ EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options) const 
   return out;
 }
 
-Tensor Codec::decode(const Tensor& z, const DecodeOptions& options) const {
-  decoded_shape(z.shape());
-  Steps done = count_steps(z.shape(), spec_.decode_tiling, options.progress);
+Tensor Codec::decode(const Tensor& z, const DecodeOptions& options,
+                     const TilingSpec* tiling) const {
+  decoded_shape(z.shape(), tiling);
+  Steps done = count_steps(z.shape(), decode_tiling(tiling), options.progress);
   return run_tiled(
-      z, spec_.decode_tiling,
+      z, decode_tiling(tiling),
       [&](const Tensor& tile) { return run_units(tile, false, !options.unscaled, done); },
       decoder_rule());
 }

@@ -69,16 +69,24 @@ class Codec {
   // Fills the ModelInfo fields the family determines (channels, ratios, variational).
   void describe(ModelInfo& info) const;
 
+  // Each call below runs with `tiling` where given (a tiling of this call's, e.g. one chosen to
+  // fit a memory cap), else with the config's (CodecSpec::encode_tiling / decode_tiling).
+
   // Validates the input (the clip rules, then the tiling) and returns the output shape, or
   // throws an Error saying why the shape is invalid and which shapes are.
-  Shape encoded_shape(const Shape& x) const;
-  Shape decoded_shape(const Shape& z) const;
+  Shape encoded_shape(const Shape& x, const TilingSpec* tiling = nullptr) const;
+  Shape decoded_shape(const Shape& z, const TilingSpec* tiling = nullptr) const;
   // How a run of this shape would be carried out (tiles and the like), one line each.
-  std::vector<std::string> encode_notes(const Shape& x) const;
-  std::vector<std::string> decode_notes(const Shape& z) const;
+  std::vector<std::string> encode_notes(const Shape& x, const TilingSpec* tiling = nullptr) const;
+  std::vector<std::string> decode_notes(const Shape& z, const TilingSpec* tiling = nullptr) const;
+  // How many tiles a run of this shape runs (1 untiled).
+  int64_t encode_tiles(const Shape& x, const TilingSpec* tiling = nullptr) const;
+  int64_t decode_tiles(const Shape& z, const TilingSpec* tiling = nullptr) const;
 
-  EncodeResult encode(const Tensor& x, const EncodeOptions& options) const;
-  Tensor decode(const Tensor& z, const DecodeOptions& options = {}) const;
+  EncodeResult encode(const Tensor& x, const EncodeOptions& options,
+                      const TilingSpec* tiling = nullptr) const;
+  Tensor decode(const Tensor& z, const DecodeOptions& options = {},
+                const TilingSpec* tiling = nullptr) const;
 
  protected:
   // The family's networks on one unit (Unit: a sample or a frame), channels-last: the encoder
@@ -100,6 +108,12 @@ class Codec {
   // The steps a run of x takes (one per unit through the network), reporting to `progress`.
   Steps count_steps(const Shape& x, const TilingSpec& tiling,
                     const ProgressCallback& progress) const;
+  const TilingSpec& encode_tiling(const TilingSpec* tiling) const {
+    return tiling != nullptr ? *tiling : spec_.encode_tiling;
+  }
+  const TilingSpec& decode_tiling(const TilingSpec* tiling) const {
+    return tiling != nullptr ? *tiling : spec_.decode_tiling;
+  }
   ShapeRule encoder_rule() const;
   ShapeRule decoder_rule() const;
 

@@ -53,6 +53,9 @@ struct Family {
   // Where the tiling options (--tile-size, ...) go in model_args; unset for a family that does
   // not tile, which refuses them.
   std::optional<TilingKeys> tiling_keys{};
+  // The tilings (both directions) model_args set, as the family's build derives them; set with
+  // tiling_keys.
+  TilingPair (*tiling)(const Json& args) = nullptr;
   std::vector<Preset> presets{};
 };
 

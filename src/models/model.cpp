@@ -13,6 +13,7 @@
 #include "ops/conv.hpp"
 #include "ops/depthwise.hpp"
 #include "vvae/limits.hpp"
+#include "vvae/memory.hpp"
 #include "vvae/model.hpp"
 #include "vvae/safetensors.hpp"
 
@@ -25,6 +26,19 @@ class ModelImpl {
   ModelInfo info;
   ComputeOptions compute;
   std::unique_ptr<Codec> model;
+  const Family* family = nullptr;
+  Json args;                   // the model_args it was built from (the load's overrides applied)
+  int64_t baseline_bytes = 0;  // the process's resident memory once loaded
+
+  // The tilings `tiling` makes of the loaded config, as LoadOptions::tiling would; nullopt for
+  // none given (or a family that does not tile): the config's own.
+  std::optional<TilingPair> tilings(const std::optional<TilingOptions>& tiling) const {
+    if (!tiling) return std::nullopt;
+    Json a = args;
+    apply_tiling_options(a, *tiling, *family);  // refuses sizes for a family that does not tile
+    if (family->tiling == nullptr) return std::nullopt;
+    return family->tiling(a);
+  }
 };
 
 namespace {
@@ -182,11 +196,14 @@ Model Model::load(const LoadOptions& options) {
           ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
           : WeightStore::from_checkpoint(file);
   impl->model = family.build(source.config.args, store);
+  impl->family = &family;
+  impl->args = source.config.args;
   impl->model->describe(info);
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
   for (const auto& p : info.parameters) info.parameter_count += numel(p.shape);
+  impl->baseline_bytes = resident_bytes();
   return Model(std::move(impl));
 }
 
@@ -204,9 +221,10 @@ namespace {
 // Refuses, before any work, a shape beyond vvae's limits (so that no shape makes planning or a
 // run hang or exhaust memory before saying no), then one the model does not take; returns the
 // output shape.
-Shape checked_output(const Codec& m, const Shape& input, bool encode) {
+Shape checked_output(const Codec& m, const Shape& input, bool encode,
+                     const TilingSpec* tiling = nullptr) {
   limits::check_clip_limits(input, encode ? "the input" : "the latent");
-  const Shape output = encode ? m.encoded_shape(input) : m.decoded_shape(input);
+  const Shape output = encode ? m.encoded_shape(input, tiling) : m.decoded_shape(input, tiling);
   limits::check_clip_limits(output, encode ? "the latent of the input" : "the decoded clip");
   return output;
 }
@@ -230,17 +248,21 @@ Shape Model::decoded_shape(const Shape& latent) const {
 }
 
 EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const {
-  checked_output(*impl_->model, x.shape(), true);
+  const std::optional<TilingPair> tilings = impl_->tilings(options.tiling);
+  const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
+  checked_output(*impl_->model, x.shape(), true, tiling);
   check_finite(x, "the input");
   const ComputeScope mode(impl_->compute);
-  return impl_->model->encode(x, options);
+  return impl_->model->encode(x, options, tiling);
 }
 
 Tensor Model::decode(const Tensor& z, const DecodeOptions& options) const {
-  checked_output(*impl_->model, z.shape(), false);
+  const std::optional<TilingPair> tilings = impl_->tilings(options.tiling);
+  const TilingSpec* tiling = tilings ? &tilings->decode : nullptr;
+  checked_output(*impl_->model, z.shape(), false, tiling);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
-  return impl_->model->decode(z, options);
+  return impl_->model->decode(z, options, tiling);
 }
 
 Tensor sample_posterior(const Tensor& mean, const Tensor& logvar, uint64_t seed) {
@@ -289,18 +311,171 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
 
 }  // namespace
 
-RunPlan Model::plan_encode(const Shape& input) const {
+RunPlan Model::plan_encode(const Shape& input, const std::optional<TilingOptions>& t) const {
   const Codec& m = *impl_->model;
-  Shape output = checked_output(m, input, true);  // before the notes: it checks the limits
-  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input),
-                  [&](const Tensor& x) { m.encode(x, {}); });
+  const std::optional<TilingPair> tilings = impl_->tilings(t);
+  const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
+  Shape output = checked_output(m, input, true, tiling);  // before the notes: it checks limits
+  RunPlan plan =
+      plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input, tiling),
+               [&](const Tensor& x) { m.encode(x, {}, tiling); });
+  plan.tiles = m.encode_tiles(input, tiling);
+  return plan;
 }
 
-RunPlan Model::plan_decode(const Shape& input) const {
+RunPlan Model::plan_decode(const Shape& input, const std::optional<TilingOptions>& t) const {
   const Codec& m = *impl_->model;
-  Shape output = checked_output(m, input, false);
-  return plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input),
-                  [&](const Tensor& z) { m.decode(z); });
+  const std::optional<TilingPair> tilings = impl_->tilings(t);
+  const TilingSpec* tiling = tilings ? &tilings->decode : nullptr;
+  Shape output = checked_output(m, input, false, tiling);
+  RunPlan plan =
+      plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input, tiling),
+               [&](const Tensor& z) { m.decode(z, {}, tiling); });
+  plan.tiles = m.decode_tiles(input, tiling);
+  return plan;
+}
+
+int64_t Model::baseline_bytes() const {
+  return impl_->baseline_bytes;
+}
+
+namespace {
+
+// "spatial tiles of 128 px, temporal tiles of 16 frames"; nullopt: the config's own.
+std::string describe_tiling_options(const std::optional<TilingOptions>& t) {
+  if (!t) return "the configured tiling";
+  std::string spatial = t->tile_size ? cat("spatial tiles of ", *t->tile_size, " px")
+                                     : std::string("no spatial tiles");
+  std::string temporal = t->tile_frames ? cat("temporal tiles of ", *t->tile_frames, " frames")
+                                        : std::string("no temporal tiles");
+  if (!t->tile_size && !t->tile_frames) return "untiled";
+  return spatial + ", " + temporal;
+}
+
+// What a cap may choose from: spatial tiles (pixels) of eighths of the clip's side and of the
+// config's tile size and its halvings, times temporal tiles of eighths of the clip's frames and
+// of the config's tile length and its halvings, each with "none"; multiples of the model's
+// ratios. Those that do not line up for the shape are skipped by the caller.
+std::vector<TilingOptions> tiling_candidates(const TilingSpec& configured, const ModelInfo& info,
+                                             int64_t side, int64_t frames) {
+  const auto ladder = [](int64_t extent, int64_t config_size, int64_t ratio) {
+    std::vector<int64_t> sizes;
+    const auto add = [&](int64_t v) {
+      v = v / ratio * ratio;
+      if (v >= 2 * ratio && v < extent && std::find(sizes.begin(), sizes.end(), v) == sizes.end())
+        sizes.push_back(v);
+    };
+    for (int64_t k = 1; k < 8; ++k) add(extent * k / 8);
+    if (config_size > 0)
+      for (const int64_t v : {2 * config_size, config_size, config_size * 3 / 4, config_size / 2,
+                              config_size * 3 / 8, config_size / 4, config_size / 8})
+        add(v);
+    return sizes;
+  };
+  std::vector<std::optional<int64_t>> sizes = {std::nullopt}, lengths = {std::nullopt};
+  for (const int64_t v : ladder(side, configured.tile, info.spatial_ratio)) sizes.push_back(v);
+  for (const int64_t v : ladder(frames, configured.tile_frames, info.time_ratio))
+    lengths.push_back(v);
+  std::vector<TilingOptions> out;
+  for (const auto& size : sizes)
+    for (const auto& length : lengths) {
+      TilingOptions t;
+      t.tile_size = size;
+      t.no_spatial = !size;
+      t.tile_frames = length;
+      t.no_temporal = !length;
+      out.push_back(t);
+    }
+  return out;
+}
+
+struct Candidate {
+  std::optional<TilingOptions> tiling;
+  int64_t tiles = 1;
+  RunPlan plan;
+  int64_t need = 0;  // resident bytes: the plan's peak, the process at load, the runtime's share
+};
+
+// The plan for `input` that fits `cap`: the config's, else the fitting candidate with the fewest
+// tiles (the least peak among equals). Tile counts are cheap, plans are dry runs: candidates are
+// planned in order of their tile count until one fits.
+template <typename PlanWith, typename TilesWith>
+FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, const char* what,
+                    int64_t side, int64_t frames, PlanWith plan_with, TilesWith tiles_with) {
+  if (cap <= 0) fail("--max-memory must be positive, got ", cap, " bytes");
+  const auto plan = [&](Candidate& c) {
+    c.plan = plan_with(c.tiling);
+    c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + kRuntimeAllowanceBytes;
+  };
+  Candidate own;
+  plan(own);  // an invalid input fails here, as a run would
+  own.tiles = own.plan.tiles;
+  const std::string head = cat("--max-memory ", format_memory(cap), ": ");
+  const auto tiles_text = [](int64_t n) { return cat(n, n == 1 ? " tile" : " tiles"); };
+  if (own.need <= cap)
+    return {own.plan, std::nullopt,
+            cat(head, "the configured plan fits (~", format_memory(own.need), ", ",
+                tiles_text(own.tiles), ")")};
+  std::vector<Candidate> candidates;
+  if (impl.family->tiling != nullptr)
+    for (const TilingOptions& t :
+         tiling_candidates(impl.model->spec().encode_tiling, impl.info, side, frames)) {
+      try {
+        candidates.push_back({t, tiles_with(t), {}, 0});
+      } catch (const Error&) {
+        // this tiling does not line up for this shape
+      }
+    }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.tiles < b.tiles; });
+  // The smallest tiles need the least: when even they do not fit, nothing does (and the other
+  // candidates need no plan).
+  Candidate least = own;
+  for (auto c = candidates.rbegin(); c != candidates.rend() && c->tiles == candidates.back().tiles;
+       ++c) {
+    plan(*c);
+    if (c->need < least.need) least = *c;
+  }
+  if (least.need > cap)
+    fail(what, " ", to_string(input), " needs ~", format_memory(least.need),
+         " of memory at the least (", describe_tiling_options(least.tiling), ", ",
+         tiles_text(least.tiles),
+         impl.family->tiling == nullptr ? cat("; the ", impl.family->name, " family has no tiles")
+                                        : std::string(),
+         "), above --max-memory ", format_memory(cap), ": raise the cap to at least ",
+         format_memory(least.need), ", or code a smaller clip");
+  std::optional<Candidate> best;
+  for (Candidate& c : candidates) {
+    if (best && c.tiles > best->tiles) break;
+    if (c.need == 0) plan(c);
+    if (c.need <= cap && (!best || c.need < best->need)) best = c;
+  }
+  if (!best) best = least;  // (cannot happen: least fits)
+  return {best->plan, best->tiling,
+          cat(head, "the configured plan needs ~", format_memory(own.need), "; running with ",
+              describe_tiling_options(best->tiling), " (", tiles_text(best->tiles), ", ~",
+              format_memory(best->need), ")")};
+}
+
+}  // namespace
+
+FittedPlan Model::fit_encode(const Shape& input, int64_t max_memory) const {
+  const Codec& m = *impl_->model;
+  encoded_shape(input);  // a shape it does not take is refused before its sides are read
+  return fit_plan(
+      *impl_, input, max_memory, "encoding", std::max(input.at(3), input.at(4)), input.at(2),
+      [&](const std::optional<TilingOptions>& t) { return plan_encode(input, t); },
+      [&](const TilingOptions& t) { return m.encode_tiles(input, &impl_->tilings(t)->encode); });
+}
+
+FittedPlan Model::fit_decode(const Shape& input, int64_t max_memory) const {
+  // Tiles are chosen in pixels and frames (as --tile-size, --tile-frames), of the decoded clip.
+  const Codec& m = *impl_->model;
+  const Shape out = decoded_shape(input);
+  return fit_plan(
+      *impl_, input, max_memory, "decoding", std::max(out[3], out[4]), out[2],
+      [&](const std::optional<TilingOptions>& t) { return plan_decode(input, t); },
+      [&](const TilingOptions& t) { return m.decode_tiles(input, &impl_->tilings(t)->decode); });
 }
 
 std::string version() {

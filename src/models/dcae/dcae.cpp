@@ -421,6 +421,10 @@ std::unique_ptr<Codec> build_dcae(const Json& args, WeightStore& weights) {
   return std::make_unique<Dcae>(DcaeConfig::parse(args), weights);
 }
 
+TilingPair tiling_of_dcae(const Json& args) {
+  return dcae_tiling(DcaeConfig::parse(args));
+}
+
 Json coder_args(bool encoder) {
   const Json widths = {128, 256, 512, 512, 1024, 1024};
   const Json blocks = {"ResBlock",   "ResBlock",   "ResBlock",
@@ -463,6 +467,7 @@ Family dcae_family() {
       .build = build_dcae,
       .tiling_keys = TilingKeys{"use_spatial_tiling", "use_temporal_tiling", "spatial_tile_size",
                                 "temporal_tile_size", "tile_overlap_factor"},
+      .tiling = tiling_of_dcae,
       .presets = {{"dc-ae-f32t4c128", "dcae",
                    "Open-Sora Video DC-AE: 4x32x32 compression, 128 latent channels "
                    "(F32T4C128_AE.safetensors)",

@@ -552,6 +552,10 @@ std::unique_ptr<Codec> build_hunyuan(const Json& args, WeightStore& weights) {
   return std::make_unique<AutoencoderKLCausal3D>(HunyuanConfig::parse(args), weights);
 }
 
+TilingPair tiling_of_hunyuan(const Json& args) {
+  return hunyuan_tiling(HunyuanConfig::parse(args));
+}
+
 }  // namespace
 
 Family hunyuan_family() {
@@ -564,6 +568,7 @@ Family hunyuan_family() {
       .from_diffusers = hunyuan_from_diffusers,
       .tiling_keys = TilingKeys{"use_spatial_tiling", "use_temporal_tiling", "sample_size",
                                 "sample_tsize", "tile_overlap_factor"},
+      .tiling = tiling_of_hunyuan,
       .presets = {
           {"hunyuan-vae", "hunyuan",
            "HunyuanVideo causal 3D VAE (Open-Sora 2.0): 4x8x8, 16 latent channels, tiled 256 px "

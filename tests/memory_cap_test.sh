@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# --max-memory (issue 16) measured: a clip encoded (HunyuanVideo) and a latent decoded (DC-AE)
+# under a cap below their untiled peak run tiled, and the whole process's peak resident memory
+# (getrusage of the child) stays below the cap and below the estimate the command printed, and
+# within 20% of it; a cap above keeps the configured plan; a cap below anything is refused with
+# one error line naming the smallest cap, writing nothing.
+#   memory_cap_test.sh VVAE MAKE_VIDEO TESTS_DATA
+set -u
+source "$(dirname "$(realpath "$0")")/lib/checks.sh"
+checks_begin "$@"
+
+# peak_mib CMD...: runs CMD (its stdout to run.out); prints "PEAK_MIB EXIT_CODE".
+peak_mib() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys
+with open("run.out", "w") as out:
+    rc = subprocess.run(sys.argv[1:], stdout=out).returncode
+print("%.1f %d" % (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, rc))
+PY
+}
+# estimate_mib: the estimate in run.out's --max-memory line ("(..., ~123.4 MiB)").
+estimate_mib() {
+  sed -nE 's/^--max-memory .*~([0-9.]+) MiB.*/\1/p' run.out | tail -1
+}
+# check_capped NAME CAP_MIB CMD...: CMD under --max-memory CAP tiles, and stays within it.
+check_capped() {
+  local name=$1 cap=$2
+  shift 2
+  read -r peak rc < <(peak_mib "$@" --max-memory "${cap}M")
+  [ "$rc" -eq 0 ] || { fail "$name: exit $rc: $(cat run.out)"; return; }
+  grep -q "running with" run.out || fail "$name: did not tile under ${cap} MiB: $(grep max-memory run.out)"
+  local est
+  est=$(estimate_mib)
+  [ -n "$est" ] || { fail "$name: no estimate in $(cat run.out)"; return; }
+  awk -v p="$peak" -v c="$cap" 'BEGIN { exit !(p <= c) }' || fail "$name: peak ${peak} MiB above the cap ${cap} MiB"
+  awk -v p="$peak" -v e="$est" 'BEGIN { exit !(p <= e && p >= 0.8 * e) }' ||
+    fail "$name: peak ${peak} MiB not within [80%, 100%] of the estimate ${est} MiB"
+  ok "$name: cap ${cap} MiB -> $(sed -nE 's/.*running with (.*)/\1/p' run.out); measured ${peak} MiB"
+}
+
+"$MAKE" clip.mkv --codec ffv1 --frames 33 --size 192x192 || fail "make clip"
+HUNYUAN=$DATA/golden/hunyuan_tiled
+DCAE=$DATA/golden/dcae_tiled
+
+# --- HunyuanVideo encode ---------------------------------------------------------------------
+read -r untiled rc < <(peak_mib "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z.safetensors --threads 2 --no-tiling --max-memory 64G)
+[ "$rc" -eq 0 ] || fail "untiled hunyuan encode: exit $rc"
+grep -q "the configured plan fits" run.out || fail "a cap above: $(grep max-memory run.out)"
+ok "hunyuan encode untiled: ${untiled} MiB, estimate $(estimate_mib) MiB"
+cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.7 }')
+check_capped "hunyuan encode" "$cap" "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_capped.safetensors --threads 2 --no-tiling
+cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.5 }')
+check_capped "hunyuan encode" "$cap" "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_capped.safetensors --threads 2 --no-tiling
+expect_error "a cap below anything" z_none.safetensors "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_none.safetensors --max-memory 8M
+grep -q "raise the cap to at least" "$WORK/stderr" || fail "the refusal names no smallest cap"
+expect_error "a cap that is not a size" z_none.safetensors "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_none.safetensors --max-memory lots
+
+# --- DC-AE decode -----------------------------------------------------------------------------
+"$VVAE" encode --model "$DCAE" clip.mkv --num-frames 32 -o dz.safetensors --threads 2 -q || fail "dcae encode"
+read -r untiled rc < <(peak_mib "$VVAE" decode --model "$DCAE" dz.safetensors -o x.safetensors --threads 2 --no-tiling --max-memory 64G)
+[ "$rc" -eq 0 ] || fail "untiled dcae decode: exit $rc"
+ok "dcae decode untiled: ${untiled} MiB, estimate $(estimate_mib) MiB"
+cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.7 }')
+check_capped "dcae decode" "$cap" "$VVAE" decode --model "$DCAE" dz.safetensors -o x_capped.safetensors --threads 2 --no-tiling
+
+checks_end "memory cap"
