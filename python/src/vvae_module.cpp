@@ -679,13 +679,8 @@ NB_MODULE(_vvae, m) {
          int64_t frame_interval, double fps_max, const std::string& resolution, int64_t height,
          int64_t width, const std::string& framework) {
         const Framework f = parse_framework(framework);
-        vvae::ClipOptions o;
-        o.frames.num_frames = num_frames;
-        o.frames.frame_interval = frame_interval;
-        o.frames.fps_max = fps_max;
-        o.resolution = resolution;
-        o.height = height;
-        o.width = width;
+        const vvae::ClipOptions o =
+            clip_options(num_frames, frame_interval, fps_max, resolution, height, width);
         const vvae::Clip clip = [&] {
           nb::gil_scoped_release release;
           const vvae::ShapeRules rules =

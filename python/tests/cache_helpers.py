@@ -46,6 +46,11 @@ def write_manifest(path: pathlib.Path, clips: list, duplicate: int = 3) -> pathl
     return path
 
 
+def make_dataset(folder: pathlib.Path) -> pathlib.Path:
+    """The test dataset in `folder`: CLIPS clips and folder/data.csv naming them (one twice)."""
+    return write_manifest(folder / "data.csv", make_clips(folder / "clips"))
+
+
 def read_index(out) -> list:
     with open(os.path.join(out, "index.csv"), newline="") as f:
         return list(csv.DictReader(f))

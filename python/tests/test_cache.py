@@ -8,16 +8,14 @@ import subprocess
 import numpy as np
 import pytest
 import vvae
-from cache_helpers import (CLIPS, MODEL, comparable_index, latent_files, make_clips, read_index,
-                           write_manifest)
+from cache_helpers import CLIPS, MODEL, comparable_index, latent_files, make_dataset, read_index
 from conftest import REPO
 from vvae import _vvae
 
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cache_clips")
-    return write_manifest(folder / "data.csv", make_clips(folder / "clips"))
+    return make_dataset(tmp_path_factory.mktemp("cache_clips"))
 
 
 @pytest.fixture(scope="module")

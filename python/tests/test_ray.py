@@ -14,8 +14,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 import vvae
 import vvae.ray
-from cache_helpers import CLIPS, MODEL, comparable_index, latent_files, make_clips, read_index, \
-    write_manifest
+from cache_helpers import CLIPS, MODEL, comparable_index, latent_files, make_dataset, read_index
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +29,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ray_clips")
-    return write_manifest(folder / "data.csv", make_clips(folder / "clips"))
+    return make_dataset(tmp_path_factory.mktemp("ray_clips"))
 
 
 @pytest.fixture(scope="module")
