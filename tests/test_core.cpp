@@ -183,5 +183,12 @@ TEST(Posterior, LatentScaleOrder) {
   EXPECT_FLOAT_EQ(z.data()[0], 1.0f);
 }
 
+// Every error is one line, whatever bytes a user's file put into it (a fuzz finding: a config key
+// with a line break made a two-line message).
+TEST(Error, ControlCharactersAreEscaped) {
+  const Error e(std::string("key 'a\nb\tc") + '\x01' + "\x7f' é");
+  EXPECT_EQ(std::string(e.what()), "key 'a\\nb\\tc\\x01\\x7f' é");
+}
+
 }  // namespace
 }  // namespace vvae::test

@@ -214,7 +214,10 @@ TEST(FuzzRegression, ModelConfigsGiveOneError) {
       {"crash-d21befe53ce19259b7297e36857b29ad05afb939",
        "model_args.ch = 1000000000 is out of range"},
       {"timeout-edb4ed4b001cf1e2f5cc38021c6dd696ce5d35fd",
-       "model_args.num_res_blocks = 100000000 is out of range"}};
+       "model_args.num_res_blocks = 100000000 is out of range"},
+      // A key holding a line break: the message must stay one line, the break escaped.
+      {"crash-58aac8c212e514be6bf21b00a967c37dd7a82b66",
+       "unknown key 'FFFFFFFFFFFFFFFFFFFFFnot d\\normtFFFFFFFFFFFFFFFFFFFFFFFTTmple'"}};
   size_t seen = 0;
   for (const auto& entry : fs::directory_iterator(data_path("fuzz/config"))) {
     const std::string name = entry.path().filename().string();

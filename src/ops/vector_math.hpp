@@ -26,10 +26,10 @@
 // Defines `name` (returning void) with `params`, dispatching to `name##_body` compiled for the
 // level in use; `args` are the parameter names in parentheses.
 #define VVAE_MULTI_ISA(name, params, args)                        \
-  VVAE_TARGET_AVX512 [[maybe_unused]] void name##_avx512 params { \
+  [[maybe_unused]] VVAE_TARGET_AVX512 void name##_avx512 params { \
     name##_body args;                                             \
   }                                                               \
-  VVAE_TARGET_AVX2 [[maybe_unused]] void name##_avx2 params {     \
+  [[maybe_unused]] VVAE_TARGET_AVX2 void name##_avx2 params {     \
     name##_body args;                                             \
   }                                                               \
   void name params {                                              \
