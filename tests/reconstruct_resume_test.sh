@@ -2,7 +2,7 @@
 # `vvae reconstruct --manifest` under faults (issue 17): kill -9 at three moments, then --resume,
 # loses and duplicates nothing: every clip once in summary.json, its latent byte-identical to a
 # clean run's and its PSNR the clean run's; two shards at once into one folder complete with one
-# summary over both. Shares its kill/resume code with latent_cache_cli_test.sh.
+# summary over both; the same manifest twice at once completes in both. Shares its kill/resume code with latent_cache_cli_test.sh.
 #   reconstruct_resume_test.sh VVAE MAKE_VIDEO TESTS_DATA
 set -u
 source "$(dirname "$(realpath "$0")")/lib/checks.sh"
@@ -84,5 +84,18 @@ wait $p2 || fail "shard 1: $(tail -3 s1.log)"
 recon --manifest data.csv -o shards --resume >sr.log 2>&1 || fail "resume over shards: $(tail -3 sr.log)"
 check_resumed shards $N
 ok "two shards at once, then one summary over both"
+
+# The same manifest twice at once into one folder: a clip one run is writing, the other waits
+# for (after its other clips) and takes; both complete with every clip, as the clean run.
+recon --manifest data.csv -o twice >t1.log 2>&1 &
+p1=$!
+recon --manifest data.csv -o twice >t2.log 2>&1 &
+p2=$!
+wait $p1 || fail "same manifest, run 1: $(tail -3 t1.log)"
+wait $p2 || fail "same manifest, run 2: $(tail -3 t2.log)"
+diff clean.clips <(clips_of twice/summary.json) >/dev/null || fail "same manifest twice: not the clean run's clips"
+kr_same_files clean twice latents || fail "same manifest twice: latents differ from the clean run's"
+ls twice/*/*.tmp-* twice/.*.vvae-lock >/dev/null 2>&1 && fail "same manifest twice: temporaries or locks left"
+ok "the same manifest twice at once into one folder: both complete, the clean run's clips"
 
 checks_end "reconstruct fault"

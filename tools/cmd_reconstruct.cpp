@@ -9,6 +9,7 @@
 // otherwise.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -126,7 +127,13 @@ struct ReconstructCommand {
     const auto start = Clock::now();
     std::vector<ClipResult> results;
     Progress progress(static_cast<int64_t>(entries.size()), common.quiet);
-    for (size_t i = 0; i < entries.size(); ++i) {
+    // Clips another run is writing (the same manifest twice, or overlapping shards) wait until
+    // every other clip is done, then take that run's result or redo what it left.
+    std::vector<size_t> order(entries.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    for (size_t pass = 0; pass < order.size(); ++pass) {
+      const size_t i = order[pass];
+      const bool waiting = pass >= entries.size();
       const ManifestEntry& e = entries[i];
       const std::string tag = cat("[", i + 1, "/", entries.size(), "] ", e.path);
       if (resume) {
@@ -141,7 +148,11 @@ struct ReconstructCommand {
       ClipResult r;
       const auto attempt = Clock::now();
       try {
-        r = reconstruct_clip(model, e, options, key);
+        r = reconstruct_clip(model, e, options, key, waiting);
+      } catch (const ClipBusy&) {
+        if (single) throw;   // one clip: say so at once
+        order.push_back(i);  // after the others, waiting for its lock
+        continue;
       } catch (const std::exception& ex) {
         if (single) throw;
         r.entry = e;
@@ -163,6 +174,9 @@ struct ReconstructCommand {
       progress.step(true, r.seconds, cat(e.name, " PSNR ", fixed(r.psnr, 2)));
     }
     progress.finish();
+    std::stable_sort(results.begin(), results.end(), [](const ClipResult& a, const ClipResult& b) {
+      return a.entry.row < b.entry.row;
+    });
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
 
     // Only one run writes a given summary (shards write their own): what a killed one left goes.

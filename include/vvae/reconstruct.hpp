@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "vvae/clip.hpp"
+#include "vvae/error.hpp"
 #include "vvae/files.hpp"
 #include "vvae/manifest.hpp"
 #include "vvae/metrics.hpp"
@@ -79,11 +80,20 @@ const std::vector<std::string>& output_subfolders();
 // Fails when one of them exists in `out_dir` as a symlink or a file (before any work).
 void check_output_subfolders(const std::string& out_dir);
 
-// Reads, encodes, decodes, measures and writes one clip, then its done marker. Throws Error,
-// also before any work when another run holds the clip's lock, an output would replace an
-// input, or the run's planned peak memory does not fit (check_memory_fits).
+// Thrown by reconstruct_clip without `wait` when another run holds the clip's lock.
+class ClipBusy : public Error {
+ public:
+  using Error::Error;
+};
+
+// Reads, encodes, decodes, measures and writes one clip, then its done marker. When another run
+// holds the clip's lock, throws ClipBusy at once, or with `wait` waits for it and then takes
+// that run's result if it completed the clip (a manifest run does its other clips first).
+// Throws Error before any work when an output would replace an input or the run's planned peak
+// memory does not fit (check_memory_fits).
 ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
-                            const ReconstructOptions& options, const std::string& key);
+                            const ReconstructOptions& options, const std::string& key,
+                            bool wait = false);
 
 // The recorded result of `entry` when an earlier run completed it with this key.
 std::optional<ClipResult> completed_clip(const ManifestEntry& entry,

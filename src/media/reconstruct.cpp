@@ -210,7 +210,7 @@ void remove_stale_temporaries(const ManifestEntry& e, const ReconstructOptions& 
 }
 
 ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
-                            const ReconstructOptions& o, const std::string& key) {
+                            const ReconstructOptions& o, const std::string& key, bool wait) {
   const auto start = std::chrono::steady_clock::now();
   ClipResult r;
   r.entry = entry;
@@ -223,10 +223,16 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
     clip_input.check_output_file(join(o.out_dir, rel));
   }
   // One run at a time per clip: the lock guards its outputs and their temporaries.
-  const std::optional<FileLock> lock = FileLock::try_lock(lock_path(entry, o));
-  if (!lock)
-    fail("another vvae run is writing clip '", entry.name, "' in '", o.out_dir, "' (it holds ",
-         lock_path(entry, o), "): wait for it, or write to another folder");
+  std::optional<FileLock> lock = FileLock::try_lock(lock_path(entry, o));
+  if (!lock) {
+    if (!wait)
+      throw ClipBusy(cat("another vvae run is writing clip '", entry.name, "' in '", o.out_dir,
+                         "' (it holds ", lock_path(entry, o),
+                         "): wait for it, or write to another folder"));
+    lock.emplace(FileLock::lock(lock_path(entry, o)));
+    // The run we waited for has just written this clip: its result is ours.
+    if (auto done = completed_clip(entry, o, key)) return *done;
+  }
   remove_stale_temporaries(entry, o);
   // A file in the marker's place that vvae did not write is left alone.
   const std::string marker_file = marker_path(entry, o);
