@@ -2,7 +2,8 @@
 # `vvae reconstruct --manifest` under faults (issue 17): kill -9 at three moments, then --resume,
 # loses and duplicates nothing: every clip once in summary.json, its latent byte-identical to a
 # clean run's and its PSNR the clean run's; two shards at once into one folder complete with one
-# summary over both; the same manifest twice at once completes in both. Shares its kill/resume code with latent_cache_cli_test.sh.
+# summary over both; the same manifest twice at once completes in both. Shares its kill/resume
+# code with latent_cache_cli_test.sh.
 #   reconstruct_resume_test.sh VVAE MAKE_VIDEO TESTS_DATA
 set -u
 source "$(dirname "$(realpath "$0")")/lib/checks.sh"

@@ -35,8 +35,8 @@ CpuFeatures detect() {
   f.sse41 = __builtin_cpu_supports("sse4.1");
   f.avx2 = __builtin_cpu_supports("avx2");
   f.fma = __builtin_cpu_supports("fma");
-  // F16C from CPUID itself: clang's __builtin_cpu_supports does not know it. It needs the YMM
-  // state too, which the AVX2 check above covers.
+  // F16C from CPUID itself: clang's __builtin_cpu_supports does not know it. Its instructions
+  // use YMM registers, so the OS must save them too: the "avx" check says so.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   f.f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0 &&
            __builtin_cpu_supports("avx");

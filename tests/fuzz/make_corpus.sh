@@ -12,7 +12,7 @@ out=tests/fuzz/corpus
 rm -rf "$out" && mkdir -p "$out"/{safetensors,latent,model_config,manifest,video}
 work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT
 
-# Model configs: every golden case's, the bundled model's, and each preset's as `vvae info` shows it.
+# Model configs: every golden case's and the bundled model's.
 for c in "$golden"/*/config.json; do cp "$c" "$out/model_config/$(basename "$(dirname "$c")").json"; done
 cp models/ae2d-tiny/config.json "$out/model_config/ae2d-tiny.json"
 
