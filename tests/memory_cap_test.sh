@@ -6,11 +6,8 @@
 # one error line naming the smallest cap, writing nothing.
 #   memory_cap_test.sh VVAE MAKE_VIDEO TESTS_DATA
 set -u
-if [ -n "${VVAE_SANITIZED_BUILD:-}" ]; then
-  echo "SKIPPED: a sanitizer build: its RSS is ASan's shadow memory and quarantine, not vvae's"
-  exit 77
-fi
 source "$(dirname "$(realpath "$0")")/lib/checks.sh"
+skip_if_sanitized
 checks_begin "$@"
 
 # peak_mib CMD...: runs CMD (its stdout to run.out); prints "PEAK_MIB EXIT_CODE".

@@ -172,10 +172,6 @@ void check_frames_folder(const std::string& path, const InputFiles& inputs, bool
   inputs.check_output_folder(path);
 }
 
-void check_plan_fits(const RunPlan& plan, const std::string& what) {
-  check_memory_fits(plan.estimated_peak_bytes, cat(what, " ", to_string(plan.input)));
-}
-
 void add_memory_option(CLI::App& cmd, CommonOptions& o) {
   cmd.add_option("--max-memory", o.max_memory,
                  "Cap on the process's resident memory (e.g. 8G, 1.5GiB, 800M): when the "
@@ -185,17 +181,28 @@ void add_memory_option(CLI::App& cmd, CommonOptions& o) {
 }
 
 std::optional<TilingOptions> fitted_tiling(const Model& model, const Shape& input, bool encode,
-                                           const CommonOptions& o) {
+                                           const CommonOptions& o, ClipIo io, int64_t io_bytes) {
   const char* what = encode ? "encoding" : "decoding";
+  const auto check = [&](const RunPlan& plan) {
+    check_memory_fits(plan.estimated_peak_bytes + io_bytes, cat(what, " ", to_string(plan.input)));
+  };
   if (o.max_memory.empty()) {
-    check_plan_fits(encode ? model.plan_encode(input) : model.plan_decode(input), what);
+    check(encode ? model.plan_encode(input, std::nullopt, io)
+                 : model.plan_decode(input, std::nullopt, io));
     return std::nullopt;
   }
   const int64_t cap = parse_memory_size(o.max_memory);
+  if (cap <= io_bytes)
+    fail(what, " ", to_string(input), ": the video writer alone takes ~", format_memory(io_bytes),
+         ", above --max-memory ", format_memory(cap));
   return_freed_memory_promptly();
-  const FittedPlan fit = encode ? model.fit_encode(input, cap) : model.fit_decode(input, cap);
-  if (!o.quiet) std::cout << fit.summary << "\n";
-  check_plan_fits(fit.plan, what);
+  const FittedPlan fit = encode ? model.fit_encode(input, cap - io_bytes, io)
+                                : model.fit_decode(input, cap - io_bytes, io);
+  if (!o.quiet)
+    std::cout << (io_bytes > 0 ? cat("beside ~", format_memory(io_bytes), " of video writer, ")
+                               : std::string())
+              << fit.summary << "\n";
+  check(fit.plan);
   return fit.tiling;
 }
 
@@ -234,11 +241,14 @@ void warn(const std::string& message) {
 }
 
 void warn_non_finite(const Tensor& t, const std::string& what, bool quiet) {
-  const int64_t bad = count_non_finite(t);
+  warn_non_finite_count(count_non_finite(t), t.shape(), what, quiet);
+}
+
+void warn_non_finite_count(int64_t bad, const Shape& shape, const std::string& what, bool quiet) {
   if (bad > 0 && !quiet)
     warn(
-        cat(what, " ", to_string(t.shape()), " holds ", bad, " NaN or infinite value",
-            bad == 1 ? "" : "s", " (of ", t.numel(),
+        cat(what, " ", to_string(shape), " holds ", bad, " NaN or infinite value",
+            bad == 1 ? "" : "s", " (of ", numel(shape),
             ") from finite inputs: the model overflowed (videos show them clamped, NaN as black)"));
 }
 

@@ -85,17 +85,16 @@ void check_output_path(const std::string& path, const InputFiles& inputs);
 // The same for a --frames folder: it must be new or empty, or hold a frame set vvae wrote (and
 // `overwrite` be given), and hold none of `inputs`.
 void check_frames_folder(const std::string& path, const InputFiles& inputs, bool overwrite);
-// Fails when the plan's peak memory does not fit the address-space limit or the machine's
-// available memory; `what` says what the run does ("decoding").
-void check_plan_fits(const RunPlan& plan, const std::string& what);
-
 // --max-memory SIZE: the cap on the process's resident memory that picks the tiling.
 void add_memory_option(CLI::App& cmd, CommonOptions& o);
 // The tiling to run an encode (or decode) of `input` with: under --max-memory the plan that
 // fits (one line says which, unless --quiet), else the config's; either way the plan must fit
 // the machine's memory now.
+// `io` says whether the run holds the whole clip or streams it; `io_bytes` is what the run holds
+// beside the model's plan (a video writer), taken off the cap.
 std::optional<TilingOptions> fitted_tiling(const Model& model, const Shape& input, bool encode,
-                                           const CommonOptions& o);
+                                           const CommonOptions& o, ClipIo io = ClipIo::kWhole,
+                                           int64_t io_bytes = 0);
 
 // What an output path holds, by its extension (or --frames).
 enum class OutputKind { tensor, video, image, frames };
@@ -109,6 +108,8 @@ void warn(const std::string& message);  // "vvae: warning: ..." on stderr
 // Warns (unless quiet) with the count when a result holds NaN or infinite values: the inputs
 // were finite, so the model overflowed.
 void warn_non_finite(const Tensor& t, const std::string& what, bool quiet);
+// The same for `bad` such values counted over a tensor of `shape` (a streamed run's parts).
+void warn_non_finite_count(int64_t bad, const Shape& shape, const std::string& what, bool quiet);
 // Prints a clip's warnings (stderr) and, unless quiet, what was done to it (stdout).
 void report_clip(const Clip& clip, bool quiet);
 

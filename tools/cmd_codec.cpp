@@ -16,6 +16,7 @@
 #include "vvae/latent.hpp"
 #include "vvae/latent_cache.hpp"
 #include "vvae/manifest.hpp"
+#include "vvae/memory.hpp"
 #include "vvae/safetensors.hpp"
 
 namespace vvae::cli {
@@ -154,28 +155,34 @@ struct EncodeCommand {
            "--size apply to video and image inputs");
     if (!tensor_input && !tensor.empty()) fail("--tensor applies to safetensors inputs");
     Model model = load_model(common);
-    std::optional<Clip> clip_read;
+    // A video is streamed: its frames are decoded as the model's tiles need them.
+    std::optional<ClipReader> clip_read;
     Tensor x;
+    Shape shape;
     if (tensor_input) {
       const SafetensorsFile file = SafetensorsFile::open(input);
       x = read_input_tensor(file, tensor, "x");
+      shape = x.shape();
     } else {
-      clip_read = load_clip(input, clip_options, shape_rules(model));
-      report_clip(*clip_read, common.quiet);
-      x = clip_read->x;
+      return_freed_memory_promptly();  // flat memory however long the clip (see below)
+      clip_read.emplace(input, clip_options, shape_rules(model));
+      report_clip(clip_read->clip(), common.quiet);
+      shape = clip_read->shape();
     }
     EncodeOptions encode = {sample, seed};
-    encode.tiling = fitted_tiling(model, x.shape(), true, common);
+    encode.tiling = fitted_tiling(model, shape, true, common,
+                                  tensor_input ? ClipIo::kWhole : ClipIo::kStreamed);
     const auto start = Clock::now();
-    EncodeResult r = model.encode(x, encode);
+    EncodeResult r = tensor_input ? model.encode(x, encode)
+                                  : model.encode_streamed(shape, clip_read->frames(), encode);
     const double took = seconds_since(start);
     warn_non_finite(r.z, "the latent", common.quiet);
     write_latent_file(
         output, r,
-        latent_metadata(model.info(), x.shape(), encode, clip_read ? &*clip_read : nullptr));
+        latent_metadata(model.info(), shape, encode, clip_read ? &clip_read->clip() : nullptr));
     if (!common.quiet)
-      std::cout << "encoded " << to_string(x.shape()) << " -> z " << to_string(r.z.shape())
-                << " in " << took << " s, wrote " << output << "\n";
+      std::cout << "encoded " << to_string(shape) << " -> z " << to_string(r.z.shape()) << " in "
+                << took << " s, wrote " << output << "\n";
   }
 };
 
@@ -228,31 +235,76 @@ struct DecodeCommand {
     if (kind != OutputKind::tensor && z.rank() == 5 && z.dim(0) != 1)
       fail("the latent holds a batch of ", z.dim(0),
            " clips: decode it to .safetensors, or one clip at a time");
+    // A video is streamed: each part of the clip is written as soon as it is decoded.
+    const bool streamed = kind == OutputKind::video;
+    // A streamed run allocates and frees a tile's tensors over and over: glibc's heap would keep
+    // tens of MiB of them (the more tiles, the more), so freed blocks go back at once.
+    if (streamed) return_freed_memory_promptly();
     DecodeOptions decode;
-    decode.tiling = fitted_tiling(model, z.shape(), false, common);
+    const Shape out = model.decoded_shape(z.shape());
+    decode.tiling = fitted_tiling(model, z.shape(), false, common,
+                                  streamed ? ClipIo::kStreamed : ClipIo::kWhole,
+                                  streamed ? video_writer_bytes(out.at(3), out.at(4)) : 0);
+    const double rate = output_fps(latent.metadata, kind, common.quiet);
     const auto start = Clock::now();
-    Tensor x = model.decode(z, decode);
-    const double took = seconds_since(start);
-    warn_non_finite(x, "the decoded clip", common.quiet);
-    if (kind == OutputKind::tensor) {
-      Metadata meta = model_metadata(model.info());
-      meta["latent_shape"] = to_string(z.shape());
-      for (const char* key : {"fps", "source", "frames", "size"})
-        if (latent.metadata.count(key)) meta[key] = latent.metadata.at(key);
-      save_safetensors(output, {{"x", x}}, meta);
+    Shape decoded;
+    if (streamed) {
+      decoded = decode_to_video(model, z, decode, output, {rate, crf}, common.quiet);
     } else {
-      double rate = fps > 0 ? fps : metadata_fps(latent.metadata);
-      if (!(rate > 0)) {
-        rate = kDefaultFps;
-        if (kind == OutputKind::video && !common.quiet)
-          std::cout << "the latent records no frame rate: writing " << rate
-                    << " fps (--fps sets it)\n";
+      const Tensor x = model.decode(z, decode);
+      decoded = x.shape();
+      warn_non_finite(x, "the decoded clip", common.quiet);
+      if (kind == OutputKind::tensor) {
+        Metadata meta = model_metadata(model.info());
+        meta["latent_shape"] = to_string(z.shape());
+        for (const char* key : {"fps", "source", "frames", "size"})
+          if (latent.metadata.count(key)) meta[key] = latent.metadata.at(key);
+        save_safetensors(output, {{"x", x}}, meta);
+      } else {
+        write_frames(output, kind, tensor_to_rgb(x), rate, crf, overwrite);
       }
-      write_frames(output, kind, tensor_to_rgb(x), rate, crf, overwrite);
     }
+    const double took = seconds_since(start);
     if (!common.quiet)
-      std::cout << "decoded " << to_string(z.shape()) << " -> x " << to_string(x.shape()) << " in "
+      std::cout << "decoded " << to_string(z.shape()) << " -> x " << to_string(decoded) << " in "
                 << took << " s, wrote " << output << "\n";
+  }
+
+  // --fps, else the latent's, else Open-Sora's default (said for a video).
+  double output_fps(const Metadata& metadata, OutputKind kind, bool quiet) const {
+    if (fps > 0) return fps;
+    const double rate = metadata_fps(metadata);
+    if (rate > 0) return rate;
+    if (kind == OutputKind::video && !quiet)
+      std::cout << "the latent records no frame rate: writing " << kDefaultFps
+                << " fps (--fps sets it)\n";
+    return kDefaultFps;
+  }
+
+  // Decodes z into the video at `path`, part by part as the decoder finishes them; returns the
+  // decoded clip's shape.
+  static Shape decode_to_video(const Model& model, const Tensor& z, const DecodeOptions& decode,
+                               const std::string& path, const VideoWriteOptions& video,
+                               bool quiet) {
+    const Shape shape = model.decoded_shape(z.shape());
+    std::optional<VideoWriter> writer;
+    int64_t frames = 0, non_finite = 0;
+    model.decode_streamed(
+        z,
+        [&](const Tensor& part) {
+          non_finite += count_non_finite(part);
+          const RgbFrames rgb = tensor_to_rgb(part);
+          if (!writer) writer.emplace(path, rgb.height, rgb.width, video);
+          for (int64_t t = 0; t < rgb.frames; ++t) writer->write(rgb.frame(t));
+          frames += rgb.frames;
+        },
+        decode);
+    if (!writer) fail("cannot write '", path, "': no frames");
+    writer->finish();
+    Shape out = shape;
+    out[2] = frames;
+    if (non_finite > 0) warn_non_finite_count(non_finite, out, "the decoded clip", quiet);
+    return out;
   }
 };
 

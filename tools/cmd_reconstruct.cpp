@@ -18,6 +18,7 @@
 #include "cli_common.hpp"
 #include "commands.hpp"
 #include "progress.hpp"
+#include "vvae/memory.hpp"
 #include "vvae/reconstruct.hpp"
 
 namespace vvae::cli {
@@ -45,6 +46,7 @@ struct ReconstructCommand {
         "PSNR/SSIM per clip, the latent mean/std (stats.py) and OUT/summary.json");
     add_model_options(*cmd, common);
     add_tiling_options(*cmd, common.load);
+    add_memory_option(*cmd, common);
     cmd->add_option("inputs", inputs, "Videos, images or clip tensors");
     cmd->add_option("--manifest", manifest, "CSV with a 'path' column (Open-Sora's dataset CSV)");
     cmd->add_option("-o,--output", out_dir, "Output folder (created if its parent exists)")
@@ -95,6 +97,10 @@ struct ReconstructCommand {
     options.out_dir = out_dir;
     options.model_label = !common.load.model.empty() ? common.load.model : common.load.weights;
     options.compute = common.load.compute;
+    if (!common.max_memory.empty()) options.max_memory = parse_memory_size(common.max_memory);
+    // Clips are streamed a tile at a time: freed tiles go back to the system at once, or glibc's
+    // heap keeps tens of MiB more the more tiles a clip has.
+    return_freed_memory_promptly();
     const Shard shard = shard_text.empty() ? Shard{} : parse_shard(shard_text);
     std::vector<ManifestEntry> all =
         manifest.empty() ? entries_from_paths(inputs) : read_manifest(manifest);

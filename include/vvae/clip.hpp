@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,13 +92,41 @@ struct Clip {
   std::string bucket;                 // "16:9" when a resolution bucket was used
   std::vector<std::string> notes;     // what was done (frames, size), one line each
   std::vector<std::string> warnings;  // e.g. an alpha channel dropped
-  int64_t frames() const { return x.dim(2); }
-  int64_t height() const { return x.dim(3); }
-  int64_t width() const { return x.dim(4); }
+  // (from the frames and geometry: x is undefined in a ClipReader's clip)
+  int64_t frames() const { return static_cast<int64_t>(indices.size()); }
+  int64_t height() const { return geometry.height; }
+  int64_t width() const { return geometry.width; }
 };
 
 // Reads `path` (video or image) into a clip for a model with these rules; throws Error.
 Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules);
+
+// A clip read as a model's tiles ask for it (Model::encode_streamed): a first pass over the
+// video chooses the clip's frames, size and notes as load_clip does (without holding a frame),
+// then the frames are decoded again, in order, as they are asked for. The reader holds the
+// frames from the last span's first on: a temporal tile's worth, however long the clip.
+class ClipReader {
+ public:
+  ClipReader(const std::string& path, const ClipOptions& options, const ShapeRules& rules);
+  // Reads the frames of a clip another reader's first pass chose (`planned`: its clip()), from
+  // the start: a second look at the same frames without a second first pass.
+  explicit ClipReader(const Clip& planned);
+  ~ClipReader();
+  ClipReader(ClipReader&&) noexcept;
+  ClipReader& operator=(ClipReader&&) noexcept;
+
+  const Clip& clip() const;  // all of load_clip's Clip but x, which is left undefined
+  Shape shape() const;       // the clip's (1, 3, T, H, W)
+  // Clip frames [begin, end) as (1, 3, end - begin, H, W) in [-1, 1]; `begin` may not go back
+  // before an earlier call's. Throws Error when the file changed since the first pass.
+  Tensor read(int64_t begin, int64_t end);
+  // read() as a Model::encode_streamed reader; the ClipReader must outlive it.
+  FrameReader frames();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // A clip from a safetensors file holding a (1, 3, T, H, W) tensor in [-1, 1] (tensor `name`,
 // else "x", else its only tensor); its fps from the file's metadata when it has one.

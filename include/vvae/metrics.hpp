@@ -29,6 +29,9 @@ struct ClipMetrics {
   double mean_ssim = 0;
 };
 ClipMetrics clip_metrics(const RgbFrames& a, const RgbFrames& b);
+// A clip's metrics from its per-frame values (a clip measured in parts): the means as
+// clip_metrics takes them.
+ClipMetrics metrics_of_frames(std::vector<double> psnr, std::vector<double> ssim);
 
 // The first two moments of one latent, enough to replay stats.py's running formula later in any
 // grouping (a resumed run adds the clips a previous run finished).

@@ -64,6 +64,20 @@ class Cancelled : public Error {
   Cancelled() : Error("cancelled") {}
 };
 
+// A clip in parts, for Model::encode_streamed: frames [begin, end) of the (B, C, T, H, W) input
+// as a (B, C, end - begin, H, W) tensor. Calls come in order: `begin` never decreases, and the
+// spans of neighbouring temporal tiles overlap, so a reader keeps a window of frames from the
+// last `begin` on and may drop the frames before it.
+using FrameReader = std::function<Tensor(int64_t begin, int64_t end)>;
+// The decoded clip's next finished frames, (B, C, t, H, W), in order, for
+// Model::decode_streamed. The tensor is the writer's to keep or drop.
+using FrameWriter = std::function<void(const Tensor& frames)>;
+
+// What a plan counts for the clip's frames: the whole input and output tensors (encode and
+// decode), or a streamed run's window of frames and the parts handed on (encode_streamed and
+// decode_streamed).
+enum class ClipIo { kWhole, kStreamed };
+
 struct EncodeOptions {
   bool sample = false;  // draw from the posterior instead of taking its mode
   uint64_t seed = 0;    // sampling seed; the same seed gives the same latent on any thread count
@@ -161,11 +175,22 @@ class Model {
   // before computing: throws Error, saying why, for a shape the model does not take.
   Shape encoded_shape(const Shape& input) const;
   Shape decoded_shape(const Shape& latent) const;
-  // Shapes and memory of an encode (or decode) of `input`; throws Error on an invalid shape.
-  RunPlan plan_encode(const Shape& input,
-                      const std::optional<TilingOptions>& tiling = std::nullopt) const;
-  RunPlan plan_decode(const Shape& input,
-                      const std::optional<TilingOptions>& tiling = std::nullopt) const;
+  // The same numbers as encode and decode, with the clip never whole in memory where the tiling
+  // allows: encode_streamed reads the input's frames from `read` as its tiles need them, and
+  // decode_streamed hands the output's frames to `write` as they are finished. With temporal
+  // tiles (or the 2D AE, which codes frame by frame) memory does not grow with the clip's
+  // length; otherwise the whole clip is read (or written) at once.
+  EncodeResult encode_streamed(const Shape& input, const FrameReader& read,
+                               const EncodeOptions& options = {}) const;
+  void decode_streamed(const Tensor& z, const FrameWriter& write,
+                       const DecodeOptions& options = {}) const;
+
+  // Shapes and memory of an encode (or decode) of `input`, the clip's frames counted as `io`
+  // says; throws Error on an invalid shape.
+  RunPlan plan_encode(const Shape& input, const std::optional<TilingOptions>& tiling = std::nullopt,
+                      ClipIo io = ClipIo::kWhole) const;
+  RunPlan plan_decode(const Shape& input, const std::optional<TilingOptions>& tiling = std::nullopt,
+                      ClipIo io = ClipIo::kWhole) const;
 
   // The plan for `input` whose whole process fits in `max_memory` bytes of resident memory (its
   // estimated peak, what the process held when the model was loaded (code, libraries) and
@@ -173,8 +198,9 @@ class Model {
   // config's tiling when it fits (upstream's tiles stay the default), else the fitting tiling
   // with the fewest tiles (spatial and temporal tiles of the tiled families). Throws Error,
   // naming the smallest cap that would do, when nothing fits.
-  FittedPlan fit_encode(const Shape& input, int64_t max_memory) const;
-  FittedPlan fit_decode(const Shape& input, int64_t max_memory) const;
+  // `io`: whether the run holds the whole clip or streams it (its plans count either).
+  FittedPlan fit_encode(const Shape& input, int64_t max_memory, ClipIo io = ClipIo::kWhole) const;
+  FittedPlan fit_decode(const Shape& input, int64_t max_memory, ClipIo io = ClipIo::kWhole) const;
   // The process's resident memory once the model was loaded, counted under a cap (fit_encode).
   int64_t baseline_bytes() const;
 

@@ -47,7 +47,10 @@ struct ReconstructOptions {
   bool latents = false;
   std::string model_label;  // what --model named, for the summary
   ComputeOptions compute;   // the model's precision and convolution algorithm (in the run key)
-  InputFiles inputs;        // what the run reads (model, manifest, clips): never an output
+  // Cap on the process's resident memory (bytes; 0: none): each clip runs with the tilings that
+  // fit it (Model::fit_encode, fit_decode; the clip streamed), said in the clip's notes.
+  int64_t max_memory = 0;
+  InputFiles inputs;  // what the run reads (model, manifest, clips): never an output
 };
 
 struct ClipResult {

@@ -88,6 +88,13 @@ class VideoWriter {
   std::unique_ptr<Impl> impl_;
 };
 
+// The most a VideoWriter of (height x width) frames holds while it writes: libx264's frame pool
+// (its lookahead of 40 frames, B-frames and frame threads, 1.5 per core by default; each frame
+// padded, with half-pel planes), which fills over the first ~50 frames and then stays: 460-640
+// bytes per pixel measured at 512x512 and 256x256 on 2 cores (BENCHMARKS.md). What a streamed
+// decode to a video counts beyond its plan.
+int64_t video_writer_bytes(int64_t height, int64_t width);
+
 void write_video(const std::string& path, const RgbFrames& frames,
                  const VideoWriteOptions& options = {});
 void write_png(const std::string& path, const uint8_t* rgb, int64_t height, int64_t width);

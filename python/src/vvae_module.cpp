@@ -239,6 +239,27 @@ auto checked(Fn&& fn) {
   }
 }
 
+// max_memory= of encode and decode: None (no cap), a byte count, or a size as the CLI takes it
+// ("8G"); the tiling that fits it (Model::fit_encode / fit_decode), said through `said`.
+std::optional<vvae::TilingOptions> capped_tiling(const vvae::Model& model, const vvae::Shape& shape,
+                                                 bool encode, const nb::object& max_memory,
+                                                 std::string& said) {
+  if (max_memory.is_none()) return std::nullopt;
+  int64_t cap = 0;
+  if (nb::isinstance<nb::str>(max_memory))
+    cap = checked([&] { return vvae::parse_memory_size(nb::cast<std::string>(max_memory)); });
+  else if (nb::isinstance<nb::int_>(max_memory) && !nb::isinstance<nb::bool_>(max_memory))
+    cap = nb::cast<int64_t>(max_memory);
+  else
+    throw nb::type_error("max_memory must be None, a byte count (int) or a size such as '8G'");
+  if (cap <= 0) throw nb::value_error("max_memory must be positive");
+  vvae::return_freed_memory_promptly();
+  const vvae::FittedPlan fit =
+      checked([&] { return encode ? model.fit_encode(shape, cap) : model.fit_decode(shape, cap); });
+  said = fit.summary;
+  return fit.tiling;
+}
+
 void check_finite(const vvae::Tensor& t, const char* name) {
   const int64_t bad = vvae::count_non_finite(t);
   if (bad > 0)
@@ -269,6 +290,15 @@ nb::tuple shape_tuple(const vvae::Shape& s) {
 
 vvae::Shape shape_of(const std::vector<int64_t>& s) {
   return vvae::Shape(s.begin(), s.end());
+}
+
+// Model.fit_encode / fit_decode: the line capped_tiling says.
+auto fit_line(bool encode) {
+  return [encode](const vvae::Model& self, const std::vector<int64_t>& s, nb::object max_memory) {
+    std::string said;
+    capped_tiling(self, shape_of(s), encode, max_memory, said);
+    return said;
+  };
 }
 
 // --- media -----------------------------------------------------------------------------------
@@ -594,7 +624,7 @@ NB_MODULE(_vvae, m) {
       .def(
           "encode",
           [](const vvae::Model& self, nb::handle x, bool sample, uint64_t seed, bool unscaled,
-             nb::object progress) {
+             nb::object progress, nb::object max_memory) {
             const Input in = view_input(x, "x");
             checked([&] { return self.encoded_shape(in.tensor.shape()); });
             check_finite(in.tensor, "x");
@@ -604,20 +634,27 @@ NB_MODULE(_vvae, m) {
             o.seed = seed;
             o.unscaled = unscaled;
             o.progress = hook.callback();
+            std::string plan;
+            o.tiling = capped_tiling(self, in.tensor.shape(), true, max_memory, plan);
             const vvae::EncodeResult r = compute(hook, [&] { return self.encode(in.tensor, o); });
             nb::dict out;
             out["z"] = to_python(r.z, in.framework);
             out["mean"] = to_python(r.mean, in.framework);
             out["logvar"] = to_python(r.logvar, in.framework);
             out["moments"] = to_python(r.moments, in.framework);
+            out["plan"] = plan.empty() ? nb::none() : nb::cast(plan);
             return out;
           },
           "x"_a, "sample"_a = false, "seed"_a = 0, "unscaled"_a = false, "progress"_a = nb::none(),
-          "Encodes x (B, C, T, H, W) float32: {'z', 'mean', 'logvar', 'moments'} (None where the "
-          "family has no posterior). z is scaled as upstream's encode unless unscaled.")
+          "max_memory"_a = nb::none(),
+          "Encodes x (B, C, T, H, W) float32: {'z', 'mean', 'logvar', 'moments', 'plan'} (None "
+          "where the family has no posterior). z is scaled as upstream's encode unless unscaled. "
+          "max_memory (bytes, or a size such as '8G') caps the process's resident memory: the "
+          "tiling that fits runs, and 'plan' says which (None without a cap).")
       .def(
           "decode",
-          [](const vvae::Model& self, nb::handle z, bool unscaled, nb::object progress) {
+          [](const vvae::Model& self, nb::handle z, bool unscaled, nb::object progress,
+             nb::object max_memory) {
             const Input in = view_input(z, "z");
             checked([&] { return self.decoded_shape(in.tensor.shape()); });
             check_finite(in.tensor, "z");
@@ -625,11 +662,19 @@ NB_MODULE(_vvae, m) {
             vvae::DecodeOptions o;
             o.unscaled = unscaled;
             o.progress = hook.callback();
+            std::string plan;
+            o.tiling = capped_tiling(self, in.tensor.shape(), false, max_memory, plan);
             return to_python(compute(hook, [&] { return self.decode(in.tensor, o); }),
                              in.framework);
           },
-          "z"_a, "unscaled"_a = false, "progress"_a = nb::none(),
-          "Decodes z (B, C, T, H, W) float32 (scaled as encode returns it, unless unscaled).");
+          "z"_a, "unscaled"_a = false, "progress"_a = nb::none(), "max_memory"_a = nb::none(),
+          "Decodes z (B, C, T, H, W) float32 (scaled as encode returns it, unless unscaled); "
+          "max_memory as for encode.")
+      .def("fit_encode", fit_line(true), "shape"_a, "max_memory"_a,
+           "The line saying which plan an encode of `shape` runs under max_memory (raises "
+           "ValueError, naming the smallest cap, when none fits).")
+      .def("fit_decode", fit_line(false), "shape"_a, "max_memory"_a,
+           "As fit_encode, for a decode of the latent shape `shape`.");
 
   m.def(
       "sample_posterior",

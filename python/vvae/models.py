@@ -171,6 +171,8 @@ class _Autoencoder:
         self._load_args = load_args
         self._base = model  # the model of a family without tiling (else kept in _models)
         self._models = {}
+        # What the last encode or decode under max_memory ran (one line), None without a cap.
+        self.last_plan = None
         self.info = model.info
         self.model_args = json.loads(model.info.config_json)
         keys = _TILING_KEYS.get(self._family)
@@ -280,34 +282,44 @@ class _Autoencoder:
         x = check_array(x, name, ranks)
         return (add_time(x), True) if x.ndim == 4 else (x, False)
 
-    def _encode(self, x, *, sample=False, seed=0, unscaled, progress):
+    def _encode(self, x, *, sample=False, seed=0, unscaled, progress, max_memory=None):
         x, image = self._input(x, "x")
         out = self._model("encode").encode(x, sample=sample, seed=seed, unscaled=unscaled,
-                                           progress=progress)
+                                           progress=progress, max_memory=max_memory)
+        self.last_plan = out.pop("plan")
         warn_non_finite(out["z"], "the latent")
         if image:
             out = {k: drop_time(v) for k, v in out.items()}
         return out, image
 
-    def _decode(self, z, *, unscaled, progress):
+    def _decode(self, z, *, unscaled, progress, max_memory=None):
         z, image = self._input(z, "z")
-        x = self._model("decode").decode(z, unscaled=unscaled, progress=progress)
+        decoder = self._model("decode")
+        self.last_plan = (None if max_memory is None else
+                          decoder.fit_decode(list(z.shape), max_memory))
+        x = decoder.decode(z, unscaled=unscaled, progress=progress, max_memory=max_memory)
         warn_non_finite(x, "the decoded clip")
         return drop_time(x) if image else x
 
     # --- Open-Sora's convention ----------------------------------------------------------------
 
-    def encode_latent(self, x, sample: bool = False, seed: int = 0, progress: Progress = None):
+    def encode_latent(self, x, sample: bool = False, seed: int = 0, progress: Progress = None,
+                      max_memory=None):
         """The scaled latent Open-Sora's encode returns (and `vvae encode` writes): for the
-        Gaussian families scale * (mode or draw - shift), with `sample` drawing from `seed`."""
+        Gaussian families scale * (mode or draw - shift), with `sample` drawing from `seed`.
+
+        max_memory (bytes, or a size such as "8G") caps the process's resident memory: when the
+        configured plan does not fit, the tiling that does runs (`last_plan` says which), and a
+        ValueError names the smallest cap when none fits."""
         if sample and not self.info.variational:
             raise ValueError(f"the {self._family} family has no posterior to sample from")
-        out, _ = self._encode(x, sample=sample, seed=seed, unscaled=False, progress=progress)
+        out, _ = self._encode(x, sample=sample, seed=seed, unscaled=False, progress=progress,
+                              max_memory=max_memory)
         return out["z"]
 
-    def decode_latent(self, z, progress: Progress = None):
-        """Decodes a scaled latent (what encode_latent returns)."""
-        return self._decode(z, unscaled=False, progress=progress)
+    def decode_latent(self, z, progress: Progress = None, max_memory=None):
+        """Decodes a scaled latent (what encode_latent returns); max_memory as encode_latent."""
+        return self._decode(z, unscaled=False, progress=progress, max_memory=max_memory)
 
     # --- shapes and plans ----------------------------------------------------------------------
 
@@ -384,16 +396,18 @@ class _Autoencoder:
 
 
 class _GaussianAutoencoder(_Autoencoder):
-    def encode(self, x, return_dict: bool = True, progress: Progress = None):
-        """diffusers' encode: the raw posterior (unscaled)."""
-        out, image = self._encode(x, unscaled=True, progress=progress)
+    def encode(self, x, return_dict: bool = True, progress: Progress = None, max_memory=None):
+        """diffusers' encode: the raw posterior (unscaled); max_memory as encode_latent."""
+        out, image = self._encode(x, unscaled=True, progress=progress, max_memory=max_memory)
         dist = DiagonalGaussianDistribution(out["mean"], out["logvar"], out["moments"],
                                             time_axis=not image)
         return AutoencoderKLOutput(latent_dist=dist) if return_dict else (dist,)
 
-    def decode(self, z, return_dict: bool = True, generator=None, progress: Progress = None):
-        """diffusers' decode: z unscaled (the caller undoes its scaling first)."""
-        x = self._decode(z, unscaled=True, progress=progress)
+    def decode(self, z, return_dict: bool = True, generator=None, progress: Progress = None,
+               max_memory=None):
+        """diffusers' decode: z unscaled (the caller undoes its scaling first); max_memory as
+        encode_latent."""
+        x = self._decode(z, unscaled=True, progress=progress, max_memory=max_memory)
         return DecoderOutput(sample=x) if return_dict else (x,)
 
     def forward(self, sample, sample_posterior: bool = False, return_dict: bool = True,
@@ -562,12 +576,12 @@ class AutoencoderDCVideo(_Autoencoder):
         c["opensora_scaling_factor"] = self.model_args.get("scaling_factor")
         return c
 
-    def encode(self, x, return_dict: bool = True, progress: Progress = None):
-        out, _ = self._encode(x, unscaled=True, progress=progress)
+    def encode(self, x, return_dict: bool = True, progress: Progress = None, max_memory=None):
+        out, _ = self._encode(x, unscaled=True, progress=progress, max_memory=max_memory)
         return EncoderOutput(latent=out["z"]) if return_dict else (out["z"],)
 
-    def decode(self, z, return_dict: bool = True, progress: Progress = None):
-        x = self._decode(z, unscaled=True, progress=progress)
+    def decode(self, z, return_dict: bool = True, progress: Progress = None, max_memory=None):
+        x = self._decode(z, unscaled=True, progress=progress, max_memory=max_memory)
         return DecoderOutput(sample=x) if return_dict else (x,)
 
     def forward(self, sample, return_dict: bool = True):

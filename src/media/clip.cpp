@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -120,7 +121,18 @@ ResizeCrop choose_geometry(const VideoInfo& v, const ClipOptions& o, const Shape
 
 }  // namespace
 
-Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules) {
+namespace {
+
+// Gets every decoded frame that the clip may use, before the final choice: its index in the
+// video and its RGB pixels at the source size, with the clip as far as it is known (its video
+// and geometry).
+using KeepFrame = std::function<void(const Clip& clip, int64_t index, const uint8_t* rgb)>;
+
+// One pass over the video: which frames make the clip, its size and its notes (everything of
+// the Clip but x). `keep` (when set) gets the frames the clip may use, to hold them: the frames
+// then count against the memory that is available.
+Clip scan_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules,
+               const KeepFrame& keep) {
   Clip clip;
   clip.source = path;
   VideoReader reader(path);
@@ -135,10 +147,9 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
   const ResizeCrop& g = clip.geometry;
 
   const FrameSelector selector(v.still_image ? 0 : options.frames.num_frames, clip.interval);
-  const int64_t plane = g.height * g.width;
-  // The frames are kept in memory (twice, briefly, as the clip tensor is assembled): refuse a
-  // request that cannot fit before decoding, and any clip longer than vvae's limit.
-  const int64_t frame_bytes = 3 * plane * int64_t{sizeof(float)};
+  // Held frames are kept in memory (twice, briefly, as the clip tensor is assembled): refuse a
+  // request that cannot fit before decoding.
+  const int64_t frame_bytes = 3 * g.height * g.width * int64_t{sizeof(float)};
   const int64_t declared =
       v.frame_count > 0 ? (v.frame_count + clip.interval - 1) / clip.interval : 0;
   const int64_t asked = options.frames.num_frames;
@@ -147,14 +158,14 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
                                    : std::max<int64_t>(declared, 1);
   expected = std::min(expected, limits::kMaxFrames);
   const auto check_fits = [&](int64_t frames) {
-    check_memory_fits(2 * frames * frame_bytes, cat("reading ", frames, " frames of ",
-                                                    hw(g.height, g.width), " from '", path, "'"));
+    if (keep)
+      check_memory_fits(2 * frames * frame_bytes, cat("reading ", frames, " frames of ",
+                                                      hw(g.height, g.width), " from '", path, "'"));
   };
   check_fits(expected);
-  size_t next_check = static_cast<size_t>(2 * expected);  // a stream longer than it declares
+  int64_t next_check = 2 * expected;  // a stream longer than it declares
   std::vector<uint8_t> rgb(static_cast<size_t>(v.height * v.width * 3));
-  std::vector<std::vector<float>> kept;
-  std::vector<int64_t> kept_index;
+  int64_t wanted = 0;
   bool transparent = false;
   int64_t decoded = 0;
   bool reached_end = false;
@@ -165,16 +176,15 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
       break;
     }
     if (selector.wanted(decoded)) {
-      if (static_cast<int64_t>(kept.size()) >= limits::kMaxFrames)
+      if (wanted >= limits::kMaxFrames)
         fail("'", path, "' has more than ", limits::kMaxFrames, " frames at interval ",
              clip.interval, " (vvae's limit for one clip): pass --num-frames N");
-      if (kept.size() >= next_check) {
-        check_fits(static_cast<int64_t>(2 * kept.size()));
+      if (wanted >= next_check) {
+        check_fits(2 * wanted);
         next_check *= 2;
       }
-      kept.emplace_back(static_cast<size_t>(3 * plane));
-      resize_crop_frame(rgb.data(), v.height, v.width, g, kept.back().data(), plane);
-      kept_index.push_back(decoded);
+      if (keep) keep(clip, decoded, rgb.data());
+      ++wanted;
       transparent |= see_through;
     }
     ++decoded;
@@ -217,13 +227,30 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
     if (clip.fps > 0) frames += "; clip fps " + format_fps(clip.fps);
     clip.notes.push_back(frames);
   }
+  return clip;
+}
 
+}  // namespace
+
+Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeRules& rules) {
+  std::vector<std::vector<float>> kept;
+  std::vector<int64_t> kept_index;
+  Clip clip =
+      scan_clip(path, options, rules, [&](const Clip& c, int64_t index, const uint8_t* rgb) {
+        const ResizeCrop& g = c.geometry;
+        const int64_t plane = g.height * g.width;
+        kept.emplace_back(static_cast<size_t>(3 * plane));
+        resize_crop_frame(rgb, c.video.height, c.video.width, g, kept.back().data(), plane);
+        kept_index.push_back(index);
+      });
+  const ResizeCrop& g = clip.geometry;
+  const int64_t valid = static_cast<int64_t>(clip.indices.size()), plane = g.height * g.width;
   clip.x = Tensor::empty({1, 3, valid, g.height, g.width});
   float* out = clip.x.data();
   for (int64_t t = 0; t < valid; ++t) {
-    const auto it = std::lower_bound(kept_index.begin(), kept_index.end(), indices[t]);
-    if (it == kept_index.end() || *it != indices[t])
-      fail("internal: frame ", indices[t], " not kept");
+    const auto it = std::lower_bound(kept_index.begin(), kept_index.end(), clip.indices[t]);
+    if (it == kept_index.end() || *it != clip.indices[t])
+      fail("internal: frame ", clip.indices[t], " not kept");
     std::vector<float>& f = kept[static_cast<size_t>(it - kept_index.begin())];
     for (int64_t c = 0; c < 3; ++c)
       std::memcpy(out + (c * valid + t) * plane, f.data() + c * plane,
@@ -231,6 +258,93 @@ Clip load_clip(const std::string& path, const ClipOptions& options, const ShapeR
     std::vector<float>().swap(f);
   }
   return clip;
+}
+
+// The second pass decodes the video again in order and converts the clip's frames as they are
+// asked for; the window holds the frames from the last span's first on.
+struct ClipReader::Impl {
+  Clip clip;
+  VideoReader video;
+  std::vector<uint8_t> rgb;
+  int64_t decoded = 0;       // frames of the video decoded in this pass
+  int64_t next = 0;          // the next clip frame to convert
+  int64_t window_begin = 0;  // the clip frame window.front() holds
+  std::deque<std::vector<float>> window;
+
+  Impl(Clip c) : clip(std::move(c)), video(clip.source) {
+    const VideoInfo& now = video.info();
+    if (now.width != clip.video.width || now.height != clip.video.height)
+      fail("'", clip.source, "' changed while it was read (its frames are ", now.width, "x",
+           now.height, " now, ", clip.video.width, "x", clip.video.height, " before)");
+    rgb.resize(static_cast<size_t>(now.height * now.width * 3));
+  }
+
+  // Converts clip frames until `end` is in the window.
+  void fill(int64_t end) {
+    const ResizeCrop& g = clip.geometry;
+    const int64_t plane = g.height * g.width;
+    while (next < end) {
+      const int64_t wanted = clip.indices[static_cast<size_t>(next)];
+      while (decoded <= wanted) {
+        if (!video.next(rgb.data()))
+          fail("'", clip.source, "' ended at frame ", decoded, " on its second reading (it had ",
+               clip.source_frames, " frames): it changed while it was read");
+        ++decoded;
+      }
+      window.emplace_back(static_cast<size_t>(3 * plane));
+      resize_crop_frame(rgb.data(), clip.video.height, clip.video.width, g, window.back().data(),
+                        plane);
+      ++next;
+    }
+  }
+};
+
+ClipReader::ClipReader(const std::string& path, const ClipOptions& options, const ShapeRules& rules)
+    : impl_(std::make_unique<Impl>(scan_clip(path, options, rules, nullptr))) {}
+ClipReader::ClipReader(const Clip& planned) : impl_(std::make_unique<Impl>(planned)) {
+  if (planned.indices.empty() || planned.x.defined())
+    fail("internal: a ClipReader reads a clip another ClipReader planned");
+}
+ClipReader::~ClipReader() = default;
+ClipReader::ClipReader(ClipReader&&) noexcept = default;
+ClipReader& ClipReader::operator=(ClipReader&&) noexcept = default;
+
+const Clip& ClipReader::clip() const {
+  return impl_->clip;
+}
+
+Shape ClipReader::shape() const {
+  const Clip& c = impl_->clip;
+  return {1, 3, static_cast<int64_t>(c.indices.size()), c.geometry.height, c.geometry.width};
+}
+
+Tensor ClipReader::read(int64_t begin, int64_t end) {
+  Impl& r = *impl_;
+  const int64_t frames = static_cast<int64_t>(r.clip.indices.size());
+  if (begin < r.window_begin || begin >= end || end > frames)
+    fail("internal: clip frames [", begin, ", ", end, ") asked after frame ", r.window_begin,
+         " of ", frames);
+  // The window holds clip frames [window_begin, next): drop those before `begin`; frames no span
+  // asks for are decoded but not converted.
+  while (r.window_begin < begin && !r.window.empty()) {
+    r.window.pop_front();
+    ++r.window_begin;
+  }
+  if (r.window.empty()) r.window_begin = r.next = std::max(r.next, begin);
+  r.fill(end);
+  const int64_t n = end - begin, plane = r.clip.geometry.height * r.clip.geometry.width;
+  Tensor x = Tensor::empty({1, 3, n, r.clip.geometry.height, r.clip.geometry.width});
+  for (int64_t t = 0; t < n; ++t) {
+    const std::vector<float>& f = r.window[static_cast<size_t>(begin - r.window_begin + t)];
+    for (int64_t c = 0; c < 3; ++c)
+      std::memcpy(x.data() + (c * n + t) * plane, f.data() + c * plane,
+                  static_cast<size_t>(plane) * sizeof(float));
+  }
+  return x;
+}
+
+FrameReader ClipReader::frames() {
+  return [this](int64_t begin, int64_t end) { return read(begin, end); };
 }
 
 Clip clip_from_tensor(const std::string& path, const std::string& name) {

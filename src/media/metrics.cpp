@@ -103,9 +103,19 @@ ClipMetrics clip_metrics(const RgbFrames& a, const RgbFrames& b) {
       m.ssim[t] = frame_ssim(a.frame(t), b.frame(t), a.height, a.width);
     }
   });
-  for (int64_t t = 0; t < a.frames; ++t) {
-    m.mean_psnr += m.psnr[t] / static_cast<double>(a.frames);
-    m.mean_ssim += m.ssim[t] / static_cast<double>(a.frames);
+  return metrics_of_frames(std::move(m.psnr), std::move(m.ssim));
+}
+
+ClipMetrics metrics_of_frames(std::vector<double> psnr, std::vector<double> ssim) {
+  if (psnr.size() != ssim.size())
+    fail("metrics: ", psnr.size(), " PSNRs for ", ssim.size(), " SSIMs");
+  ClipMetrics m;
+  m.psnr = std::move(psnr);
+  m.ssim = std::move(ssim);
+  const double frames = static_cast<double>(m.psnr.size());
+  for (size_t t = 0; t < m.psnr.size(); ++t) {
+    m.mean_psnr += m.psnr[t] / frames;
+    m.mean_ssim += m.ssim[t] / frames;
   }
   return m;
 }

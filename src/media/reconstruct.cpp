@@ -130,17 +130,96 @@ std::vector<std::string> possible_outputs(const ManifestEntry& e) {
           "done/" + n + ".json"};
 }
 
-// Writes frames as NAME.mp4, or NAME.png for a single frame; returns the relative path.
-std::string write_frames(const ReconstructOptions& o, const std::string& folder,
-                         const std::string& name, const RgbFrames& frames, double fps) {
-  make_subfolder(o, folder);
-  const std::string rel = folder + "/" + name + (frames.frames == 1 ? ".png" : ".mp4");
-  const std::string path = join(o.out_dir, rel);
-  if (frames.frames == 1)
-    write_png(path, frames.frame(0), frames.height, frames.width);
-  else
-    write_video(path, frames, {fps, o.crf});
-  return rel;
+// Frames [begin, end) of a (1, 3, T, H, W) clip tensor (the whole tensor shared).
+Tensor frames_of_clip(const Tensor& x, int64_t begin, int64_t end) {
+  if (begin == 0 && end == x.dim(2)) return x;
+  const int64_t frames = x.dim(2), plane = x.dim(3) * x.dim(4), n = end - begin;
+  Tensor part = Tensor::empty({x.dim(0), x.dim(1), n, x.dim(3), x.dim(4)});
+  for (int64_t c = 0; c < x.dim(0) * x.dim(1); ++c)
+    std::memcpy(part.data() + c * n * plane, x.data() + (c * frames + begin) * plane,
+                static_cast<size_t>(n * plane) * sizeof(float));
+  return part;
+}
+
+// One of a clip's frame outputs, NAME.mp4 (NAME.png for a one-frame clip), written as its frames
+// come: the file appears under its name once finish() completes it.
+class FramesOutput {
+ public:
+  FramesOutput(const ReconstructOptions& o, const std::string& folder, const std::string& name,
+               int64_t frames, double fps)
+      : options_(o), frames_(frames), fps_(fps) {
+    make_subfolder(o, folder);
+    rel_ = folder + "/" + name + (frames == 1 ? ".png" : ".mp4");
+    path_ = join(o.out_dir, rel_);
+  }
+
+  void add(const RgbFrames& part) {
+    if (written_ + part.frames > frames_)
+      fail("internal: ", written_ + part.frames, " frames for ", rel_, " of ", frames_);
+    if (frames_ == 1) {
+      write_png(path_, part.frame(0), part.height, part.width);
+    } else {
+      if (!writer_)
+        writer_.emplace(path_, part.height, part.width, VideoWriteOptions{fps_, options_.crf});
+      for (int64_t t = 0; t < part.frames; ++t) writer_->write(part.frame(t));
+    }
+    written_ += part.frames;
+  }
+
+  // The relative path of the finished file.
+  std::string finish() {
+    if (written_ != frames_) fail("internal: ", written_, " of ", frames_, " frames for ", rel_);
+    if (writer_) writer_->finish();
+    return rel_;
+  }
+
+ private:
+  const ReconstructOptions& options_;
+  int64_t frames_ = 0;
+  double fps_ = 0;
+  std::string rel_, path_;
+  std::optional<VideoWriter> writer_;
+  int64_t written_ = 0;
+};
+
+// What a capped run (ReconstructOptions::max_memory) chose, or the plans' check without a cap.
+struct ClipPlans {
+  std::optional<TilingOptions> encode, decode;
+  std::vector<std::string> notes;
+};
+
+// The plans of a clip's encode and decode, which write videos beside the model (`encode_io`,
+// `decode_io`: what their video writers hold) under the cap, when there is one.
+ClipPlans plan_clip(const Model& model, const Shape& clip, ClipIo io, int64_t max_memory,
+                    int64_t encode_io, int64_t decode_io) {
+  ClipPlans p;
+  const std::string what = cat("reconstructing ", to_string(clip));
+  if (max_memory <= 0) {
+    // Refuse at once what cannot fit, rather than fail minutes into the run.
+    const RunPlan encode = model.plan_encode(clip, std::nullopt, io);
+    const RunPlan decode = model.plan_decode(encode.output, std::nullopt, io);
+    check_memory_fits(
+        std::max(encode.estimated_peak_bytes + encode_io, decode.estimated_peak_bytes + decode_io),
+        what);
+    return p;
+  }
+  const auto model_cap = [&](int64_t writers) {
+    if (max_memory - writers <= 0)
+      fail(what, ": the video writers alone take ~", format_memory(writers),
+           ", above --max-memory ", format_memory(max_memory));
+    return max_memory - writers;
+  };
+  const FittedPlan encode = model.fit_encode(clip, model_cap(encode_io), io);
+  const FittedPlan decode = model.fit_decode(encode.plan.output, model_cap(decode_io), io);
+  check_memory_fits(std::max(encode.plan.estimated_peak_bytes + encode_io,
+                             decode.plan.estimated_peak_bytes + decode_io),
+                    what);
+  p.encode = encode.tiling;
+  p.decode = decode.tiling;
+  p.notes = {
+      cat("encode (beside ~", format_memory(encode_io), " of video writers) ", encode.summary),
+      cat("decode (beside ~", format_memory(decode_io), " of video writers) ", decode.summary)};
+  return p;
 }
 
 Json result_json(const ClipResult& r) {
@@ -184,7 +263,11 @@ std::string run_key(const ModelInfo& info, const ReconstructOptions& o) {
                     {"crf", o.crf},
                     {"compare", o.compare},
                     {"latents", o.latents}};
-  return key.dump();
+  // A cap may choose other tiles, which change the outputs (keys of uncapped runs stay as they
+  // were).
+  Json with_cap = key;
+  if (o.max_memory > 0) with_cap["max_memory"] = o.max_memory;
+  return with_cap.dump();
 }
 
 const std::vector<std::string>& output_subfolders() {
@@ -243,57 +326,118 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
          "'");
 
   const ModelInfo& info = model.info();
-  Clip clip = is_tensor_file(entry.path) ? clip_from_tensor(entry.path)
-                                         : load_clip(entry.path, o.clip, shape_rules(model));
-  if (is_tensor_file(entry.path) && o.clip.any_set())
-    clip.notes.push_back("a tensor input: frame and size options do not apply");
+  // A video is streamed: its frames are decoded as the encoder's tiles need them, and read again
+  // beside the decoder's output, which is measured and written a part at a time.
+  const bool tensor_clip = is_tensor_file(entry.path);
+  std::optional<ClipReader> reader;
+  Clip clip;
+  if (tensor_clip) {
+    clip = clip_from_tensor(entry.path);
+    if (o.clip.any_set())
+      clip.notes.push_back("a tensor input: frame and size options do not apply");
+  } else {
+    reader.emplace(entry.path, o.clip, shape_rules(model));
+    clip = reader->clip();
+  }
+  const Shape shape = tensor_clip ? clip.x.shape() : reader->shape();
+  const FrameReader clip_frames =
+      tensor_clip ? FrameReader([&](int64_t b, int64_t e) { return frames_of_clip(clip.x, b, e); })
+                  : reader->frames();
   r.notes = clip.notes;
   r.warnings = clip.warnings;
+  // The writers of orig (during the encode), recn and compare (during the decode); a one-frame
+  // clip is written as PNGs.
+  const int64_t h = shape[3], w = shape[4];
+  const bool videos = shape[2] > 1;
+  const int64_t encode_io = videos ? video_writer_bytes(h, w) : 0;
+  const int64_t decode_io =
+      videos ? video_writer_bytes(h, w) + (o.compare ? video_writer_bytes(h, 3 * w) : 0) : 0;
+  const ClipPlans plans = plan_clip(model, shape, tensor_clip ? ClipIo::kWhole : ClipIo::kStreamed,
+                                    o.max_memory, encode_io, decode_io);
+  for (const auto& note : plans.notes) r.notes.push_back(note);
 
-  // Refuse at once what cannot fit, rather than fail minutes into the run.
-  const RunPlan encode_plan = model.plan_encode(clip.x.shape());
-  const RunPlan decode_plan = model.plan_decode(encode_plan.output);
-  check_memory_fits(std::max(encode_plan.estimated_peak_bytes, decode_plan.estimated_peak_bytes),
-                    cat("reconstructing ", to_string(clip.x.shape())));
+  r.frames = shape[2];
+  r.height = shape[3];
+  r.width = shape[4];
+  r.fps = o.fps > 0 ? o.fps : clip.fps > 0 ? clip.fps : kDefaultFps;
+  // An earlier run's marker no longer describes what is about to be written.
+  if (old_marker) ::unlink(marker_file.c_str());
+  const std::string& n = entry.name;
 
-  const EncodeResult enc = model.encode(clip.x, o.encode);
-  const Tensor x_rec = model.decode(enc.z);
-  if (x_rec.shape() != clip.x.shape())
-    fail("the reconstruction is ", to_string(x_rec.shape()), " for an input of ",
-         to_string(clip.x.shape()));
-  for (const auto& [t, what] : {std::pair{&enc.z, "the latent"}, {&x_rec, "the reconstruction"}})
-    if (const int64_t bad = count_non_finite(*t); bad > 0)
-      r.warnings.push_back(cat(what, " holds ", bad, " NaN or infinite values (of ", t->numel(),
-                               "): the model overflowed"));
+  // Encode, writing the frames the model sees as they are first read.
+  FramesOutput orig(o, "orig", n + "_orig", r.frames, r.fps);
+  int64_t orig_written = 0;
+  EncodeOptions encode = o.encode;
+  encode.tiling = plans.encode;
+  const EncodeResult enc = model.encode_streamed(
+      shape,
+      [&](int64_t begin, int64_t end) {
+        Tensor part = clip_frames(begin, end);
+        if (end > orig_written) {
+          orig.add(tensor_to_rgb(frames_of_clip(part, orig_written - begin, end - begin)));
+          orig_written = end;
+        }
+        return part;
+      },
+      encode);
+  if (const int64_t bad = count_non_finite(enc.z); bad > 0)
+    r.warnings.push_back(cat("the latent holds ", bad, " NaN or infinite values (of ",
+                             enc.z.numel(), "): the model overflowed"));
   r.moments = latent_moments(enc.z.data(), enc.z.numel());
   r.latent_shape = enc.z.shape();
+  r.outputs.push_back(orig.finish());  // every frame was read: its writer's memory goes back
 
-  const RgbFrames orig = tensor_to_rgb(clip.x), recn = tensor_to_rgb(x_rec);
-  const ClipMetrics m = clip_metrics(orig, recn);
-  r.frames = orig.frames;
-  r.height = orig.height;
-  r.width = orig.width;
-  r.fps = o.fps > 0 ? o.fps : clip.fps > 0 ? clip.fps : kDefaultFps;
+  // Decode, measuring and writing each part beside the same frames of the clip, read again.
+  std::optional<ClipReader> again;
+  if (!tensor_clip) again.emplace(clip);
+  FramesOutput recn(o, "recn", n + "_recn", r.frames, r.fps);
+  std::optional<FramesOutput> compare;
+  if (o.compare) compare.emplace(o, "compare", n + "_compare", r.frames, r.fps);
+  std::vector<double> psnr, ssim;
+  int64_t decoded = 0, non_finite = 0;
+  DecodeOptions decode;
+  decode.tiling = plans.decode;
+  model.decode_streamed(
+      enc.z,
+      [&](const Tensor& part) {
+        const int64_t end = decoded + part.dim(2);
+        if (part.dim(3) != r.height || part.dim(4) != r.width || end > r.frames)
+          fail("the reconstruction's frames ", to_string(part.shape()), " do not fit the clip ",
+               to_string(shape));
+        non_finite += count_non_finite(part);
+        const RgbFrames seen =
+            tensor_to_rgb(again ? again->read(decoded, end) : frames_of_clip(clip.x, decoded, end));
+        const RgbFrames made = tensor_to_rgb(part);
+        const ClipMetrics m = clip_metrics(seen, made);
+        psnr.insert(psnr.end(), m.psnr.begin(), m.psnr.end());
+        ssim.insert(ssim.end(), m.ssim.begin(), m.ssim.end());
+        recn.add(made);
+        if (compare) compare->add(side_by_side(seen, made));
+        decoded = end;
+      },
+      decode);
+  if (decoded != r.frames)
+    fail("the reconstruction has ", decoded, " frames for an input of ", to_string(shape));
+  if (non_finite > 0)
+    r.warnings.push_back(cat("the reconstruction holds ", non_finite,
+                             " NaN or infinite values (of ", numel(shape),
+                             "): the model overflowed"));
+  const ClipMetrics m = metrics_of_frames(std::move(psnr), std::move(ssim));
   r.psnr = m.mean_psnr;
   r.ssim = m.mean_ssim;
   r.psnr_frames = m.psnr;
   r.ssim_frames = m.ssim;
 
-  // An earlier run's marker no longer describes what is about to be written.
-  if (old_marker) ::unlink(marker_file.c_str());
-  const std::string& n = entry.name;
-  r.outputs.push_back(write_frames(o, "orig", n + "_orig", orig, r.fps));
-  r.outputs.push_back(write_frames(o, "recn", n + "_recn", recn, r.fps));
-  if (o.compare) {
-    r.outputs.push_back(
-        write_frames(o, "compare", n + "_compare", side_by_side(orig, recn), r.fps));
+  r.outputs.push_back(recn.finish());
+  if (compare) {
+    r.outputs.push_back(compare->finish());
     const RgbFrames plot = psnr_plot(m.psnr);
     r.outputs.push_back("compare/" + n + "_psnr.png");
     write_png(join(o.out_dir, r.outputs.back()), plot.frame(0), plot.height, plot.width);
   }
   if (o.latents) {
     make_subfolder(o, "latents");
-    Metadata meta = latent_metadata(info, clip.x.shape(), o.encode, &clip);
+    Metadata meta = latent_metadata(info, shape, o.encode, &clip);
     if (o.fps > 0) meta["fps"] = format_fps(o.fps);
     r.outputs.push_back("latents/" + n + ".latent.safetensors");
     write_latent_file(join(o.out_dir, r.outputs.back()), enc, meta);

@@ -495,6 +495,12 @@ void VideoWriter::finish() {
   impl_->finish();
 }
 
+int64_t video_writer_bytes(int64_t height, int64_t width) {
+  constexpr int64_t kBytesPerPixel = 800;            // above the 460-640 measured
+  constexpr int64_t kFixedBytes = int64_t{8} << 20;  // the codec and muxer themselves
+  return kFixedBytes + kBytesPerPixel * height * width;
+}
+
 void write_video(const std::string& path, const RgbFrames& frames,
                  const VideoWriteOptions& options) {
   if (frames.frames < 1) fail("cannot write '", path, "': no frames");

@@ -151,14 +151,38 @@ Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& progre
   return out;
 }
 
+// A family that codes every frame on its own streams a clip a frame at a time when its tiling
+// does not cut the clip in time: a temporal tiling of one-frame tiles without overlap, which
+// gives the same numbers as coding the whole clip (the frames never meet).
+TilingSpec Codec::run_tiling(const TilingSpec& tiling) const {
+  // (Spatial tiles share the overlap with temporal ones, which one-frame tiles cannot have.)
+  if (spec_.unit != CodecSpec::Unit::kFrame || tiling.temporal || tiling.spatial) return tiling;
+  TilingSpec frames = tiling;
+  frames.temporal = true;
+  frames.tile_frames = frames.out_tile_frames = 1;
+  frames.overlap = 0.0;
+  frames.causal = false;
+  frames.min_tail_frames = 0;
+  return frames;
+}
+
 EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options,
                            const TilingSpec* tiling) const {
-  encoded_shape(x.shape(), tiling);
-  Steps done = count_steps(x.shape(), encode_tiling(tiling), options.progress);
-  Tensor raw = run_tiled(
-      x, encode_tiling(tiling),
+  return encode_streamed(x.shape(), whole_tensor_source(x), options, tiling);
+}
+
+EncodeResult Codec::encode_streamed(const Shape& x, const FrameSource& read,
+                                    const EncodeOptions& options, const TilingSpec* tiling) const {
+  encoded_shape(x, tiling);
+  const TilingSpec run_spec = run_tiling(encode_tiling(tiling));
+  Steps done = count_steps(x, run_spec, options.progress);
+  // The raw output (moments, for a Gaussian latent) is latent-sized: it is assembled whole.
+  Tensor raw;
+  run_tiled_streamed(
+      x, read, run_spec,
       [&](const Tensor& tile) { return run_units(tile, true, !options.unscaled, done); },
-      encoder_rule());
+      encoder_rule(),
+      assemble_frames(raw, tiled_output_shape(x, encode_tiling(tiling), encoder_rule())));
   EncodeResult out;
   if (!spec_.latent.variational()) {
     out.z = std::move(raw);
@@ -176,12 +200,20 @@ EncodeResult Codec::encode(const Tensor& x, const EncodeOptions& options,
 
 Tensor Codec::decode(const Tensor& z, const DecodeOptions& options,
                      const TilingSpec* tiling) const {
+  Tensor out;
+  decode_streamed(z, assemble_frames(out, decoded_shape(z.shape(), tiling)), options, tiling);
+  return out;
+}
+
+void Codec::decode_streamed(const Tensor& z, const FrameSink& write, const DecodeOptions& options,
+                            const TilingSpec* tiling) const {
   decoded_shape(z.shape(), tiling);
-  Steps done = count_steps(z.shape(), decode_tiling(tiling), options.progress);
-  return run_tiled(
-      z, decode_tiling(tiling),
+  const TilingSpec run_spec = run_tiling(decode_tiling(tiling));
+  Steps done = count_steps(z.shape(), run_spec, options.progress);
+  run_tiled_streamed(
+      z.shape(), whole_tensor_source(z), run_spec,
       [&](const Tensor& tile) { return run_units(tile, false, !options.unscaled, done); },
-      decoder_rule());
+      decoder_rule(), write);
 }
 
 }  // namespace vvae

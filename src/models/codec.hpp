@@ -87,6 +87,15 @@ class Codec {
                       const TilingSpec* tiling = nullptr) const;
   Tensor decode(const Tensor& z, const DecodeOptions& options = {},
                 const TilingSpec* tiling = nullptr) const;
+  // The same, reading the input's frames from `read` as the tiles need them (encode), or
+  // handing the output's frames to `write` as they are finished (decode): with temporal tiles
+  // (or a family that codes frame by frame) the clip is never whole in memory. The numbers are
+  // those of encode and decode.
+  EncodeResult encode_streamed(const Shape& x, const FrameSource& read,
+                               const EncodeOptions& options,
+                               const TilingSpec* tiling = nullptr) const;
+  void decode_streamed(const Tensor& z, const FrameSink& write, const DecodeOptions& options = {},
+                       const TilingSpec* tiling = nullptr) const;
 
  protected:
   // The family's networks on one unit (Unit: a sample or a frame), channels-last: the encoder
@@ -114,6 +123,9 @@ class Codec {
   const TilingSpec& decode_tiling(const TilingSpec* tiling) const {
     return tiling != nullptr ? *tiling : spec_.decode_tiling;
   }
+  // The tiling a run takes: `tiling`, cut into one-frame temporal tiles for a family that codes
+  // frame by frame (streaming, with the same numbers).
+  TilingSpec run_tiling(const TilingSpec& tiling) const;
   ShapeRule encoder_rule() const;
   ShapeRule decoder_rule() const;
 

@@ -237,6 +237,33 @@ void check_finite(const Tensor& t, const char* what) {
          bad == 1 ? "" : "s", " (of ", t.numel(), "); vvae codes finite values only");
 }
 
+Shape with_frames(Shape s, int64_t frames) {
+  s.at(2) = frames;
+  return s;
+}
+
+// The first `frames` frames of a finished part, on to `write` (copied when the part holds more:
+// a temporal tile's tail that only blends into the next tile).
+FrameSink finished_frames(const FrameWriter& write) {
+  return [&write](const Tensor& part, int64_t frames) {
+    if (frames <= 0) return;
+    if (frames == part.dim(2)) return write(part);
+    Tensor head = Tensor::empty(with_frames(part.shape(), frames));
+    paste_frames(part, frames, head, 0);
+    write(head);
+  };
+}
+
+// A streamed run's frames in a plan: the window a reader keeps (up to a tile's frames) beside
+// the tile it hands on, as shape-only tensors the plan counts.
+FrameReader planned_reader(const Shape& input, std::optional<Tensor>& window) {
+  return [&input, &window](int64_t begin, int64_t end) {
+    window.reset();
+    window = Tensor::empty(with_frames(input, end - begin));
+    return Tensor::empty(with_frames(input, end - begin));
+  };
+}
+
 }  // namespace
 
 Shape Model::encoded_shape(const Shape& input) const {
@@ -263,6 +290,39 @@ Tensor Model::decode(const Tensor& z, const DecodeOptions& options) const {
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
   return impl_->model->decode(z, options, tiling);
+}
+
+EncodeResult Model::encode_streamed(const Shape& input, const FrameReader& read,
+                                    const EncodeOptions& options) const {
+  if (!read) fail("encode_streamed needs a frame reader");
+  const std::optional<TilingPair> tilings = impl_->tilings(options.tiling);
+  const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
+  checked_output(*impl_->model, input, true, tiling);
+  const ComputeScope mode(impl_->compute);
+  return impl_->model->encode_streamed(
+      input,
+      [&](int64_t begin, int64_t end) {
+        Tensor part = read(begin, end);
+        if (!part.has_data())
+          fail("the frame reader gave no data for frames [", begin, ", ", end, ")");
+        if (part.shape() != with_frames(input, end - begin))
+          fail("the frame reader gave ", to_string(part.shape()), " for frames [", begin, ", ", end,
+               ") of ", to_string(input), ", not ", to_string(with_frames(input, end - begin)));
+        check_finite(part, "the input");
+        return part;
+      },
+      options, tiling);
+}
+
+void Model::decode_streamed(const Tensor& z, const FrameWriter& write,
+                            const DecodeOptions& options) const {
+  if (!write) fail("decode_streamed needs a frame writer");
+  const std::optional<TilingPair> tilings = impl_->tilings(options.tiling);
+  const TilingSpec* tiling = tilings ? &tilings->decode : nullptr;
+  checked_output(*impl_->model, z.shape(), false, tiling);
+  check_finite(z, "the latent");
+  const ComputeScope mode(impl_->compute);
+  impl_->model->decode_streamed(z, finished_frames(write), options, tiling);
 }
 
 Tensor sample_posterior(const Tensor& mean, const Tensor& logvar, uint64_t seed) {
@@ -295,7 +355,7 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
   {
     const PlanScope scope(context);
     const ComputeScope mode(compute);
-    run(Tensor::empty(input));
+    run(input);
   }
   plan.peak_activation_bytes = context.peak_bytes();
   plan.largest_activation_bytes = context.largest_tensor_bytes();
@@ -311,26 +371,46 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
 
 }  // namespace
 
-RunPlan Model::plan_encode(const Shape& input, const std::optional<TilingOptions>& t) const {
+RunPlan Model::plan_encode(const Shape& input, const std::optional<TilingOptions>& t,
+                           ClipIo io) const {
   const Codec& m = *impl_->model;
   const std::optional<TilingPair> tilings = impl_->tilings(t);
   const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
   Shape output = checked_output(m, input, true, tiling);  // before the notes: it checks limits
-  RunPlan plan =
-      plan_run(impl_->info, impl_->compute, input, std::move(output), m.encode_notes(input, tiling),
-               [&](const Tensor& x) { m.encode(x, {}, tiling); });
+  RunPlan plan = plan_run(impl_->info, impl_->compute, input, std::move(output),
+                          m.encode_notes(input, tiling), [&](const Shape& x) {
+                            if (io == ClipIo::kWhole) {
+                              m.encode(Tensor::empty(x), {}, tiling);
+                              return;
+                            }
+                            std::optional<Tensor> window;
+                            m.encode_streamed(x, planned_reader(x, window), {}, tiling);
+                          });
   plan.tiles = m.encode_tiles(input, tiling);
   return plan;
 }
 
-RunPlan Model::plan_decode(const Shape& input, const std::optional<TilingOptions>& t) const {
+RunPlan Model::plan_decode(const Shape& input, const std::optional<TilingOptions>& t,
+                           ClipIo io) const {
   const Codec& m = *impl_->model;
   const std::optional<TilingPair> tilings = impl_->tilings(t);
   const TilingSpec* tiling = tilings ? &tilings->decode : nullptr;
   Shape output = checked_output(m, input, false, tiling);
   RunPlan plan =
       plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input, tiling),
-               [&](const Tensor& z) { m.decode(z, {}, tiling); });
+               [&](const Shape& z) {
+                 if (io == ClipIo::kWhole) {
+                   m.decode(Tensor::empty(z), {}, tiling);
+                   return;
+                 }
+                 // The writer's part lives until the next one is finished.
+                 std::optional<Tensor> handed_on;
+                 const FrameWriter keep_last = [&](const Tensor& part) {
+                   handed_on.reset();
+                   handed_on = part;
+                 };
+                 m.decode_streamed(Tensor::empty(z), finished_frames(keep_last), {}, tiling);
+               });
   plan.tiles = m.decode_tiles(input, tiling);
   return plan;
 }
@@ -459,22 +539,22 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
 
 }  // namespace
 
-FittedPlan Model::fit_encode(const Shape& input, int64_t max_memory) const {
+FittedPlan Model::fit_encode(const Shape& input, int64_t max_memory, ClipIo io) const {
   const Codec& m = *impl_->model;
   encoded_shape(input);  // a shape it does not take is refused before its sides are read
   return fit_plan(
       *impl_, input, max_memory, "encoding", std::max(input.at(3), input.at(4)), input.at(2),
-      [&](const std::optional<TilingOptions>& t) { return plan_encode(input, t); },
+      [&](const std::optional<TilingOptions>& t) { return plan_encode(input, t, io); },
       [&](const TilingOptions& t) { return m.encode_tiles(input, &impl_->tilings(t)->encode); });
 }
 
-FittedPlan Model::fit_decode(const Shape& input, int64_t max_memory) const {
+FittedPlan Model::fit_decode(const Shape& input, int64_t max_memory, ClipIo io) const {
   // Tiles are chosen in pixels and frames (as --tile-size, --tile-frames), of the decoded clip.
   const Codec& m = *impl_->model;
   const Shape out = decoded_shape(input);
   return fit_plan(
       *impl_, input, max_memory, "decoding", std::max(out[3], out[4]), out[2],
-      [&](const std::optional<TilingOptions>& t) { return plan_decode(input, t); },
+      [&](const std::optional<TilingOptions>& t) { return plan_decode(input, t, io); },
       [&](const TilingOptions& t) { return m.decode_tiles(input, &impl_->tilings(t)->decode); });
 }
 

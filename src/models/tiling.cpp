@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "core/dry_run.hpp"
@@ -182,6 +183,17 @@ Tensor crop(const Tensor& x, const Span& t, const Span& h, const Span& w) {
   return y;
 }
 
+// Frames `span` of the input through `read`, checked: a source that gives the wrong frames would
+// otherwise be blended into a wrong clip.
+Tensor read_frames(const FrameSource& read, const Shape& x, const Span& span) {
+  Tensor part = read(span.begin, span.end);
+  const Shape want = with_dims(x, span.size(), x[kH], x[kW]);
+  if (part.shape() != want)
+    fail("internal: frames [", span.begin, ", ", span.end, ") were read as ",
+         to_string(part.shape()), ", not ", to_string(want));
+  return part;
+}
+
 // Upstream's blend_v / blend_h / blend_t: the first e outputs of b along `axis` fade in from the
 // last e of a, in place, with e = min(a, b, extent) along that axis.
 void blend(const Tensor& a, Tensor& b, int axis, int64_t extent) {
@@ -247,24 +259,27 @@ Tensor run_untiled_or_spatial(const Tensor& x, const TilingSpec& s, const TileRu
   return spatial_applies(x.shape(), s) ? run_spatial(x, s, run, shape) : run_checked(run, x, shape);
 }
 
-Tensor run_temporal(const Tensor& x, const TilingSpec& s, const TileRunner& run,
-                    const ShapeRule& shape) {
-  const TimePlan p = plan_time(x.dim(kT), s);
-  Tensor out = Tensor::empty(temporal_shape(x.shape(), s, shape));
+// Each temporal tile reads its frames when it runs and hands on the frames it finishes: a tile's
+// kept frames are final once it is blended with the previous tile (the next tile blends into
+// its own first frames, from the previous tile's discarded tail).
+void run_temporal(const Shape& x, const FrameSource& read, const TilingSpec& s,
+                  const TileRunner& run, const ShapeRule& shape, const FrameSink& write) {
+  const TimePlan p = plan_time(x[kT], s);
   std::optional<Tensor> previous;
-  int64_t out_t = 0;
   for (size_t k = 0; k < p.tiles.size(); ++k) {
     const TimeTile& t = p.tiles[k];
-    Tensor y = run_untiled_or_spatial(frames_of(x, t.input.begin, t.input.end), s, run, shape);
+    Tensor y = run_untiled_or_spatial(read_frames(read, x, t.input), s, run, shape);
     if (t.drop > 0) y = frames_of(y, std::min(t.drop, y.dim(kT)), y.dim(kT));
     if (previous) blend(*previous, y, kT, p.axis.blend);
     const int64_t keep = t.keep_all ? y.dim(kT) : p.axis.keep + (s.causal && k == 0 ? 1 : 0);
-    const int64_t kt = std::min(keep, y.dim(kT));
-    copy_box(y, {0, 0, 0}, out, {out_t, 0, 0}, {kt, y.dim(kH), y.dim(kW)});
-    out_t += kt;
-    previous = std::move(y);
+    write(y, std::min(keep, y.dim(kT)));
+    // The next tile blends with this one's tail only: drop the reference before it runs when
+    // nothing is blended.
+    if (p.axis.blend > 0)
+      previous = std::move(y);
+    else
+      previous.reset();
   }
-  return out;
 }
 
 void check_input(const Shape& x) {
@@ -337,12 +352,51 @@ Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule
   return tiled;
 }
 
+void run_tiled_streamed(const Shape& x, const FrameSource& read, const TilingSpec& spec,
+                        const TileRunner& run, const ShapeRule& shape, const FrameSink& write) {
+  check_input(x);
+  tiled_output_shape(x, spec, shape);  // refuses plans that do not line up
+  if (temporal_applies(x, spec)) return run_temporal(x, read, spec, run, shape, write);
+  Tensor y = run_untiled_or_spatial(read_frames(read, x, {0, x[kT]}), spec, run, shape);
+  const int64_t frames = y.dim(kT);
+  write(y, frames);
+}
+
 Tensor run_tiled(const Tensor& x, const TilingSpec& spec, const TileRunner& run,
                  const ShapeRule& shape) {
-  check_input(x.shape());
-  tiled_output_shape(x.shape(), spec, shape);  // refuses plans that do not line up
-  if (temporal_applies(x.shape(), spec)) return run_temporal(x, spec, run, shape);
-  return run_untiled_or_spatial(x, spec, run, shape);
+  Tensor out;
+  run_tiled_streamed(x.shape(), whole_tensor_source(x), spec, run, shape,
+                     assemble_frames(out, tiled_output_shape(x.shape(), spec, shape)));
+  return out;
+}
+
+void paste_frames(const Tensor& part, int64_t frames, Tensor& dst, int64_t at) {
+  if (frames < 0 || at < 0 || at + frames > dst.dim(kT) || frames > part.dim(kT) ||
+      part.dim(kH) != dst.dim(kH) || part.dim(kW) != dst.dim(kW))
+    fail("internal: cannot paste ", frames, " frames of ", to_string(part.shape()), " into ",
+         to_string(dst.shape()), " at frame ", at);
+  copy_box(part, {0, 0, 0}, dst, {at, 0, 0}, {frames, part.dim(kH), part.dim(kW)});
+}
+
+FrameSink assemble_frames(Tensor& out, const Shape& shape) {
+  auto done = std::make_shared<int64_t>(0);
+  return [&out, shape, done](const Tensor& part, int64_t frames) {
+    if (*done == 0 && frames == shape[kT] && part.shape() == shape) {
+      out = part;  // the whole output at once (an untiled run's): taken as it is
+    } else {
+      // Allocated with the first part, so that an untiled run never holds two outputs.
+      if (!out.defined()) out = Tensor::empty(shape);
+      paste_frames(part, frames, out, *done);
+    }
+    *done += frames;
+  };
+}
+
+FrameSource whole_tensor_source(const Tensor& x) {
+  return [x](int64_t begin, int64_t end) {
+    if (begin == 0 && end == x.dim(kT)) return x;
+    return frames_of(x, begin, end);
+  };
 }
 
 std::vector<int64_t> tile_frame_counts(const Shape& x, const TilingSpec& s) {

@@ -72,9 +72,34 @@ using TileRunner = std::function<Tensor(const Tensor& tile)>;
 // The untiled output shape for an input shape (throws Error on an invalid input).
 using ShapeRule = std::function<Shape(const Shape& input)>;
 
+// Frames [begin, end) of the input (B, C, T, H, W), as (B, C, end - begin, H, W). A tiled run
+// asks in order: each span begins at or after the previous one's begin (spans of neighbouring
+// temporal tiles overlap), so a source reading a video needs only a window of frames.
+using FrameSource = std::function<Tensor(int64_t begin, int64_t end)>;
+// The output's next finished frames: the first `frames` frames of `part` (B, C', t, H', W'),
+// continuing the frames handed on before. `part` may be shared: a sink copies what it keeps.
+using FrameSink = std::function<void(const Tensor& part, int64_t frames)>;
+
+// Runs `run` over the tiles of an input of shape x, reading its frames from `read` as the tiles
+// need them and handing the output to `write` as it is finished (a temporal tile at a time;
+// untiled and spatially tiled runs hand on the whole output once). Only the tiles a later blend
+// needs are kept, so memory does not grow with the clip's length under temporal tiling.
+void run_tiled_streamed(const Shape& x, const FrameSource& read, const TilingSpec& spec,
+                        const TileRunner& run, const ShapeRule& shape, const FrameSink& write);
+
 // Runs `run` over the tiles of x (B, C, T, H, W) and assembles the blended output.
 Tensor run_tiled(const Tensor& x, const TilingSpec& spec, const TileRunner& run,
                  const ShapeRule& shape);
+
+// dst[:, :, at : at + frames] = part[:, :, :frames] (the same B, C, H and W).
+void paste_frames(const Tensor& part, int64_t frames, Tensor& dst, int64_t at);
+
+// A sink that assembles the output, of `shape`, into `out` (which must outlive it): the whole
+// output handed on at once is taken as it is, parts are pasted in order.
+FrameSink assemble_frames(Tensor& out, const Shape& shape);
+
+// A source over a tensor in memory (the whole of it shared, parts copied).
+FrameSource whole_tensor_source(const Tensor& x);
 
 // The shape run_tiled returns; throws Error when the plan would not line up.
 Shape tiled_output_shape(const Shape& x, const TilingSpec& spec, const ShapeRule& shape);

@@ -8,6 +8,8 @@
 #   expect_error NAME OUTPUT CMD...           CMD fails with one "vvae: error:" line on stderr,
 #                                             and neither OUTPUT nor a temporary beside it exists
 #   checks_end WHAT                           the summary line; exits 1 after any failure
+#   skip_if_sanitized                         exits 77 (skipped) in a sanitizer build, where
+#                                             RSS is ASan's shadow memory, not vvae's
 
 failures=0
 seen=0
@@ -53,4 +55,11 @@ checks_end() {
     exit 1
   fi
   echo "all $1 checks passed"
+}
+
+skip_if_sanitized() {
+  if [ -n "${VVAE_SANITIZED_BUILD:-}" ]; then
+    echo "SKIPPED: a sanitizer build: its RSS is ASan's shadow memory and quarantine, not vvae's"
+    exit 77
+  fi
 }
