@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# --max-memory (issue 16) measured: a clip encoded (HunyuanVideo) and a latent decoded (DC-AE)
+# --max-memory (issue 16) measured: a clip encoded and reconstructed (HunyuanVideo) and a latent
+# decoded (DC-AE)
 # under a cap below their untiled peak run tiled, and the whole process's peak resident memory
 # (getrusage of the child) stays below the cap and below the estimate the command printed, and
 # within 20% of it; a cap above keeps the configured plan; a cap below anything is refused with
@@ -55,6 +56,16 @@ check_capped "hunyuan encode" "$cap" "$VVAE" encode --model "$HUNYUAN" clip.mkv 
 expect_error "a cap below anything" z_none.safetensors "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_none.safetensors --max-memory 8M
 grep -q "raise the cap to at least" "$WORK/stderr" || fail "the refusal names no smallest cap"
 expect_error "a cap that is not a size" z_none.safetensors "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_none.safetensors --max-memory lots
+
+# --- reconstruct: a clip streamed, its encode and decode each fitted beside its video writers --
+read -r whole rc < <(peak_mib "$VVAE" reconstruct --model "$HUNYUAN" clip.mkv -o rec_whole --threads 2 --no-tiling)
+[ "$rc" -eq 0 ] || fail "untiled reconstruct: exit $rc"
+cap=$(awk -v u="$whole" 'BEGIN { printf "%d", u * 0.45 }')
+read -r peak rc < <(peak_mib "$VVAE" reconstruct --model "$HUNYUAN" clip.mkv -o rec_capped --threads 2 --no-tiling --max-memory "${cap}M" -v)
+[ "$rc" -eq 0 ] || fail "capped reconstruct: exit $rc"
+[ "$(grep -c 'running with' run.out)" -eq 2 ] || fail "capped reconstruct: the encode and decode plans are not both said: $(cat run.out)"
+awk -v p="$peak" -v c="$cap" 'BEGIN { exit !(p <= c) }' || fail "capped reconstruct: peak $peak MiB above the cap $cap MiB"
+ok "reconstruct: untiled ${whole} MiB; cap ${cap} MiB -> measured ${peak} MiB"
 
 # --- DC-AE decode -----------------------------------------------------------------------------
 "$VVAE" encode --model "$DCAE" clip.mkv --num-frames 32 -o dz.safetensors --threads 2 -q || fail "dcae encode"
