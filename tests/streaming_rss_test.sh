@@ -12,7 +12,7 @@ source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 skip_if_sanitized
 checks_begin "$@"
 HUNYUAN=$DATA/golden/hunyuan_tiled  # temporal tiles of 16 frames (17 in, causal)
-SIZE=160x160
+SIZE=128x128
 RUN=(--model "$HUNYUAN" --no-spatial-tiling --threads 2 -q)
 
 # peak_mib CMD...: runs CMD; prints "PEAK_MIB EXIT_CODE".
