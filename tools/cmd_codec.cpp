@@ -249,7 +249,7 @@ struct DecodeCommand {
     const auto start = Clock::now();
     Shape decoded;
     if (streamed) {
-      decoded = decode_to_video(model, z, decode, output, {rate, crf}, common.quiet);
+      decoded = decode_to_video(model, z, out, decode, output, {rate, crf}, common.quiet);
     } else {
       const Tensor x = model.decode(z, decode);
       decoded = x.shape();
@@ -282,11 +282,10 @@ struct DecodeCommand {
   }
 
   // Decodes z into the video at `path`, part by part as the decoder finishes them; returns the
-  // decoded clip's shape.
-  static Shape decode_to_video(const Model& model, const Tensor& z, const DecodeOptions& decode,
-                               const std::string& path, const VideoWriteOptions& video,
-                               bool quiet) {
-    const Shape shape = model.decoded_shape(z.shape());
+  // decoded clip's shape (`shape`, the planned one, with the frames written).
+  static Shape decode_to_video(const Model& model, const Tensor& z, const Shape& shape,
+                               const DecodeOptions& decode, const std::string& path,
+                               const VideoWriteOptions& video, bool quiet) {
     std::optional<VideoWriter> writer;
     int64_t frames = 0, non_finite = 0;
     model.decode_streamed(
