@@ -1,5 +1,6 @@
 // Plans run with an explicit context (core/plan.hpp), not process-wide counters: plans on
 // several threads at once, and a real run beside them, each get exactly what they get alone.
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -61,9 +62,10 @@ TEST(Plan, PlansAndRunsAtOnceOnDifferentThreads) {
       SafetensorsFile::open(data_path("golden/hunyuan_tiled/io.safetensors"));
   const Tensor x = io.load("x");
   const Shape other = {2, 3, 33, 64, 40};
+  // (Encoded first: a decode's plan counts the encoder's weights once an encode brought them in.)
+  const Tensor alone_z = model.encode(x).z;
   const RunPlan alone_a = model.plan_encode(x.shape());
   const RunPlan alone_b = model.plan_decode(model.plan_encode(other).output);
-  const Tensor alone_z = model.encode(x).z;
 
   std::atomic<bool> go{false};
   std::atomic<int> bad_plans{0}, plans{0};
@@ -92,6 +94,55 @@ TEST(Plan, PlansAndRunsAtOnceOnDifferentThreads) {
   for (const Tensor& z : runs) EXPECT_TRUE(close(z, alone_z, 1e-6));
   // And after them, a plan alone is still the same.
   EXPECT_TRUE(same_plan(model.plan_encode(x.shape()), alone_a));
+}
+
+// A plan counts the weights the run reads: those of its direction (by checkpoint name), and the
+// other direction's once that has run on this model (its weights stay resident, packed).
+TEST(Plan, CountsTheWeightsOfTheDirectionThatRuns) {
+  LoadOptions o;
+  o.model = data_path("golden/hunyuan_tiled");
+  const Model model = Model::load(o);
+  const ModelInfo& info = model.info();
+  int64_t encoder = 0, decoder = 0;
+  for (const ParameterInfo& p : info.parameters) {
+    const bool enc = p.name.rfind("encoder.", 0) == 0 || p.name.rfind("quant_conv.", 0) == 0;
+    const bool dec = p.name.rfind("decoder.", 0) == 0 || p.name.rfind("post_quant_conv.", 0) == 0;
+    if (enc) encoder += numel(p.shape);
+    if (dec) decoder += numel(p.shape);
+  }
+  EXPECT_EQ(info.encoder_parameter_count, encoder);
+  EXPECT_EQ(info.decoder_parameter_count, decoder);
+  ASSERT_GT(encoder, 0);
+  ASSERT_GT(decoder, 0);
+  const int64_t all = info.parameter_count * 4, enc_bytes = encoder * 4, dec_bytes = decoder * 4;
+  const SafetensorsFile io =
+      SafetensorsFile::open(data_path("golden/hunyuan_tiled/io.safetensors"));
+  const Tensor x = io.load("x"), z = io.load("z");
+  const RunPlan encode_before = model.plan_encode(x.shape());
+  const RunPlan decode_before = model.plan_decode(z.shape());
+  EXPECT_EQ(encode_before.weight_bytes, all - dec_bytes);
+  EXPECT_EQ(decode_before.weight_bytes, all - enc_bytes);
+  // A first run reads its layers' weights as they run: its peak is at most all of them beside
+  // the activations' peak, and here (an encoder's wide layers first) less.
+  const int64_t steady = encode_before.weight_bytes + encode_before.peak_activation_bytes +
+                         encode_before.scratch_bytes;
+  EXPECT_LT(encode_before.estimated_peak_bytes, steady);
+  EXPECT_GE(encode_before.estimated_peak_bytes,
+            std::max(encode_before.weight_bytes, encode_before.peak_activation_bytes));
+  EXPECT_EQ(model.weights_not_yet_resident(true), enc_bytes);
+  EXPECT_EQ(model.weights_not_yet_resident(false), dec_bytes);
+  // A dry run brings nothing in; a run does.
+  model.encode(x);
+  EXPECT_EQ(model.weights_not_yet_resident(true), 0);
+  EXPECT_EQ(model.weights_not_yet_resident(false), dec_bytes);
+  EXPECT_EQ(model.plan_encode(x.shape()).weight_bytes, all - dec_bytes);
+  EXPECT_EQ(model.plan_encode(x.shape()).estimated_peak_bytes, steady);  // all resident now
+  EXPECT_EQ(model.plan_decode(z.shape()).weight_bytes, all);
+  EXPECT_EQ(model.plan_decode(z.shape()).estimated_peak_bytes,
+            decode_before.estimated_peak_bytes + enc_bytes);
+  model.decode(z);
+  EXPECT_EQ(model.weights_not_yet_resident(false), 0);
+  EXPECT_EQ(model.plan_encode(x.shape()).weight_bytes, all);
 }
 
 }  // namespace

@@ -131,6 +131,11 @@ struct ModelInfo {
   double shift_factor = 0.0;
   std::vector<ParameterInfo> parameters;
   int64_t parameter_count = 0;
+  // Parameters only one direction reads (the encoder's and quant_conv's; the decoder's and
+  // post_quant_conv's, by their checkpoint names); the rest are read by both. A process holds a
+  // direction's weights once it has run it, so plans count those of the direction they run.
+  int64_t encoder_parameter_count = 0;
+  int64_t decoder_parameter_count = 0;
   std::vector<std::string> warnings;  // load warnings, e.g. unexpected checkpoint tensors
 };
 
@@ -203,6 +208,10 @@ class Model {
   FittedPlan fit_decode(const Shape& input, int64_t max_memory, ClipIo io = ClipIo::kWhole) const;
   // The process's resident memory once the model was loaded, counted under a cap (fit_encode).
   int64_t baseline_bytes() const;
+  // Bytes of the weights only the encoder (or only the decoder) reads that no run has brought
+  // into memory yet: what a plan of the other direction leaves out, and what a process that
+  // runs this direction first (reconstruct: encode, then decode) holds beside the other's run.
+  int64_t weights_not_yet_resident(bool encoder) const;
 
  private:
   explicit Model(std::unique_ptr<ModelImpl> impl);

@@ -11,6 +11,10 @@ void note_scratchpad_bytes(int64_t bytes) {
   if (PlanContext* plan = current_plan()) plan->counters()->note_scratchpad(bytes);
 }
 
+void count_weight_use(const void* layer, int64_t bytes) {
+  if (PlanContext* plan = current_plan()) plan->counters()->use_weights(layer, bytes);
+}
+
 void count_conv_flops(int64_t flops) {
   if (PlanContext* plan = current_plan()) plan->counters()->count_conv_flops(flops);
 }

@@ -28,6 +28,10 @@ void note_scratchpad_bytes(int64_t bytes);
 void count_conv_flops(int64_t flops);
 void count_executed_conv_flops(int64_t flops);
 
+// A layer's weights (`bytes`, keyed by the layer) are read by this run: a plan of a first run
+// counts them from here on (PlanContext::count_weights_as_used). Nothing in a real run.
+void count_weight_use(const void* layer, int64_t bytes);
+
 // Runs fn(i) for i in [0, n) where every call runs the same shapes (the samples or frames of a
 // clip, coded one at a time into a preallocated output). A plan runs the first call only and
 // counts its FLOPs n times: the others would allocate, peak and count exactly the same, so a
@@ -41,7 +45,18 @@ void repeat_same_shapes(int64_t n, Fn&& fn) {
     return;
   }
   const int64_t flops = plan->conv_flops(), executed = plan->executed_conv_flops();
+  // The first call's own peak: the later ones reach it with every weight the first brought in.
+  PlanContext::Counters& c = *plan->counters();
+  const int64_t peak_before = c.peak.exchange(c.live.load());
   fn(int64_t{0});
+  const int64_t call_peak = c.peak.load();
+  if (peak_before > call_peak) c.peak = peak_before;
+  if (n > 1) {
+    const int64_t later = call_peak + c.weights.load();
+    int64_t seen = c.peak_with_weights.load();
+    while (later > seen && !c.peak_with_weights.compare_exchange_weak(seen, later)) {
+    }
+  }
   count_conv_flops((plan->conv_flops() - flops) * (n - 1));
   count_executed_conv_flops((plan->executed_conv_flops() - executed) * (n - 1));
 }

@@ -14,8 +14,19 @@ void raise_to(std::atomic<int64_t>& max, int64_t value) {
 }  // namespace
 
 void PlanContext::Counters::allocate(int64_t bytes) {
-  raise_to(peak, live.fetch_add(bytes, std::memory_order_relaxed) + bytes);
+  const int64_t now = live.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  raise_to(peak, now);
+  raise_to(peak_with_weights, now + weights.load(std::memory_order_relaxed));
   raise_to(largest, bytes);
+}
+void PlanContext::Counters::use_weights(const void* key, int64_t bytes) {
+  if (!counting_weights.load(std::memory_order_relaxed)) return;
+  {
+    const std::lock_guard<std::mutex> lock(seen_mutex);
+    if (!seen.insert(key).second) return;
+  }
+  const int64_t now = weights.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+  raise_to(peak_with_weights, now + live.load(std::memory_order_relaxed));
 }
 void PlanContext::Counters::release(int64_t bytes) {
   live.fetch_sub(bytes, std::memory_order_relaxed);
@@ -49,6 +60,16 @@ int64_t PlanContext::conv_flops() const {
 }
 int64_t PlanContext::executed_conv_flops() const {
   return counters_->executed_flops;
+}
+
+void PlanContext::count_weights_as_used() {
+  counters_->counting_weights = true;
+}
+int64_t PlanContext::weights_used_bytes() const {
+  return counters_->weights;
+}
+int64_t PlanContext::peak_with_weights_bytes() const {
+  return counters_->peak_with_weights;
 }
 
 PlanContext* current_plan() {

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <unordered_set>
 
 namespace vvae {
 
@@ -34,6 +36,15 @@ class PlanContext {
   // less than the direct convolution: UpsampleConv's 2-tap phase kernels).
   int64_t conv_flops() const;
   int64_t executed_conv_flops() const;
+
+  // A plan of a model's first run in its direction: the weights come into memory as their
+  // layers first run (read from the file, packed), so the early layers' activations peak beside
+  // only the weights used so far. With this on, layers report their weights' first use
+  // (count_weight_use, core/dry_run.hpp) and peak_with_weights_bytes() is the peak of tensors
+  // plus the weights in by then.
+  void count_weights_as_used();
+  int64_t weights_used_bytes() const;
+  int64_t peak_with_weights_bytes() const;
 
   // What a plan's tensors and kernels report (through core/dry_run.hpp for kernels).
   struct Counters;
@@ -67,7 +78,14 @@ struct PlanContext::Counters {
   void count_conv_flops(int64_t flops);
   void count_executed_conv_flops(int64_t flops);
 
+  // Weights first used (once per key: the layer), when the plan counts them.
+  void use_weights(const void* key, int64_t bytes);
+
   std::atomic<int64_t> live{0}, peak{0}, largest{0}, scratchpad{0}, flops{0}, executed_flops{0};
+  std::atomic<int64_t> weights{0}, peak_with_weights{0};
+  std::atomic<bool> counting_weights{false};
+  std::mutex seen_mutex;
+  std::unordered_set<const void*> seen;
 };
 
 }  // namespace vvae

@@ -199,7 +199,8 @@ ClipPlans plan_clip(const Model& model, const Shape& clip, ClipIo io, int64_t ma
     const RunPlan encode = model.plan_encode(clip, std::nullopt, io);
     const RunPlan decode = model.plan_decode(encode.output, std::nullopt, io);
     check_memory_fits(
-        std::max(encode.estimated_peak_bytes + encode_io, decode.estimated_peak_bytes + decode_io),
+        std::max(encode.estimated_peak_bytes + encode_io,
+                 decode.estimated_peak_bytes + decode_io + model.weights_not_yet_resident(true)),
         what);
     return p;
   }
@@ -209,16 +210,22 @@ ClipPlans plan_clip(const Model& model, const Shape& clip, ClipIo io, int64_t ma
            ", above --max-memory ", format_memory(max_memory));
     return max_memory - writers;
   };
+  // The encode runs first: its weights are resident while the decode runs.
+  const int64_t encoder_weights = model.weights_not_yet_resident(true);
   const FittedPlan encode = model.fit_encode(clip, model_cap(encode_io), io);
-  const FittedPlan decode = model.fit_decode(encode.plan.output, model_cap(decode_io), io);
+  const FittedPlan decode =
+      model.fit_decode(encode.plan.output, model_cap(decode_io + encoder_weights), io);
   check_memory_fits(std::max(encode.plan.estimated_peak_bytes + encode_io,
-                             decode.plan.estimated_peak_bytes + decode_io),
+                             decode.plan.estimated_peak_bytes + decode_io + encoder_weights),
                     what);
   p.encode = encode.tiling;
   p.decode = decode.tiling;
   p.notes = {
       cat("encode (beside ~", format_memory(encode_io), " of video writers) ", encode.summary),
-      cat("decode (beside ~", format_memory(decode_io), " of video writers) ", decode.summary)};
+      cat("decode (beside ~", format_memory(decode_io), " of video writers",
+          encoder_weights > 0 ? cat(" and ~", format_memory(encoder_weights), " of encoder weights")
+                              : std::string(),
+          ") ", decode.summary)};
   return p;
 }
 

@@ -2,6 +2,7 @@
 // family's codec bound to the checkpoint, checks inputs against vvae's limits, and plans runs
 // (a run with shape-only tensors in its own PlanContext).
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <sstream>
 
@@ -29,6 +30,9 @@ class ModelImpl {
   const Family* family = nullptr;
   Json args;                   // the model_args it was built from (the load's overrides applied)
   int64_t baseline_bytes = 0;  // the process's resident memory once loaded
+  // Whether a run (or its plan's dry run: no) has brought each direction's weights in: the
+  // weights stay resident, packed for the kernels, for the model's life.
+  mutable std::atomic<bool> encoded{false}, decoded{false};
 
   // The tilings `tiling` makes of the loaded config, as LoadOptions::tiling would; nullopt for
   // none given (or a family that does not tile): the config's own.
@@ -38,6 +42,23 @@ class ModelImpl {
     apply_tiling_options(a, *tiling, *family);  // refuses sizes for a family that does not tile
     if (family->tiling == nullptr) return std::nullopt;
     return family->tiling(a);
+  }
+
+  // The weights a run of one direction reads (those both read, and the direction's own), those
+  // of the other direction that are resident (once it has run), and whether this direction's
+  // come in as its layers first run (its first run).
+  struct PlannedWeights {
+    int64_t read = 0, other_resident = 0;
+    bool first_run = false;
+  };
+  PlannedWeights planned_weights(bool encoder) const {
+    const int64_t own = encoder ? info.encoder_parameter_count : info.decoder_parameter_count;
+    const int64_t other = encoder ? info.decoder_parameter_count : info.encoder_parameter_count;
+    const int64_t shared = info.parameter_count - own - other;
+    const bool other_ran = encoder ? decoded.load() : encoded.load();
+    const bool ran = encoder ? encoded.load() : decoded.load();
+    constexpr int64_t f = sizeof(float);
+    return {(shared + own) * f, other_ran ? other * f : 0, !ran};
   }
 };
 
@@ -202,7 +223,14 @@ Model Model::load(const LoadOptions& options) {
   info.warnings = store.finish(options.strict || family.strict_loading,
                                source.preset.empty() ? family.name : source.preset);
   info.parameters = store.requested();
-  for (const auto& p : info.parameters) info.parameter_count += numel(p.shape);
+  for (const auto& p : info.parameters) {
+    const int64_t n = numel(p.shape);
+    info.parameter_count += n;
+    if (p.name.rfind("encoder.", 0) == 0 || p.name.rfind("quant_conv.", 0) == 0)
+      info.encoder_parameter_count += n;
+    else if (p.name.rfind("decoder.", 0) == 0 || p.name.rfind("post_quant_conv.", 0) == 0)
+      info.decoder_parameter_count += n;
+  }
   impl->baseline_bytes = resident_bytes();
   return Model(std::move(impl));
 }
@@ -280,6 +308,7 @@ EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const 
   checked_output(*impl_->model, x.shape(), true, tiling);
   check_finite(x, "the input");
   const ComputeScope mode(impl_->compute);
+  impl_->encoded = true;
   return impl_->model->encode(x, options, tiling);
 }
 
@@ -289,6 +318,7 @@ Tensor Model::decode(const Tensor& z, const DecodeOptions& options) const {
   checked_output(*impl_->model, z.shape(), false, tiling);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
+  impl_->decoded = true;
   return impl_->model->decode(z, options, tiling);
 }
 
@@ -299,6 +329,7 @@ EncodeResult Model::encode_streamed(const Shape& input, const FrameReader& read,
   const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
   checked_output(*impl_->model, input, true, tiling);
   const ComputeScope mode(impl_->compute);
+  impl_->encoded = true;
   return impl_->model->encode_streamed(
       input,
       [&](int64_t begin, int64_t end) {
@@ -322,6 +353,7 @@ void Model::decode_streamed(const Tensor& z, const FrameWriter& write,
   checked_output(*impl_->model, z.shape(), false, tiling);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
+  impl_->decoded = true;
   impl_->model->decode_streamed(z, finished_frames(write), options, tiling);
 }
 
@@ -345,13 +377,14 @@ Tensor sample_posterior(const Tensor& mean, const Tensor& logvar, uint64_t seed)
 namespace {
 
 template <typename Run>
-RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Shape& input,
-                 Shape output, std::vector<std::string> notes, Run run) {
+RunPlan plan_run(const ModelImpl::PlannedWeights& weights, const ComputeOptions& compute,
+                 const Shape& input, Shape output, std::vector<std::string> notes, Run run) {
   RunPlan plan;
   plan.input = input;
   plan.output = std::move(output);
   plan.notes = std::move(notes);
   PlanContext context;
+  if (weights.first_run) context.count_weights_as_used();
   {
     const PlanScope scope(context);
     const ComputeScope mode(compute);
@@ -362,10 +395,19 @@ RunPlan plan_run(const ModelInfo& info, const ComputeOptions& compute, const Sha
   plan.scratch_bytes = context.scratchpad_bytes();
   plan.conv_flops = context.conv_flops();
   plan.executed_conv_flops = context.executed_conv_flops();
-  plan.weight_bytes = info.parameter_count * int64_t{sizeof(float)};
-  // Convolution weights live once, packed in oneDNN's layout (the checkpoint's pages are
-  // returned after packing); the other parameters are read in place.
-  plan.estimated_peak_bytes = plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  plan.weight_bytes = weights.read + weights.other_resident;
+  // Convolution weights live once, packed in the kernels' layouts (the checkpoint's pages are
+  // returned after packing); the other parameters are read in place. Only the weights a run
+  // reads come into memory: the direction's, and the other's once that has run. In a first run
+  // the convolutions' weights come in layer by layer (an encoder's early, wide activations
+  // peak before its deep layers' weights are read); the rest are counted from the start.
+  if (weights.first_run) {
+    const int64_t rest = std::max<int64_t>(0, weights.read - context.weights_used_bytes());
+    plan.estimated_peak_bytes =
+        context.peak_with_weights_bytes() + rest + weights.other_resident + plan.scratch_bytes;
+  } else {
+    plan.estimated_peak_bytes = plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes;
+  }
   return plan;
 }
 
@@ -377,7 +419,7 @@ RunPlan Model::plan_encode(const Shape& input, const std::optional<TilingOptions
   const std::optional<TilingPair> tilings = impl_->tilings(t);
   const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
   Shape output = checked_output(m, input, true, tiling);  // before the notes: it checks limits
-  RunPlan plan = plan_run(impl_->info, impl_->compute, input, std::move(output),
+  RunPlan plan = plan_run(impl_->planned_weights(true), impl_->compute, input, std::move(output),
                           m.encode_notes(input, tiling), [&](const Shape& x) {
                             if (io == ClipIo::kWhole) {
                               m.encode(Tensor::empty(x), {}, tiling);
@@ -397,8 +439,8 @@ RunPlan Model::plan_decode(const Shape& input, const std::optional<TilingOptions
   const TilingSpec* tiling = tilings ? &tilings->decode : nullptr;
   Shape output = checked_output(m, input, false, tiling);
   RunPlan plan =
-      plan_run(impl_->info, impl_->compute, input, std::move(output), m.decode_notes(input, tiling),
-               [&](const Shape& z) {
+      plan_run(impl_->planned_weights(false), impl_->compute, input, std::move(output),
+               m.decode_notes(input, tiling), [&](const Shape& z) {
                  if (io == ClipIo::kWhole) {
                    m.decode(Tensor::empty(z), {}, tiling);
                    return;
@@ -417,6 +459,13 @@ RunPlan Model::plan_decode(const Shape& input, const std::optional<TilingOptions
 
 int64_t Model::baseline_bytes() const {
   return impl_->baseline_bytes;
+}
+
+int64_t Model::weights_not_yet_resident(bool encoder) const {
+  const bool ran = encoder ? impl_->encoded.load() : impl_->decoded.load();
+  if (ran) return 0;
+  const ModelInfo& i = impl_->info;
+  return (encoder ? i.encoder_parameter_count : i.decoder_parameter_count) * int64_t{sizeof(float)};
 }
 
 namespace {
