@@ -57,6 +57,26 @@ expect_error "a cap below anything" z_none.safetensors "$VVAE" encode --model "$
 grep -q "raise the cap to at least" "$WORK/stderr" || fail "the refusal names no smallest cap"
 expect_error "a cap that is not a size" z_none.safetensors "$VVAE" encode --model "$HUNYUAN" clip.mkv -o z_none.safetensors --max-memory lots
 
+# --- encode --manifest: each clip streamed and fitted under the cap ---------------------------
+"$MAKE" clip2.mkv --codec ffv1 --frames 17 --size 160x160 || fail "make clip2"
+printf 'path\n%s\n%s\n' "$PWD/clip.mkv" "$PWD/clip2.mkv" > manifest.csv
+"$VVAE" encode --manifest manifest.csv -o cache_whole --model "$HUNYUAN" --threads 2 --no-tiling -q || fail "uncapped manifest"
+read -r peak rc < <(peak_mib "$VVAE" encode --manifest manifest.csv -o cache_capped --model "$HUNYUAN" --threads 2 --no-tiling --max-memory "${cap}M")
+[ "$rc" -eq 0 ] || fail "capped manifest: exit $rc: $(cat run.out)"
+[ "$(grep -c 'running with' run.out)" -eq 2 ] || fail "capped manifest: each clip's plan is not said: $(cat run.out)"
+awk -v p="$peak" -v c="$cap" 'BEGIN { exit !(p <= c) }' || fail "capped manifest: peak $peak MiB above the cap $cap MiB"
+# The cap is in the cache key, and the capped latent of clip.mkv is the capped single encode's.
+capped_latent=$(find cache_capped/latents -name '*.safetensors' | head -1)
+whole_key=$(find cache_whole/latents -name '*.safetensors' -printf '%f\n' | sort | head -1)
+[ -n "$capped_latent" ] || fail "capped manifest wrote no latent"
+find cache_capped/latents -name "$whole_key" | grep -q . && fail "capped manifest: a capped latent has an uncapped run's key"
+found=0  # z_capped.safetensors: the single encode under the same cap, above
+for f in $(find cache_capped/latents -name '*.safetensors'); do
+  "$VVAE" compare "$f" z_capped.safetensors --tensor-a z --tensor-b z 2>/dev/null | grep -q "max|a-b| 0 " && found=1
+done
+[ "$found" -eq 1 ] || fail "capped manifest: no latent equals the capped single encode of clip.mkv"
+ok "encode --manifest: cap ${cap} MiB, 2 clips fitted, measured ${peak} MiB"
+
 # --- reconstruct: a clip streamed, its encode and decode each fitted beside its video writers --
 read -r whole rc < <(peak_mib "$VVAE" reconstruct --model "$HUNYUAN" clip.mkv -o rec_whole --threads 2 --no-tiling)
 [ "$rc" -eq 0 ] || fail "untiled reconstruct: exit $rc"

@@ -83,9 +83,11 @@ struct EncodeCommand {
   void run_manifest() {
     if (!input.empty()) fail("give a clip or --manifest, not both");
     if (!tensor.empty()) fail("--tensor applies to a single safetensors input, not --manifest");
-    if (!common.max_memory.empty())
-      fail("--max-memory applies to a single clip; with --manifest it is not supported yet");
     LatentCacheOptions o;
+    if (!common.max_memory.empty()) {
+      o.max_memory = parse_memory_size(common.max_memory);
+      return_freed_memory_promptly();  // what one clip freed is there for the next
+    }
     o.out_dir = output;
     o.clip = clip.resolve();
     o.encode = {sample, seed};
@@ -119,6 +121,7 @@ struct EncodeCommand {
         return;
       }
       for (const auto& w : r.warnings) progress.line(std::cerr, "vvae: warning: " + w);
+      if (!r.plan.empty()) progress.line(std::cout, cat("  ", r.entry.path, ": ", r.plan));
       const std::string what = r.duplicate ? "a duplicate row: shares"
                                : r.resumed ? "already in the cache:"
                                            : "->";

@@ -66,6 +66,10 @@ struct LatentCacheOptions {
   // The index is also merged every this many seconds while a long run goes on (0: only at the
   // end), so that it shows progress.
   double index_every_seconds = 300;
+  // A cap on the process's resident memory (bytes; 0: none): each clip runs the plan that fits
+  // (Model::fit_encode), which its row's notes say. A cap is part of the cache key (it may choose
+  // other tiles); runs without one keep their keys.
+  int64_t max_memory = 0;
 };
 
 struct CacheRow {
@@ -81,6 +85,7 @@ struct CacheRow {
   double seconds = 0;
   std::vector<std::string> notes;
   std::vector<std::string> warnings;
+  std::string plan;  // under LatentCacheOptions::max_memory: the plan that ran, in one line
 };
 
 struct CacheRunResult {

@@ -241,10 +241,9 @@ auto checked(Fn&& fn) {
 
 // max_memory= of encode and decode: None (no cap), a byte count, or a size as the CLI takes it
 // ("8G"); the tiling that fits it (Model::fit_encode / fit_decode), said through `said`.
-std::optional<vvae::TilingOptions> capped_tiling(const vvae::Model& model, const vvae::Shape& shape,
-                                                 bool encode, const nb::object& max_memory,
-                                                 std::string& said) {
-  if (max_memory.is_none()) return std::nullopt;
+// The cap max_memory= gives, in bytes: 0 for None.
+int64_t memory_cap(const nb::object& max_memory) {
+  if (max_memory.is_none()) return 0;
   int64_t cap = 0;
   if (nb::isinstance<nb::str>(max_memory))
     cap = checked([&] { return vvae::parse_memory_size(nb::cast<std::string>(max_memory)); });
@@ -254,6 +253,14 @@ std::optional<vvae::TilingOptions> capped_tiling(const vvae::Model& model, const
     throw nb::type_error("max_memory must be None, a byte count (int) or a size such as '8G'");
   if (cap <= 0) throw nb::value_error("max_memory must be positive");
   vvae::return_freed_memory_promptly();
+  return cap;
+}
+
+std::optional<vvae::TilingOptions> capped_tiling(const vvae::Model& model, const vvae::Shape& shape,
+                                                 bool encode, const nb::object& max_memory,
+                                                 std::string& said) {
+  const int64_t cap = memory_cap(max_memory);
+  if (cap == 0) return std::nullopt;
   const vvae::FittedPlan fit =
       checked([&] { return encode ? model.fit_encode(shape, cap) : model.fit_decode(shape, cap); });
   said = fit.summary;
@@ -398,6 +405,7 @@ nb::dict cache_row_dict(const vvae::CacheRow& r) {
   d["seconds"] = r.seconds;
   d["notes"] = r.notes;
   d["warnings"] = r.warnings;
+  d["plan"] = r.plan;
   return d;
 }
 
@@ -482,8 +490,10 @@ vvae::LatentCacheOptions cache_options(const std::string& out_dir, bool resume, 
                                        const std::string& shard, const std::string& precision,
                                        const std::string& conv_algorithm,
                                        const std::vector<std::string>& weights_files,
-                                       const std::vector<std::string>& inputs) {
+                                       const std::vector<std::string>& inputs,
+                                       const nb::object& max_memory) {
   vvae::LatentCacheOptions o;
+  o.max_memory = memory_cap(max_memory);
   o.out_dir = out_dir;
   o.resume = resume;
   o.clip = clip_options(num_frames, frame_interval, fps_max, resolution, height, width);
@@ -879,7 +889,7 @@ NB_MODULE(_vvae, m) {
                "resolution"_a = "", "height"_a = 0, "width"_a = 0, "sample"_a = false,            \
                "seed"_a = 0, "format"_a = "safetensors", "shard"_a = "", "precision"_a = "fp32",  \
                "conv_algorithm"_a = "auto", "weights_files"_a = std::vector<std::string>{},       \
-               "inputs"_a = std::vector<std::string> {}
+               "inputs"_a = std::vector<std::string>{}, "max_memory"_a = nb::none()
   m.def(
       "encode_manifest",
       [](const vvae::Model& model, const std::string& manifest, const std::string& out_dir,
@@ -887,10 +897,10 @@ NB_MODULE(_vvae, m) {
          const std::string& resolution, int64_t height, int64_t width, bool sample, uint64_t seed,
          const std::string& format, const std::string& shard, const std::string& precision,
          const std::string& conv_algorithm, const std::vector<std::string>& weights_files,
-         const std::vector<std::string>& inputs, nb::object progress) {
+         const std::vector<std::string>& inputs, nb::object max_memory, nb::object progress) {
         vvae::LatentCacheOptions o = cache_options(
             out_dir, resume, num_frames, frame_interval, fps_max, resolution, height, width, sample,
-            seed, format, shard, precision, conv_algorithm, weights_files, inputs);
+            seed, format, shard, precision, conv_algorithm, weights_files, inputs, max_memory);
         // The progress callback runs under the GIL between clips; an exception it raises (or
         // Ctrl-C) stops the run there: the latents written so far stay, index.csv is not merged.
         std::optional<nb::python_error> stopped;
@@ -951,11 +961,12 @@ NB_MODULE(_vvae, m) {
              const std::string& resolution, int64_t height, int64_t width, bool sample,
              uint64_t seed, const std::string& format, const std::string& shard,
              const std::string& precision, const std::string& conv_algorithm,
-             const std::vector<std::string>& weights_files,
-             const std::vector<std::string>& inputs) {
-            const vvae::LatentCacheOptions o = cache_options(
-                out_dir, resume, num_frames, frame_interval, fps_max, resolution, height, width,
-                sample, seed, format, shard, precision, conv_algorithm, weights_files, inputs);
+             const std::vector<std::string>& weights_files, const std::vector<std::string>& inputs,
+             nb::object max_memory) {
+            const vvae::LatentCacheOptions o =
+                cache_options(out_dir, resume, num_frames, frame_interval, fps_max, resolution,
+                              height, width, sample, seed, format, shard, precision, conv_algorithm,
+                              weights_files, inputs, max_memory);
             nb::gil_scoped_release release;
             new (self) vvae::LatentCacheWriter(model, o);
           },

@@ -167,3 +167,23 @@ def test_python_equals_the_cli(clean, manifest, tmp_path):
         rel = os.path.relpath(r["latents_path"], os.path.abspath(out))
         np.testing.assert_array_equal(load_file(r["latents_path"])["z"],
                                       load_file(str(tmp_path / "cache" / rel))["z"])
+
+
+def test_a_memory_cap_fits_each_clip_and_keys_the_cache(clean, manifest, tmp_path):
+    """max_memory=: each row says the plan it ran; a cap above every plan keeps the latents
+    (bit for bit) under keys of their own, and a cap that is no size is refused."""
+    from safetensors.numpy import load_file
+
+    out, _ = clean
+    s = vvae.encode_manifest(MODEL, manifest, tmp_path / "cache", threads=2, max_memory="64G")
+    assert (s["encoded"], s["failed"]) == (CLIPS, 0)
+    for row in s["rows"]:
+        if not row["duplicate"]:
+            assert row["plan"].startswith("--max-memory 64.0 GiB: the configured plan fits"), row
+    clean_index, capped_index = read_index(out), read_index(tmp_path / "cache")
+    for a, b in zip(clean_index, capped_index):
+        assert a["latent_key"] != b["latent_key"]
+        np.testing.assert_array_equal(load_file(a["latents_path"])["z"],
+                                      load_file(b["latents_path"])["z"])
+    with pytest.raises(TypeError):
+        vvae.encode_manifest(MODEL, manifest, tmp_path / "other", max_memory=1.5)

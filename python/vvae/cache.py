@@ -55,7 +55,7 @@ def _load_model(model, weights=None, precision: str = "fp32", conv_algorithm: st
 
 def _cache_args(out_dir, *, resume=False, num_frames=None, frame_interval=1, fps_max=None,
                 resolution=None, size=None, sample=False, seed=0, format="safetensors",
-                shard=None, load_args=None) -> dict:
+                shard=None, load_args=None, max_memory=None) -> dict:
     """The engine's cache options, checked, as keyword arguments."""
     if format not in _FORMATS:
         raise ValueError(f"format must be one of {_FORMATS}, got {format!r}")
@@ -80,7 +80,7 @@ def _cache_args(out_dir, *, resume=False, num_frames=None, frame_interval=1, fps
                 seed=int(seed), format=format, shard=shard or "",
                 precision=load_args.get("precision", "fp32"),
                 conv_algorithm=load_args.get("conv_algorithm", "auto"),
-                weights_files=weights_files, inputs=inputs)
+                weights_files=weights_files, inputs=inputs, max_memory=max_memory)
 
 
 def _check_manifest(manifest) -> str:
@@ -96,7 +96,7 @@ def encode_manifest(model, manifest, out_dir, *, resume: bool = False,
                     size: Optional[tuple] = None, sample: bool = False, seed: int = 0,
                     format: str = "safetensors", shard=None, threads: Optional[int] = None,
                     weights=None, precision: str = "fp32", conv_algorithm: str = "auto",
-                    progress: Optional[Callable] = None) -> dict:
+                    progress: Optional[Callable] = None, max_memory=None) -> dict:
     """`vvae encode --manifest MANIFEST -o OUT_DIR`: encodes every clip of the CSV into the cache
     folder (one latent per clip) and merges out_dir/index.csv; the same files as the CLI.
 
@@ -108,18 +108,21 @@ def encode_manifest(model, manifest, out_dir, *, resume: bool = False,
     "opensora" (.pt per clip and out_dir/train.csv). shard: "i/n", (i, n) or "auto" (Slurm).
     threads: the threads of this call (default: as vvae.set_num_threads). progress: called
     after each clip with (row, done, total), row a dict as in the result; an exception it raises
-    (or Ctrl-C) stops the run between clips, keeping the latents written.
+    (or Ctrl-C) stops the run between clips, keeping the latents written. max_memory (bytes, or
+    a size such as "8G"): a cap on the process's resident memory; each clip runs the tiling that
+    fits (its row's plan says which), and the cap is part of the cache key.
 
     Returns {"rows": [...], "encoded", "resumed", "duplicates", "failed", "index_path",
     "wall_seconds"}; each row: row, path, status ("ok" or "failed"), latents_path,
     latent_shape ("1x16x3x32x32"), error, latent_key, resumed, duplicate, seconds, notes,
-    warnings. A clip that fails is recorded with its error and the run goes on.
+    warnings, plan (what max_memory chose, else ""). A clip that fails is recorded with its
+    error and the run goes on.
     """
     engine, load_args = _load_model(model, weights, precision, conv_algorithm)
     args = _cache_args(out_dir, resume=resume, num_frames=num_frames,
                        frame_interval=frame_interval, fps_max=fps_max, resolution=resolution,
                        size=size, sample=sample, seed=seed, format=format, shard=shard,
-                       load_args=load_args)
+                       load_args=load_args, max_memory=max_memory)
     path = _check_manifest(manifest)
     if progress is not None and not callable(progress):
         raise TypeError("progress must be callable (row, done, total)")

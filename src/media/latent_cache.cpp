@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -27,6 +28,7 @@ extern "C" {
 #include "media/file_lock.hpp"
 #include "media/folders.hpp"
 #include "media/torch_file.hpp"
+#include "vvae/clip.hpp"
 #include "vvae/error.hpp"
 #include "vvae/latent.hpp"
 #include "vvae/memory.hpp"
@@ -461,23 +463,41 @@ class Run {
     return true;
   }
 
+  // A video is streamed (its frames decoded as the model's tiles ask for them), so a long clip
+  // holds a tile's worth of frames; a tensor file is read whole.
   void encode(CacheRow& r) {
     const ManifestEntry& e = r.entry;
     const bool tensor = is_tensor_file(e.path);
-    Clip clip =
-        tensor ? clip_from_tensor(e.path) : load_clip(e.path, o_.clip, shape_rules(*model_));
-    if (tensor && o_.clip.any_set())
-      clip.notes.push_back("a tensor input: frame and size options do not apply");
+    std::optional<ClipReader> reader;
+    Clip clip;
+    if (tensor) {
+      clip = clip_from_tensor(e.path);
+      if (o_.clip.any_set())
+        clip.notes.push_back("a tensor input: frame and size options do not apply");
+    } else {
+      reader.emplace(e.path, o_.clip, shape_rules(*model_));
+      clip = reader->clip();
+    }
+    const Shape shape = tensor ? clip.x.shape() : reader->shape();
+    const ClipIo io = tensor ? ClipIo::kWhole : ClipIo::kStreamed;
     r.notes = clip.notes;
     r.warnings = clip.warnings;
-    // Refuse at once what cannot fit, rather than fail minutes into the run.
-    check_memory_fits(model_->plan_encode(clip.x.shape()).estimated_peak_bytes,
-                      cat("encoding ", to_string(clip.x.shape())));
-    const EncodeResult enc = model_->encode(clip.x, o_.encode);
+    EncodeOptions options = o_.encode;
+    if (o_.max_memory > 0) {
+      const FittedPlan fit = model_->fit_encode(shape, o_.max_memory, io);
+      options.tiling = fit.tiling;
+      r.plan = fit.summary;
+    } else {
+      // Refuse at once what cannot fit, rather than fail minutes into the run.
+      check_memory_fits(model_->plan_encode(shape, std::nullopt, io).estimated_peak_bytes,
+                        cat("encoding ", to_string(shape)));
+    }
+    const EncodeResult enc = tensor ? model_->encode(clip.x, options)
+                                    : model_->encode_streamed(shape, reader->frames(), options);
     if (const int64_t bad = count_non_finite(enc.z); bad > 0)
       r.warnings.push_back(cat("the latent holds ", bad, " NaN or infinite values (of ",
                                enc.z.numel(), "): the model overflowed"));
-    Metadata meta = latent_metadata(model_->info(), clip.x.shape(), o_.encode, &clip);
+    Metadata meta = latent_metadata(model_->info(), shape, options, &clip);
     meta["cache_key"] = r.key;
     meta["cache_options"] = cache_.options_json;
     meta["source_identity"] = identity_[static_cast<size_t>(e.row)];
@@ -668,7 +688,11 @@ std::string cache_options_json(const ModelInfo& info, const LatentCacheOptions& 
                     {"size", {o.clip.height, o.clip.width}},
                     {"sample", o.encode.sample},
                     {"seed", o.encode.sample ? o.encode.seed : 0}};
-  return key.dump();
+  // A cap may choose other tiles, which change the latents (keys of uncapped runs stay as they
+  // were).
+  Json with_cap = key;
+  if (o.max_memory > 0) with_cap["max_memory"] = o.max_memory;
+  return with_cap.dump();
 }
 
 std::string cache_options_id(const std::string& options_json) {
