@@ -51,11 +51,11 @@ GRID = [
     ("dc-ae-f32t4c128", "encode", (8, 256, 256), [], None),
     ("dc-ae-f32t4c128", "encode", (8, 384, 384), ["--no-tiling"], None),
     ("dc-ae-f32t4c128", "encode", (8, 384, 384), [], None),
-    ("dc-ae-f32t4c128", "encode", (8, 384, 384), ["--no-tiling"], 0.6),
+    ("dc-ae-f32t4c128", "encode", (8, 384, 384), ["--no-tiling"], 0.75),
     ("dc-ae-f32t4c128", "decode", (8, 256, 256), [], None),
     ("dc-ae-f32t4c128", "decode", (8, 384, 384), ["--no-tiling"], None),
     ("dc-ae-f32t4c128", "decode", (8, 384, 384), [], None),
-    ("dc-ae-f32t4c128", "decode", (8, 384, 384), ["--no-tiling"], 0.6),
+    ("dc-ae-f32t4c128", "decode", (8, 384, 384), ["--no-tiling"], 0.75),
 ]
 QUICK = [g for g in GRID if g[2][1] == 256]
 

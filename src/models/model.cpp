@@ -209,20 +209,25 @@ Model Model::load(const LoadOptions& options) {
   const bool with_weights = !options.without_weights;
   if (with_weights && source.weights.empty())
     fail("no weights given for ", source.config.source, ": pass --weights FILE.safetensors");
-  std::shared_ptr<const SafetensorsFile> file;
-  if (with_weights) file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(source.weights));
-  WeightStore store =
-      !file ? WeightStore::shapes_only()
-      : family.checkpoint_renames
-          ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
-          : WeightStore::from_checkpoint(file);
-  impl->model = family.build(source.config.args, store);
-  impl->family = &family;
-  impl->args = source.config.args;
-  impl->model->describe(info);
-  info.warnings = store.finish(options.strict || family.strict_loading,
-                               source.preset.empty() ? family.name : source.preset);
-  info.parameters = store.requested();
+  {
+    // The checkpoint stays mapped only while tensors borrow it (float32 ones): a checkpoint
+    // converted on load (F16, BF16) is unmapped here, before the baseline is measured.
+    std::shared_ptr<const SafetensorsFile> file;
+    if (with_weights)
+      file = std::make_shared<SafetensorsFile>(SafetensorsFile::open(source.weights));
+    WeightStore store =
+        !file ? WeightStore::shapes_only()
+        : family.checkpoint_renames
+            ? WeightStore::from_checkpoint(file, family.checkpoint_renames(file->names()))
+            : WeightStore::from_checkpoint(file);
+    impl->model = family.build(source.config.args, store);
+    impl->family = &family;
+    impl->args = source.config.args;
+    impl->model->describe(info);
+    info.warnings = store.finish(options.strict || family.strict_loading,
+                                 source.preset.empty() ? family.name : source.preset);
+    info.parameters = store.requested();
+  }
   for (const auto& p : info.parameters) {
     const int64_t n = numel(p.shape);
     info.parameter_count += n;
