@@ -34,6 +34,10 @@ struct InfoCommand {
               << format_bytes(plan.peak_activation_bytes) << ", oneDNN scratch "
               << format_bytes(plan.scratch_bytes) << "); convolutions "
               << static_cast<double>(plan.conv_flops) / 1e9 << " GFLOP\n";
+    if (plan.estimated_peak_bytes <
+        plan.weight_bytes + plan.peak_activation_bytes + plan.scratch_bytes)
+      std::cout << "        (less than their sum: in a first run each layer's weights come into "
+                   "memory when it first runs)\n";
   }
 
   void run() {
