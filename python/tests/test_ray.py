@@ -138,3 +138,5 @@ def test_bad_arguments(manifest, tmp_path):
         vvae.ray.encode_dataset(manifest, tmp_path / "a" / "b", model=MODEL)
     with pytest.raises(ValueError, match="path"):
         vvae.ray.LatentEncoder(MODEL, tmp_path / "c")({"row": [0]})
+    with pytest.raises(TypeError, match="max_memory"):
+        vvae.ray.encode_dataset(manifest, tmp_path, model=MODEL, max_memory=1.5)

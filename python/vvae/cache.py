@@ -69,6 +69,9 @@ def _cache_args(out_dir, *, resume=False, num_frames=None, frame_interval=1, fps
         raise ValueError(f"size must be (height, width), got {size!r}")
     if size is not None and resolution:
         raise ValueError("give resolution or size, not both")
+    if max_memory is not None and (isinstance(max_memory, bool)
+                                   or not isinstance(max_memory, (int, str))):
+        raise TypeError("max_memory must be None, a byte count (int) or a size such as '8G'")
     if shard is not None and not isinstance(shard, str):
         shard = f"{int(shard[0])}/{int(shard[1])}"
     load_args = load_args or {}

@@ -41,7 +41,7 @@ class LatentEncoder:
     weights=, precision=, conv_algorithm= as from_pretrained), out_dir (the cache folder, shared
     by every actor), threads (per actor, default 1), and the clip options of
     vvae.encode_manifest: resume, num_frames, frame_interval, fps_max, resolution, size,
-    sample, seed, format.
+    sample, seed, format, and max_memory (a cap on each actor's process, as encode_manifest's).
 
     A call takes a batch (a dict of columns) with a `path` column, and `row` (the clip's 0-based
     manifest row; needed to merge the index, encode_dataset gives it), and returns the batch's
@@ -55,7 +55,7 @@ class LatentEncoder:
                  num_frames: Optional[int] = None, frame_interval: int = 1,
                  fps_max: Optional[float] = None, resolution: Optional[str] = None,
                  size: Optional[tuple] = None, sample: bool = False, seed: int = 0,
-                 format: str = "safetensors"):
+                 format: str = "safetensors", max_memory=None):
         if int(threads) < 0:
             raise ValueError("threads must be >= 0 (0: all cores)")
         _vvae.set_num_threads(int(threads))
@@ -63,7 +63,7 @@ class LatentEncoder:
         args = _cache_args(out_dir, resume=resume, num_frames=num_frames,
                            frame_interval=frame_interval, fps_max=fps_max,
                            resolution=resolution, size=size, sample=sample, seed=seed,
-                           format=format, load_args=load_args)
+                           format=format, load_args=load_args, max_memory=max_memory)
         self._writer = _vvae.LatentCacheWriter(self._engine, **args)
         self._options_json = self._writer.options_json
         self._options_id = _vvae.cache_options_id(self._options_json)
@@ -96,7 +96,7 @@ def encode_dataset(manifest, out, *, model, num_actors: int = 2, threads_per_act
     batch_size clips a task), then OUT/index.csv is merged as the CLI merges it.
 
     clip_options: resume, num_frames, frame_interval, fps_max, resolution, size, sample, seed,
-    format (as vvae.encode_manifest). max_retries: restarts of a dead actor and retries of its
+    format, max_memory (as vvae.encode_manifest; max_memory caps each actor's process). max_retries: restarts of a dead actor and retries of its
     task; None keeps Ray Data's default (a dead actor is restarted and its task retried without
     bound), an int bounds both (a clip that kills its worker every time then fails the run).
     ray_remote_args: more of map_batches' arguments. encoder: a LatentEncoder subclass to run
@@ -112,7 +112,8 @@ def encode_dataset(manifest, out, *, model, num_actors: int = 2, threads_per_act
 
     start = time.monotonic()
     unknown = set(clip_options) - {"resume", "num_frames", "frame_interval", "fps_max",
-                                   "resolution", "size", "sample", "seed", "format"}
+                                   "resolution", "size", "sample", "seed", "format",
+                                   "max_memory"}
     if unknown:
         raise TypeError(f"encode_dataset() got unexpected arguments {sorted(unknown)}")
     if int(num_actors) < 1:
