@@ -25,6 +25,7 @@ extern "C" {
 
 #include "io/atomic_file.hpp"
 #include "io/utf8.hpp"
+#include "media/clip_source.hpp"
 #include "media/file_lock.hpp"
 #include "media/folders.hpp"
 #include "media/torch_file.hpp"
@@ -463,25 +464,13 @@ class Run {
     return true;
   }
 
-  // A video is streamed (its frames decoded as the model's tiles ask for them), so a long clip
-  // holds a tile's worth of frames; a tensor file is read whole.
   void encode(CacheRow& r) {
     const ManifestEntry& e = r.entry;
-    const bool tensor = is_tensor_file(e.path);
-    std::optional<ClipReader> reader;
-    Clip clip;
-    if (tensor) {
-      clip = clip_from_tensor(e.path);
-      if (o_.clip.any_set())
-        clip.notes.push_back("a tensor input: frame and size options do not apply");
-    } else {
-      reader.emplace(e.path, o_.clip, shape_rules(*model_));
-      clip = reader->clip();
-    }
-    const Shape shape = tensor ? clip.x.shape() : reader->shape();
-    const ClipIo io = tensor ? ClipIo::kWhole : ClipIo::kStreamed;
-    r.notes = clip.notes;
-    r.warnings = clip.warnings;
+    ClipSource source = open_clip_source(e.path, o_.clip, shape_rules(*model_));
+    const Shape shape = source.shape();
+    const ClipIo io = source.io();
+    r.notes = source.clip.notes;
+    r.warnings = source.clip.warnings;
     EncodeOptions options = o_.encode;
     if (o_.max_memory > 0) {
       const FittedPlan fit = model_->fit_encode(shape, o_.max_memory, io);
@@ -492,12 +481,13 @@ class Run {
       check_memory_fits(model_->plan_encode(shape, std::nullopt, io).estimated_peak_bytes,
                         cat("encoding ", to_string(shape)));
     }
-    const EncodeResult enc = tensor ? model_->encode(clip.x, options)
-                                    : model_->encode_streamed(shape, reader->frames(), options);
+    const EncodeResult enc = source.whole()
+                                 ? model_->encode(source.clip.x, options)
+                                 : model_->encode_streamed(shape, source.frames(), options);
     if (const int64_t bad = count_non_finite(enc.z); bad > 0)
       r.warnings.push_back(cat("the latent holds ", bad, " NaN or infinite values (of ",
                                enc.z.numel(), "): the model overflowed"));
-    Metadata meta = latent_metadata(model_->info(), shape, options, &clip);
+    Metadata meta = latent_metadata(model_->info(), shape, options, &source.clip);
     meta["cache_key"] = r.key;
     meta["cache_options"] = cache_.options_json;
     meta["source_identity"] = identity_[static_cast<size_t>(e.row)];

@@ -16,6 +16,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/utf8.hpp"
+#include "media/clip_source.hpp"
 #include "media/file_lock.hpp"
 #include "media/folders.hpp"
 #include "media/visuals.hpp"
@@ -128,17 +129,6 @@ std::vector<std::string> possible_outputs(const ManifestEntry& e) {
           "compare/" + n + "_psnr.png",
           "latents/" + n + ".latent.safetensors",
           "done/" + n + ".json"};
-}
-
-// Frames [begin, end) of a (1, 3, T, H, W) clip tensor (the whole tensor shared).
-Tensor frames_of_clip(const Tensor& x, int64_t begin, int64_t end) {
-  if (begin == 0 && end == x.dim(2)) return x;
-  const int64_t frames = x.dim(2), plane = x.dim(3) * x.dim(4), n = end - begin;
-  Tensor part = Tensor::empty({x.dim(0), x.dim(1), n, x.dim(3), x.dim(4)});
-  for (int64_t c = 0; c < x.dim(0) * x.dim(1); ++c)
-    std::memcpy(part.data() + c * n * plane, x.data() + (c * frames + begin) * plane,
-                static_cast<size_t>(n * plane) * sizeof(float));
-  return part;
 }
 
 // One of a clip's frame outputs, NAME.mp4 (NAME.png for a one-frame clip), written as its frames
@@ -335,21 +325,11 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
   const ModelInfo& info = model.info();
   // A video is streamed: its frames are decoded as the encoder's tiles need them, and read again
   // beside the decoder's output, which is measured and written a part at a time.
-  const bool tensor_clip = is_tensor_file(entry.path);
-  std::optional<ClipReader> reader;
-  Clip clip;
-  if (tensor_clip) {
-    clip = clip_from_tensor(entry.path);
-    if (o.clip.any_set())
-      clip.notes.push_back("a tensor input: frame and size options do not apply");
-  } else {
-    reader.emplace(entry.path, o.clip, shape_rules(model));
-    clip = reader->clip();
-  }
-  const Shape shape = tensor_clip ? clip.x.shape() : reader->shape();
-  const FrameReader clip_frames =
-      tensor_clip ? FrameReader([&](int64_t b, int64_t e) { return frames_of_clip(clip.x, b, e); })
-                  : reader->frames();
+  ClipSource source = open_clip_source(entry.path, o.clip, shape_rules(model));
+  const Clip& clip = source.clip;
+  const bool tensor_clip = source.whole();
+  const Shape shape = source.shape();
+  const FrameReader clip_frames = source.frames();
   r.notes = clip.notes;
   r.warnings = clip.warnings;
   // The writers of orig (during the encode), recn and compare (during the decode); a one-frame
