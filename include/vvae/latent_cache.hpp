@@ -67,7 +67,7 @@ struct LatentCacheOptions {
   // end), so that it shows progress.
   double index_every_seconds = 300;
   // A cap on the process's resident memory (bytes; 0: none): each clip runs the plan that fits
-  // (Model::fit_encode), which its row's notes say. A cap is part of the cache key (it may choose
+  // (Model::fit_encode), which its row's `plan` says. A cap is part of the cache key (it may choose
   // other tiles); runs without one keep their keys.
   int64_t max_memory = 0;
 };

@@ -47,16 +47,9 @@ void repeat_same_shapes(int64_t n, Fn&& fn) {
   const int64_t flops = plan->conv_flops(), executed = plan->executed_conv_flops();
   // The first call's own peak: the later ones reach it with every weight the first brought in.
   PlanContext::Counters& c = *plan->counters();
-  const int64_t peak_before = c.peak.exchange(c.live.load());
+  const int64_t peak_before = c.open_peak_window();
   fn(int64_t{0});
-  const int64_t call_peak = c.peak.load();
-  if (peak_before > call_peak) c.peak = peak_before;
-  if (n > 1) {
-    const int64_t later = call_peak + c.weights.load();
-    int64_t seen = c.peak_with_weights.load();
-    while (later > seen && !c.peak_with_weights.compare_exchange_weak(seen, later)) {
-    }
-  }
+  c.close_peak_window(peak_before, n > 1);
   count_conv_flops((plan->conv_flops() - flops) * (n - 1));
   count_executed_conv_flops((plan->executed_conv_flops() - executed) * (n - 1));
 }

@@ -28,6 +28,14 @@ void PlanContext::Counters::use_weights(const void* key, int64_t bytes) {
   const int64_t now = weights.fetch_add(bytes, std::memory_order_relaxed) + bytes;
   raise_to(peak_with_weights, now + live.load(std::memory_order_relaxed));
 }
+int64_t PlanContext::Counters::open_peak_window() {
+  return peak.exchange(live.load(std::memory_order_relaxed));
+}
+void PlanContext::Counters::close_peak_window(int64_t peak_before, bool repeated) {
+  const int64_t call_peak = peak.load(std::memory_order_relaxed);
+  raise_to(peak, peak_before);
+  if (repeated) raise_to(peak_with_weights, call_peak + weights.load(std::memory_order_relaxed));
+}
 void PlanContext::Counters::release(int64_t bytes) {
   live.fetch_sub(bytes, std::memory_order_relaxed);
 }

@@ -80,6 +80,12 @@ struct PlanContext::Counters {
 
   // Weights first used (once per key: the layer), when the plan counts them.
   void use_weights(const void* key, int64_t bytes);
+  // A call's own peak (repeat_same_shapes): open() starts counting it from what is live now and
+  // returns the peak so far, close() restores the overall peak and, when the call is repeated,
+  // raises peak_with_weights to the call's peak beside every weight counted by then (the later
+  // calls run with all of them in).
+  int64_t open_peak_window();
+  void close_peak_window(int64_t peak_before, bool repeated);
 
   std::atomic<int64_t> live{0}, peak{0}, largest{0}, scratchpad{0}, flops{0}, executed_flops{0};
   std::atomic<int64_t> weights{0}, peak_with_weights{0};

@@ -194,17 +194,19 @@ ClipPlans plan_clip(const Model& model, const Shape& clip, ClipIo io, int64_t ma
         what);
     return p;
   }
-  const auto model_cap = [&](int64_t writers) {
-    if (max_memory - writers <= 0)
-      fail(what, ": the video writers alone take ~", format_memory(writers),
-           ", above --max-memory ", format_memory(max_memory));
-    return max_memory - writers;
+  // The cap left for a run beside the video writers (and weights) that are resident meanwhile.
+  const auto model_cap = [&](int64_t writers, int64_t weights) {
+    if (max_memory - writers - weights <= 0)
+      fail(what, ": the video writers", weights > 0 ? " and the encoder's weights" : "",
+           " alone take ~", format_memory(writers + weights), ", above --max-memory ",
+           format_memory(max_memory));
+    return max_memory - writers - weights;
   };
   // The encode runs first: its weights are resident while the decode runs.
   const int64_t encoder_weights = model.weights_not_yet_resident(true);
-  const FittedPlan encode = model.fit_encode(clip, model_cap(encode_io), io);
+  const FittedPlan encode = model.fit_encode(clip, model_cap(encode_io, 0), io);
   const FittedPlan decode =
-      model.fit_decode(encode.plan.output, model_cap(decode_io + encoder_weights), io);
+      model.fit_decode(encode.plan.output, model_cap(decode_io, encoder_weights), io);
   check_memory_fits(std::max(encode.plan.estimated_peak_bytes + encode_io,
                              decode.plan.estimated_peak_bytes + decode_io + encoder_weights),
                     what);

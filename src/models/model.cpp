@@ -52,14 +52,16 @@ class ModelImpl {
     bool first_run = false;
   };
   PlannedWeights planned_weights(bool encoder) const {
-    const int64_t own = encoder ? info.encoder_parameter_count : info.decoder_parameter_count;
-    const int64_t other = encoder ? info.decoder_parameter_count : info.encoder_parameter_count;
-    const int64_t shared = info.parameter_count - own - other;
-    const bool other_ran = encoder ? decoded.load() : encoded.load();
-    const bool ran = encoder ? encoded.load() : decoded.load();
-    constexpr int64_t f = sizeof(float);
-    return {(shared + own) * f, other_ran ? other * f : 0, !ran};
+    const int64_t own = own_weight_bytes(encoder), other = own_weight_bytes(!encoder);
+    const int64_t shared = info.parameter_count * int64_t{sizeof(float)} - own - other;
+    return {shared + own, ran(!encoder) ? other : 0, !ran(encoder)};
   }
+  // Bytes of the weights only one direction reads, and whether it has run.
+  int64_t own_weight_bytes(bool encoder) const {
+    return (encoder ? info.encoder_parameter_count : info.decoder_parameter_count) *
+           int64_t{sizeof(float)};
+  }
+  bool ran(bool encoder) const { return encoder ? encoded.load() : decoded.load(); }
 };
 
 namespace {
@@ -467,10 +469,7 @@ int64_t Model::baseline_bytes() const {
 }
 
 int64_t Model::weights_not_yet_resident(bool encoder) const {
-  const bool ran = encoder ? impl_->encoded.load() : impl_->decoded.load();
-  if (ran) return 0;
-  const ModelInfo& i = impl_->info;
-  return (encoder ? i.encoder_parameter_count : i.decoder_parameter_count) * int64_t{sizeof(float)};
+  return impl_->ran(encoder) ? 0 : impl_->own_weight_bytes(encoder);
 }
 
 namespace {

@@ -405,7 +405,8 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
     run(pad(x, extra->lo, extra->hi, extra->mode), dst, accumulate, nullptr);
     return;
   }
-  count_weight_use(impl_.get(), (impl_->weight.numel() + impl_->out_channels) * 4);
+  count_weight_use(impl_.get(),
+                   (impl_->weight.numel() + impl_->out_channels) * int64_t{sizeof(float)});
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
   const int64_t flops = 2 * dst.numel() * impl_->weight.numel() / impl_->out_channels;
   if (impl_->geometry.counted) count_conv_flops(flops);

@@ -112,7 +112,7 @@ Tensor UpsampleConv::run(const Tensor& x, const PadSpec* extra) const {
   }
   int64_t taps = 1;
   for (int d = 0; d < s; ++d) taps *= kernel_[static_cast<size_t>(d)];
-  count_weight_use(state_.get(), (state_->weight.numel() + out_channels_) * 4);
+  count_weight_use(state_.get(), (state_->weight.numel() + out_channels_) * int64_t{sizeof(float)});
   count_conv_flops(2 * numel(out_shape) * in_channels_ * taps);
   if (!winograd) return run_phases(x, out_shape);
   std::array<WinogradAxis, 3> axes;  // (T,) H, W as WinogradConv takes them
