@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# --max-memory (issue 16) measured: a clip encoded and reconstructed (HunyuanVideo) and a latent
-# decoded (DC-AE)
+# --max-memory (issue 16) measured: a clip encoded and reconstructed (HunyuanVideo), a latent
+# decoded (DC-AE), large frames encoded and decoded (the 2D AE, in vvae's own spatial tiles)
 # under a cap below their untiled peak run tiled, and the whole process's peak resident memory
 # (getrusage of the child) stays below the cap and below the estimate the command printed, and
 # within 20% of it; a cap above keeps the configured plan; a cap below anything is refused with
@@ -9,6 +9,7 @@
 set -u
 source "$(dirname "$(realpath "$0")")/lib/checks.sh"
 skip_if_sanitized
+AE2D=$(realpath "$(dirname "$(realpath "$0")")/../models/ae2d-tiny")  # before checks_begin cds
 checks_begin "$@"
 
 # peak_mib CMD...: runs CMD (its stdout to run.out); prints "PEAK_MIB EXIT_CODE".
@@ -94,5 +95,19 @@ read -r untiled rc < <(peak_mib "$VVAE" decode --model "$DCAE" dz.safetensors -o
 ok "dcae decode untiled: ${untiled} MiB, estimate $(estimate_mib) MiB"
 cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.7 }')
 check_capped "dcae decode" "$cap" "$VVAE" decode --model "$DCAE" dz.safetensors -o x_capped.safetensors --threads 2 --no-tiling
+
+# --- 2D AE encode and decode of large frames: vvae's own spatial tiles inside each frame ------
+"$MAKE" frames.mkv --codec ffv1 --frames 2 --size 512x512 || fail "make 512x512 clip"
+read -r untiled rc < <(peak_mib "$VVAE" encode --model "$AE2D" frames.mkv -o az.safetensors --threads 2 --max-memory 64G)
+[ "$rc" -eq 0 ] || fail "untiled 2D AE encode: exit $rc"
+ok "2D AE encode untiled: ${untiled} MiB, estimate $(estimate_mib) MiB"
+cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.7 }')
+check_capped "2D AE encode" "$cap" "$VVAE" encode --model "$AE2D" frames.mkv -o az_capped.safetensors --threads 2
+grep -q "vvae's own tiles" run.out || fail "the 2D AE's capped plan does not say its tiles are vvae's: $(grep max-memory run.out)"
+read -r untiled rc < <(peak_mib "$VVAE" decode --model "$AE2D" az.safetensors -o ax.safetensors --threads 2 --max-memory 64G)
+[ "$rc" -eq 0 ] || fail "untiled 2D AE decode: exit $rc"
+ok "2D AE decode untiled: ${untiled} MiB, estimate $(estimate_mib) MiB"
+cap=$(awk -v u="$untiled" 'BEGIN { printf "%d", u * 0.7 }')
+check_capped "2D AE decode" "$cap" "$VVAE" decode --model "$AE2D" az.safetensors -o ax_capped.safetensors --threads 2
 
 checks_end "memory cap"

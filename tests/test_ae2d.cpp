@@ -9,6 +9,7 @@
 #include <regex>
 
 #include <nlohmann/json.hpp>
+#include "core/memory_stats.hpp"
 #include "io/half.hpp"
 #include "models/family.hpp"
 #include "test_util.hpp"
@@ -205,6 +206,31 @@ TEST(Ae2dCheckpoint, Bf16CheckpointIsConvertedOnLoad) {
   const double err = relative_error(dec, io.load("dec"));
   EXPECT_LT(err, 0.05);
   EXPECT_GT(err, 1e-6);
+}
+
+// A BF16 checkpoint is read again, and converted, when each layer packs its weights: the same
+// numbers as a float32 checkpoint of the same values, and no float32 copy of the weights kept
+// after loading (only the small parameters used as they are: norms and biases).
+TEST(Ae2dCheckpoint, Bf16CheckpointKeepsNoFloat32CopyOfItsWeights) {
+  std::map<std::string, Tensor> rounded = golden_weights();
+  for (auto& [k, t] : rounded)
+    for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = bf16_to_float(float_to_bf16(t.data()[i]));
+  const std::string bf16_path = write_bf16("bf16_lean.safetensors", rounded);
+  const std::string f32_path = write_weights("bf16_values.safetensors", rounded);
+  rounded.clear();
+
+  const int64_t before = live_tensor_bytes();
+  const Model bf16 = load_with(bf16_path);
+  const int64_t held = live_tensor_bytes() - before;
+  const int64_t weight_bytes = bf16.info().parameter_count * int64_t{sizeof(float)};
+  EXPECT_LT(held, weight_bytes / 10) << held << " bytes held of " << weight_bytes;
+
+  const Model f32 = load_with(f32_path);
+  const SafetensorsFile io = golden_io();
+  const Tensor z = io.load("z");
+  EXPECT_TRUE(close(bf16.decode(z), f32.decode(z), 0.0));
+  EXPECT_TRUE(close(bf16.encode(io.load("x")).z, f32.encode(io.load("x")).z, 0.0));
+  EXPECT_TRUE(close(bf16.decode(z), f32.decode(z), 0.0));  // packed once, used again
 }
 
 // Upstream -> diffusers AutoencoderKL naming, written independently of the loader's mapping.

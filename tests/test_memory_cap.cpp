@@ -55,6 +55,31 @@ void check_cap(const Model& model, Fit fit, PlanWith plan_with) {
   EXPECT_NE(no.find("raise the cap to at least"), std::string::npos) << no;
 }
 
+// The encode tiling fitted at 60% of the configured plan, given per call, gives the bits the
+// same tiling given at load gives; it is a tiled run, close to the untiled one but not the same.
+// Returns the fitted plan.
+FittedPlan check_fitted_encode_runs_as_at_load(const Model& model, const std::string& golden,
+                                               const Shape& x) {
+  const FittedPlan fit =
+      model.fit_encode(x, model.baseline_bytes() + kRuntimeAllowanceBytes +
+                              model.plan_encode(x).estimated_peak_bytes * 6 / 10);
+  EXPECT_TRUE(fit.tiling) << fit.summary;
+  if (!fit.tiling) return fit;
+  const Tensor clip = random_tensor(x, 7);
+  EncodeOptions per_call;
+  per_call.tiling = fit.tiling;
+  LoadOptions o;
+  o.model = data_path("golden/" + golden);
+  o.tiling = *fit.tiling;
+  const Model at_load = Model::load(o);
+  const Tensor tiled = model.encode(clip, per_call).z;
+  EXPECT_TRUE(close(tiled, at_load.encode(clip).z, 0.0));
+  const double err = relative_error(tiled, model.encode(clip).z);
+  EXPECT_GT(err, 0.0);
+  EXPECT_LT(err, 0.5);
+  return fit;
+}
+
 TEST(MemoryCap, HunyuanEncodeTilesToFitAndRunsAsThatTiling) {
   const Model model = load("hunyuan_tiled", true);
   const Shape x = {1, 3, 25, 96, 96};
@@ -62,23 +87,7 @@ TEST(MemoryCap, HunyuanEncodeTilesToFitAndRunsAsThatTiling) {
       model, [&](int64_t cap) { return model.fit_encode(x, cap); },
       [&](const std::optional<TilingOptions>& t) { return model.plan_encode(x, t); });
 
-  // The fitted tiling per call gives the bits the same tiling gives at load.
-  const Tensor clip = random_tensor(x, 7);
-  const FittedPlan fit =
-      model.fit_encode(x, model.baseline_bytes() + kRuntimeAllowanceBytes +
-                              model.plan_encode(x).estimated_peak_bytes * 6 / 10);
-  ASSERT_TRUE(fit.tiling);
-  EncodeOptions per_call;
-  per_call.tiling = fit.tiling;
-  LoadOptions o;
-  o.model = data_path("golden/hunyuan_tiled");
-  o.tiling = *fit.tiling;
-  const Model at_load = Model::load(o);
-  EXPECT_TRUE(close(model.encode(clip, per_call).z, at_load.encode(clip).z, 0.0));
-  // And it is a tiled run, close to the untiled one but not the same.
-  const double err = relative_error(model.encode(clip, per_call).z, model.encode(clip).z);
-  EXPECT_GT(err, 0.0);
-  EXPECT_LT(err, 0.5);
+  check_fitted_encode_runs_as_at_load(model, "hunyuan_tiled", x);
 }
 
 TEST(MemoryCap, DcaeDecodeTilesToFit) {
@@ -89,17 +98,61 @@ TEST(MemoryCap, DcaeDecodeTilesToFit) {
       [&](const std::optional<TilingOptions>& t) { return model.plan_decode(z, t); });
 }
 
-TEST(MemoryCap, AFamilyWithoutTilesKeepsItsPlanOrRefuses) {
+// The 2D AE codes frame by frame (the smallest frame batch) and has no tiles upstream: under a
+// cap it cuts vvae's own spatial tiles inside each frame, says they are vvae's, and runs as the
+// same --tile-size given at load.
+TEST(MemoryCap, Ae2dTilesEachFrameToFitWithVvaesOwnTiles) {
   const Model model = load("ae2d_small", false);
-  const Shape x = {1, 3, 2, 64, 64};
-  const RunPlan plan = model.plan_encode(x);
-  EXPECT_FALSE(model
-                   .fit_encode(x, model.baseline_bytes() + kRuntimeAllowanceBytes +
-                                      plan.estimated_peak_bytes + 1)
-                   .tiling);
-  const std::string no = error_of([&] { model.fit_encode(x, model.baseline_bytes()); });
-  EXPECT_NE(no.find("family has no tiles"), std::string::npos) << no;
-  EXPECT_NE(error_of([&] { model.fit_encode(x, 0); }).find("positive"), std::string::npos);
+  const Shape x = {1, 3, 2, 128, 128};
+  check_cap(
+      model, [&](int64_t cap) { return model.fit_encode(x, cap); },
+      [&](const std::optional<TilingOptions>& t) { return model.plan_encode(x, t); });
+  const Shape z = model.encoded_shape(x);
+  check_cap(
+      model, [&](int64_t cap) { return model.fit_decode(z, cap); },
+      [&](const std::optional<TilingOptions>& t) { return model.plan_decode(z, t); });
+
+  const FittedPlan fit = check_fitted_encode_runs_as_at_load(model, "ae2d_small", x);
+  ASSERT_TRUE(fit.tiling);
+  EXPECT_FALSE(fit.tiling->tile_frames);  // no temporal tiles: frames are coded one by one
+  EXPECT_NE(fit.summary.find("vvae's own tiles"), std::string::npos) << fit.summary;
+  // The tiles are cut inside each frame, still coded one by one: a longer clip's streamed plan
+  // grows by what an untiled one grows by (the latent, held whole), not by a clip per tile.
+  const auto growth = [&](const std::optional<TilingOptions>& t, bool encode) {
+    const auto peak = [&](int64_t frames) {
+      return encode ? model.plan_encode({1, 3, frames, 128, 128}, t, ClipIo::kStreamed)
+                          .estimated_peak_bytes
+                    : model.plan_decode({1, z[1], frames, z[3], z[4]}, t, ClipIo::kStreamed)
+                          .estimated_peak_bytes;
+    };
+    return peak(16) - peak(1);
+  };
+  for (const bool encode : {true, false}) {
+    const int64_t untiled = growth(std::nullopt, encode);
+    EXPECT_GT(untiled, 0);
+    EXPECT_LE(growth(fit.tiling, encode), untiled * 11 / 10) << (encode ? "encode" : "decode");
+  }
+}
+
+TEST(MemoryCap, Ae2dHasNoTemporalTilesAndItsTilesAreOffByDefault) {
+  const Model model = load("ae2d_small", false);
+  const Shape frame = {1, 3, 1, 512, 512};  // larger than vvae's default tile of 256 px
+  EXPECT_EQ(model.plan_encode(frame).tiles, 1);
+  TilingOptions tiles;
+  tiles.tile_size = 256;
+  EXPECT_EQ(model.plan_encode(frame, tiles).tiles, 9);  // steps of 192 px
+  LoadOptions o;
+  o.model = data_path("golden/ae2d_small");
+  o.tiling.tile_frames = 4;
+  const std::string no = error_of([&] { Model::load(o); });
+  EXPECT_NE(no.find("codes frame by frame and has no temporal tiles"), std::string::npos) << no;
+  o.tiling = {};
+  o.tiling.tile_size = 7;  // not a multiple of the 2D AE's ratio
+  EXPECT_NE(error_of([&] { Model::load(o); }).find("must be a multiple of"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              model.fit_encode({1, 3, 2, 64, 64}, 0);
+            }).find("positive"),
+            std::string::npos);
 }
 
 }  // namespace

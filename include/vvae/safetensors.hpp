@@ -41,6 +41,9 @@ class SafetensorsFile {
   // The tensor as float32: F32 data is borrowed from the mapping without a copy, F16, BF16 and
   // F64 are converted. Other dtypes are an error.
   Tensor load(const std::string& name) const;
+  // Hands the resident pages of the tensor's stored bytes back to the kernel (they are read
+  // from the file again if touched): for a reader done with a tensor it converted.
+  void release_pages(const std::string& name) const;
 
  private:
   std::string path_;

@@ -664,7 +664,7 @@ NB_MODULE(_vvae, m) {
       .def(
           "decode",
           [](const vvae::Model& self, nb::handle z, bool unscaled, nb::object progress,
-             nb::object max_memory) {
+             nb::object max_memory, bool with_plan) -> nb::object {
             const Input in = view_input(z, "z");
             checked([&] { return self.decoded_shape(in.tensor.shape()); });
             check_finite(in.tensor, "z");
@@ -674,12 +674,15 @@ NB_MODULE(_vvae, m) {
             o.progress = hook.callback();
             std::string plan;
             o.tiling = capped_tiling(self, in.tensor.shape(), false, max_memory, plan);
-            return to_python(compute(hook, [&] { return self.decode(in.tensor, o); }),
-                             in.framework);
+            nb::object x =
+                to_python(compute(hook, [&] { return self.decode(in.tensor, o); }), in.framework);
+            if (!with_plan) return x;
+            return nb::make_tuple(x, plan.empty() ? nb::none() : nb::cast(plan));
           },
           "z"_a, "unscaled"_a = false, "progress"_a = nb::none(), "max_memory"_a = nb::none(),
+          "with_plan"_a = false,
           "Decodes z (B, C, T, H, W) float32 (scaled as encode returns it, unless unscaled); "
-          "max_memory as for encode.")
+          "max_memory as for encode. with_plan: returns (x, plan), plan as encode's.")
       .def("fit_encode", fit_line(true), "shape"_a, "max_memory"_a,
            "The line saying which plan an encode of `shape` runs under max_memory (raises "
            "ValueError, naming the smallest cap, when none fits).")

@@ -106,8 +106,8 @@ def test_options(ae2d, hunyuan):
         vvae.set_num_threads(-1)
     with pytest.raises(ValueError, match="precision"):
         _vvae.kernel_report(precision="fp16")
-    with pytest.raises(ValueError, match="does not tile"):
-        ae2d.set_tiling(spatial=True)
+    with pytest.raises(ValueError, match="no temporal tiles"):
+        ae2d.set_tiling(temporal=True)
     with pytest.raises(ValueError, match="no posterior"):
         from conftest import GOLDEN
 

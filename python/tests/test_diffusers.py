@@ -106,6 +106,30 @@ def test_autoencoderkl_videos_are_frames(flux_like):
     check("AutoencoderKL video mean", vae.encode(x).latent_dist.mean, expected)
 
 
+def test_autoencoderkl_tiling_is_diffusers(flux_like):
+    # diffusers tiles frames larger than its sample_size (64 here) once enable_tiling() is
+    # called; vvae reads the tile size from the folder's config and tiles the same way.
+    ref, vae = flux_like
+    x = clip((1, 3, 96, 160), 3)
+    assert not vae.use_tiling and vae.tile_sample_min_size == 64
+    untiled = vae.encode(x).latent_dist.mean
+    ref.enable_tiling()
+    vae.enable_tiling()
+    try:
+        with torch.no_grad():
+            r = ref.double().encode(x.double()).latent_dist
+            z = torch.rand((1, 16, 24, 40), generator=torch.Generator().manual_seed(4)) - 0.5
+            dec = ref.decode(z.double()).sample
+        ours = vae.encode(x).latent_dist
+        check("AutoencoderKL tiled mean", ours.mean, r.mean)
+        check("AutoencoderKL tiled logvar", ours.logvar, r.logvar)
+        check("AutoencoderKL tiled decode", vae.decode(z).sample, dec)
+        assert rel_err(np.asarray(ours.mean), np.asarray(untiled)) > 1e-3  # it did tile
+    finally:
+        ref.disable_tiling()
+        vae.disable_tiling()
+
+
 def test_autoencoderkl_sampling_with_a_torch_generator(flux_like):
     ref, vae = flux_like
     x = clip((1, 3, 16, 16), 3)

@@ -65,12 +65,6 @@ def test_load_warnings_go_to_logging(tmp_path, caplog):
         vvae.AutoencoderKL.from_pretrained(tmp_path, strict=True)
 
 
-def test_enable_tiling_on_the_2d_ae_warns(ae2d, caplog):
-    with caplog.at_level(logging.WARNING, logger="vvae"):
-        ae2d.enable_tiling()
-    assert any("does not tile" in r.getMessage() for r in caplog.records)
-
-
 def test_ctrl_c_interrupts_between_steps(ae2d, rng):
     # interrupt_main() raises SIGINT's KeyboardInterrupt in the main thread, which computes
     # here: the next step sees it, cancels the call and raises it.

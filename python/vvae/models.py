@@ -130,14 +130,18 @@ def _normal(mean, generator):
 
 
 # The model_args keys of each family's tiling (the engine's TilingKeys) and the family's
-# defaults for a config that leaves them out (upstream's config classes').
+# defaults for a config that leaves them out (upstream's config classes'). The 2D AE's tiles are
+# vvae's own (Open-Sora's 2D AE does not tile; diffusers' AutoencoderKL tiles the same way), and
+# it has no temporal tiles: it codes frame by frame.
 _TILING_KEYS = {
+    "ae2d": ("vvae_spatial_tiling", None, "vvae_tile_size", None, "vvae_tile_overlap"),
     "hunyuan": ("use_spatial_tiling", "use_temporal_tiling", "sample_size", "sample_tsize",
                 "tile_overlap_factor"),
     "dcae": ("use_spatial_tiling", "use_temporal_tiling", "spatial_tile_size",
              "temporal_tile_size", "tile_overlap_factor"),
 }
-_TILING_DEFAULTS = {"hunyuan": (False, False, 256, 64, 0.25), "dcae": (False, False, 256, 32, 0.25)}
+_TILING_DEFAULTS = {"ae2d": (False, False, 256, 1, 0.25), "hunyuan": (False, False, 256, 64, 0.25),
+                    "dcae": (False, False, 256, 32, 0.25)}
 
 # from_pretrained arguments of diffusers that change nothing for a local folder.
 _IGNORED_LOAD_ARGS = {"cache_dir", "local_files_only", "revision", "use_safetensors",
@@ -178,7 +182,8 @@ class _Autoencoder:
         keys = _TILING_KEYS.get(self._family)
         self._tiling = None
         if keys is not None:
-            v = [self.model_args.get(k, d) for k, d in zip(keys, _TILING_DEFAULTS[self._family])]
+            v = [self.model_args.get(k, d) if k else d
+                 for k, d in zip(keys, _TILING_DEFAULTS[self._family])]
             self._tiling = _Tiling(bool(v[0]), bool(v[1]), bool(v[1]), int(v[2]), int(v[3]),
                                    float(v[4]))
             self._models[self._tiling_args(self._tiling, "encode")] = model
@@ -258,8 +263,8 @@ class _Autoencoder:
     def _tiling_args(self, t: "_Tiling", direction: str) -> tuple:
         keys = _TILING_KEYS[self._family]
         temporal = t.temporal_encode if direction == "encode" else t.temporal_decode
-        return ((keys[0], t.spatial), (keys[1], temporal), (keys[2], t.tile_size),
-                (keys[3], t.tile_frames), (keys[4], t.overlap))
+        values = (t.spatial, temporal, t.tile_size, t.tile_frames, t.overlap)
+        return tuple((k, v) for k, v in zip(keys, values) if k is not None)
 
     def _model(self, direction: str) -> "_vvae.Model":
         """The engine's model for the current tiling (tiling is part of a model's config)."""
@@ -294,10 +299,8 @@ class _Autoencoder:
 
     def _decode(self, z, *, unscaled, progress, max_memory=None):
         z, image = self._input(z, "z")
-        decoder = self._model("decode")
-        self.last_plan = (None if max_memory is None else
-                          decoder.fit_decode(list(z.shape), max_memory))
-        x = decoder.decode(z, unscaled=unscaled, progress=progress, max_memory=max_memory)
+        x, self.last_plan = self._model("decode").decode(
+            z, unscaled=unscaled, progress=progress, max_memory=max_memory, with_plan=True)
         warn_non_finite(x, "the decoded clip")
         return drop_time(x) if image else x
 
@@ -344,6 +347,9 @@ class _Autoencoder:
         frames, overlapping by the fraction `overlap`; unset arguments keep their value."""
         if self._tiling is None:
             raise ValueError(f"the {self._family} family does not tile (nor does upstream)")
+        if _TILING_KEYS[self._family][1] is None and (temporal or tile_frames is not None):
+            raise ValueError(f"the {self._family} family codes frame by frame and has no "
+                             "temporal tiles: temporal and tile_frames do not apply")
         t = self._tiling
         self._tiling = _Tiling(
             t.spatial if spatial is None else bool(spatial),
@@ -418,28 +424,58 @@ class _GaussianAutoencoder(_Autoencoder):
 
     __call__ = forward
 
+    # diffusers' spatial tiling switch and slicing, shared by both Gaussian classes.
+    def disable_tiling(self) -> None:
+        self.set_tiling(spatial=False)
+
+    @property
+    def use_tiling(self) -> bool:
+        return self._tiling.spatial
+
+    @use_tiling.setter
+    def use_tiling(self, on: bool) -> None:
+        self.set_tiling(spatial=on)
+
+    def enable_slicing(self) -> None:
+        pass  # vvae always codes one sample (the 2D AE: one frame) at a time
+
+    def disable_slicing(self) -> None:
+        pass
+
 
 class AutoencoderKL(_GaussianAutoencoder):
     """The Flux-style 2D AutoEncoder (family ae2d) as diffusers' AutoencoderKL: images
-    (B, C, H, W) or videos (B, C, T, H, W), every frame coded on its own."""
+    (B, C, H, W) or videos (B, C, T, H, W), every frame coded on its own.
+
+    Tiling is diffusers' AutoencoderKL's (Open-Sora's 2D AE has none): off until
+    enable_tiling(), then frames larger than tile_sample_min_size (a diffusers folder's
+    sample_size, else 256) are coded in tiles overlapping by tile_overlap_factor, blended."""
 
     _family = "ae2d"
     _accepts_images = True
 
-    def enable_tiling(self, *args, **kwargs) -> None:
-        logger.warning(
-            "vvae's 2D AE does not tile (it codes one frame at a time): enable_tiling() changes "
-            "nothing, and results are the untiled ones"
-        )
+    def enable_tiling(self, use_tiling: bool = True) -> None:
+        self.set_tiling(spatial=use_tiling)
 
-    def disable_tiling(self) -> None:
-        pass
+    @property
+    def tile_sample_min_size(self) -> int:
+        return self._tiling.tile_size
 
-    def enable_slicing(self) -> None:
-        pass  # vvae always codes one sample (and here one frame) at a time
+    @tile_sample_min_size.setter
+    def tile_sample_min_size(self, size: int) -> None:
+        self.set_tiling(tile_size=size)
 
-    def disable_slicing(self) -> None:
-        pass
+    @property
+    def tile_latent_min_size(self) -> int:
+        return self._tiling.tile_size // self.info.spatial_ratio
+
+    @property
+    def tile_overlap_factor(self) -> float:
+        return self._tiling.overlap
+
+    @tile_overlap_factor.setter
+    def tile_overlap_factor(self, overlap: float) -> None:
+        self.set_tiling(overlap=overlap)
 
 
 class AutoencoderKLHunyuanVideo(_GaussianAutoencoder):
@@ -471,22 +507,6 @@ class AutoencoderKLHunyuanVideo(_GaussianAutoencoder):
         )
         self._set_diffusers_tiling(spatial=True, **new)
 
-    def disable_tiling(self) -> None:
-        self.set_tiling(spatial=False)
-
-    def enable_slicing(self) -> None:
-        pass  # vvae always codes one sample at a time
-
-    def disable_slicing(self) -> None:
-        pass
-
-    @property
-    def use_tiling(self) -> bool:
-        return self._tiling.spatial
-
-    @use_tiling.setter
-    def use_tiling(self, on: bool) -> None:
-        self.set_tiling(spatial=on)
 
     @property
     def use_framewise_encoding(self) -> bool:

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/file_pages.hpp"
 #include "io/atomic_file.hpp"
 #include "io/half.hpp"
 #include "io/mapped_file.hpp"
@@ -195,6 +196,12 @@ Tensor SafetensorsFile::load(const std::string& name) const {
     return convert_tensor<double>(e->shape, src, [](double v) { return static_cast<float>(v); });
   fail("'", path_, "': tensor '", name, "' has dtype ", e->dtype,
        "; vvae reads F32, F16, BF16 and F64 tensors");
+}
+
+void SafetensorsFile::release_pages(const std::string& name) const {
+  const SafetensorsEntry* e = find(name);
+  if (e == nullptr) fail("'", path_, "' has no tensor '", name, "'");
+  release_file_pages(file_->data() + data_start_ + e->begin, e->end - e->begin);
 }
 
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,

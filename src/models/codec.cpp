@@ -153,14 +153,14 @@ Tensor Codec::run_units(const Tensor& x, bool encode, bool scaled, Steps& progre
 
 // A family that codes every frame on its own streams a clip a frame at a time when its tiling
 // does not cut the clip in time: a temporal tiling of one-frame tiles without overlap, which
-// gives the same numbers as coding the whole clip (the frames never meet).
+// gives the same numbers as coding the whole clip (the frames never meet). Spatial tiles, if
+// any, are cut inside each frame.
 TilingSpec Codec::run_tiling(const TilingSpec& tiling) const {
-  // (Spatial tiles share the overlap with temporal ones, which one-frame tiles cannot have.)
-  if (spec_.unit != CodecSpec::Unit::kFrame || tiling.temporal || tiling.spatial) return tiling;
+  if (spec_.unit != CodecSpec::Unit::kFrame || tiling.temporal) return tiling;
   TilingSpec frames = tiling;
   frames.temporal = true;
   frames.tile_frames = frames.out_tile_frames = 1;
-  frames.overlap = 0.0;
+  frames.temporal_overlap = 0.0;
   frames.causal = false;
   frames.min_tail_frames = 0;
   return frames;

@@ -19,13 +19,14 @@ namespace vvae {
 // empty dimension; `what` names it in the message ("input", "latent").
 void check_clip_shape(const Shape& shape, int64_t channels, const char* what);
 
-// The model_args keys a tiled family reads its tiling from.
+// The model_args keys a tiled family reads its tiling from; the temporal ones are empty for a
+// family that codes frame by frame (it has no temporal tiles).
 struct TilingKeys {
-  std::string spatial_on;   // e.g. "use_spatial_tiling"
-  std::string temporal_on;  // "use_temporal_tiling"
-  std::string tile_size;    // "sample_size" (pixels)
-  std::string tile_frames;  // "sample_tsize"
-  std::string overlap;      // "tile_overlap_factor"
+  std::string spatial_on{};   // e.g. "use_spatial_tiling"
+  std::string temporal_on{};  // "use_temporal_tiling"
+  std::string tile_size{};    // "sample_size" (pixels)
+  std::string tile_frames{};  // "sample_tsize"
+  std::string overlap{};      // "tile_overlap_factor"
 };
 
 struct Preset {
@@ -56,6 +57,9 @@ struct Family {
   // The tilings (both directions) model_args set, as the family's build derives them; set with
   // tiling_keys.
   TilingPair (*tiling)(const Json& args) = nullptr;
+  // Whether upstream tiles this family too; false: the tiles are vvae's own (the 2D AE's),
+  // which the family's config leaves off and which messages name as vvae-only.
+  bool upstream_tiles = true;
   std::vector<Preset> presets{};
 };
 

@@ -8,13 +8,13 @@ Conv load_conv(const Scope& scope, int64_t in, int64_t out, const std::vector<in
                const ConvGeometry& geometry, bool bias) {
   Shape shape = {out, in / geometry.groups};
   shape.insert(shape.end(), kernel.begin(), kernel.end());
-  Tensor w = scope.param("weight", shape);
+  WeightSource w = scope.weight("weight", shape);
   Tensor b = bias ? scope.param("bias", {out}) : Tensor();
   return Conv(std::move(w), std::move(b), geometry);
 }
 
 Conv load_linear(const Scope& scope, int64_t in, int64_t out, int spatial_dims, bool bias) {
-  Tensor w = scope.param("weight", {out, in});
+  WeightSource w = scope.weight("weight", {out, in});
   Shape conv_shape = {out, in};
   conv_shape.resize(static_cast<size_t>(2 + spatial_dims), 1);
   Tensor b = bias ? scope.param("bias", {out}) : Tensor();
@@ -25,7 +25,7 @@ UpsampleConv load_upsample_conv(const Scope& scope, int64_t in, int64_t out, int
                                 std::array<bool, 3> upsampled) {
   Shape shape = {out, in};
   shape.resize(static_cast<size_t>(2 + spatial_dims), 3);
-  return UpsampleConv(scope.param("weight", shape), scope.param("bias", {out}), spatial_dims,
+  return UpsampleConv(scope.weight("weight", shape), scope.param("bias", {out}), spatial_dims,
                       upsampled);
 }
 

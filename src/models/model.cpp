@@ -488,9 +488,11 @@ std::string describe_tiling_options(const std::optional<TilingOptions>& t) {
 // What a cap may choose from: spatial tiles (pixels) of eighths of the clip's side and of the
 // config's tile size and its halvings, times temporal tiles of eighths of the clip's frames and
 // of the config's tile length and its halvings, each with "none"; multiples of the model's
-// ratios. Those that do not line up for the shape are skipped by the caller.
+// ratios. A family without temporal tiles (the 2D AE, which codes frame by frame: the smallest
+// frame batch already) has spatial candidates only. Those that do not line up for the shape
+// are skipped by the caller.
 std::vector<TilingOptions> tiling_candidates(const TilingSpec& configured, const ModelInfo& info,
-                                             int64_t side, int64_t frames) {
+                                             int64_t side, int64_t frames, bool temporal_tiles) {
   const auto ladder = [](int64_t extent, int64_t config_size, int64_t ratio) {
     std::vector<int64_t> sizes;
     const auto add = [&](int64_t v) {
@@ -507,8 +509,9 @@ std::vector<TilingOptions> tiling_candidates(const TilingSpec& configured, const
   };
   std::vector<std::optional<int64_t>> sizes = {std::nullopt}, lengths = {std::nullopt};
   for (const int64_t v : ladder(side, configured.tile, info.spatial_ratio)) sizes.push_back(v);
-  for (const int64_t v : ladder(frames, configured.tile_frames, info.time_ratio))
-    lengths.push_back(v);
+  if (temporal_tiles)
+    for (const int64_t v : ladder(frames, configured.tile_frames, info.time_ratio))
+      lengths.push_back(v);
   std::vector<TilingOptions> out;
   for (const auto& size : sizes)
     for (const auto& length : lengths) {
@@ -550,9 +553,11 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
             cat(head, "the configured plan fits (~", format_memory(own.need), ", ",
                 tiles_text(own.tiles), ")")};
   std::vector<Candidate> candidates;
-  if (impl.family->tiling != nullptr)
+  const Family& family = *impl.family;
+  if (family.tiling != nullptr)
     for (const TilingOptions& t :
-         tiling_candidates(impl.model->spec().encode_tiling, impl.info, side, frames)) {
+         tiling_candidates(impl.model->spec().encode_tiling, impl.info, side, frames,
+                           !family.tiling_keys->tile_frames.empty())) {
       try {
         candidates.push_back({t, tiles_with(t), {}, 0});
       } catch (const Error&) {
@@ -587,7 +592,10 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
   return {best->plan, best->tiling,
           cat(head, "the configured plan needs ~", format_memory(own.need), "; running with ",
               describe_tiling_options(best->tiling), " (", tiles_text(best->tiles), ", ~",
-              format_memory(best->need), ")")};
+              format_memory(best->need), ")",
+              family.upstream_tiles ? std::string()
+                                    : cat("; vvae's own tiles (upstream's ", family.name,
+                                          " does not tile: its numbers are the untiled ones)"))};
 }
 
 }  // namespace

@@ -29,8 +29,11 @@ void apply_tiling_options(Json& args, const TilingOptions& t, const Family& fami
     return;
   }
   const TilingKeys& keys = *family.tiling_keys;
+  if (keys.tile_frames.empty() && t.tile_frames)
+    fail("the ", family.name, " family codes frame by frame and has no temporal tiles: ",
+         "--tile-frames does not apply");
   if (t.disable || t.no_spatial) args[keys.spatial_on] = false;
-  if (t.disable || t.no_temporal) args[keys.temporal_on] = false;
+  if ((t.disable || t.no_temporal) && !keys.temporal_on.empty()) args[keys.temporal_on] = false;
   if (t.tile_size) {
     args[keys.tile_size] = *t.tile_size;
     args[keys.spatial_on] = true;

@@ -71,7 +71,7 @@ struct TimePlan {
 
 TimePlan plan_time(int64_t frames, const TilingSpec& s) {
   TimePlan p;
-  p.axis = AxisPlan::make(s.tile_frames, s.out_tile_frames, s.overlap, "temporal");
+  p.axis = AxisPlan::make(s.tile_frames, s.out_tile_frames, s.time_overlap(), "temporal");
   const int64_t length = s.tile_frames + (s.causal ? 1 : 0);
   for (const Span& span : spans(frames, p.axis.step, length))
     p.tiles.push_back({span, (s.causal && span.begin > 0) ? 1 : 0, false});
@@ -296,7 +296,8 @@ void check_tile_count(const Shape& x, const TilingSpec& s) {
   int64_t tiles = 1;
   Shape spatial_input = x;
   if (temporal_applies(x, s)) {
-    const AxisPlan t = AxisPlan::make(s.tile_frames, s.out_tile_frames, s.overlap, "temporal");
+    const AxisPlan t =
+        AxisPlan::make(s.tile_frames, s.out_tile_frames, s.time_overlap(), "temporal");
     tiles = ceil_div(x[kT], t.step);
     spatial_input[kT] = std::min(x[kT], s.tile_frames + (s.causal ? 1 : 0));
   }

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,7 +35,12 @@ namespace vvae {
 struct TilingSpec {
   bool spatial = false;
   bool temporal = false;
-  double overlap = 0.25;        // tile_overlap_factor
+  double overlap = 0.25;  // tile_overlap_factor, of spatial tiles
+  // Of temporal tiles when set; unset, `overlap` (upstream's one factor serves both). A family
+  // that codes frame by frame cuts one-frame temporal tiles, which cannot overlap, around its
+  // spatial ones.
+  std::optional<double> temporal_overlap{};
+  double time_overlap() const { return temporal_overlap.value_or(overlap); }
   int64_t tile = 0;             // spatial tile, input units (pixels to encode, latents to decode)
   int64_t out_tile = 0;         // output size of a full spatial tile
   int64_t tile_frames = 0;      // temporal tile, input frames (also the dispatch threshold)

@@ -84,43 +84,52 @@ WeightStore WeightStore::shapes_only() {
   return WeightStore(Mode::kShapesOnly);
 }
 
-Tensor WeightStore::take(const std::string& name, const Shape& shape) {
+WeightSource WeightStore::weight(const std::string& name, const Shape& shape) {
   parameter_count_ += limits::checked_numel(shape, "parameter " + name);
   if (parameter_count_ > limits::kMaxParameters)
     fail("the model has more than ", limits::kMaxParameters,
          " parameters (vvae's limit); check the config's widths and depths");
   requested_.push_back({name, shape});
-  Tensor t;
   switch (mode_) {
     case Mode::kShapesOnly:
       return Tensor::borrow(shape, nullptr, nullptr);
-    case Mode::kRandom:
-      t = random_tensor(seed_, name, shape);
-      break;
-    case Mode::kCheckpoint: {
-      auto it = keys_.find(name);
-      if (it == keys_.end()) {
-        missing_.push_back(name + " " + to_string(shape));
-        return Tensor::borrow(shape, nullptr, nullptr);
-      }
-      const SafetensorsEntry* entry = file_->find(it->second);
-      if (entry->shape != shape && !linear_as_pointwise(entry->shape, shape)) {
-        misshaped_.push_back(
-            cat(it->second, " is ", to_string(entry->shape), ", needs ", to_string(shape)));
-        return Tensor::borrow(shape, nullptr, nullptr);
-      }
-      t = file_->load(it->second).reshape(shape);
-      if (const int64_t bad = count_non_finite(t); bad > 0)
-        non_finite_.push_back(cat(it->second, " (", bad, " of ", t.numel(), ")"));
-      // The check reads every value: hand the pages back, or a run that uses half the model
-      // (an encode) would keep the other half's checkpoint resident. A layer that uses the
-      // tensor reads it again from the file (the page cache) when it packs it.
-      release_file_pages(t.data(), t.bytes());
-      break;
+    case Mode::kRandom: {
+      Tensor t = random_tensor(seed_, name, shape);
+      taken_.emplace_back(name, t);
+      return t;
     }
+    case Mode::kCheckpoint:
+      break;
   }
-  taken_.emplace_back(name, t);
-  return t;
+  auto it = keys_.find(name);
+  if (it == keys_.end()) {
+    missing_.push_back(name + " " + to_string(shape));
+    return Tensor::borrow(shape, nullptr, nullptr);
+  }
+  const std::string key = it->second;
+  const SafetensorsEntry* entry = file_->find(key);
+  if (entry->shape != shape && !linear_as_pointwise(entry->shape, shape)) {
+    misshaped_.push_back(cat(key, " is ", to_string(entry->shape), ", needs ", to_string(shape)));
+    return Tensor::borrow(shape, nullptr, nullptr);
+  }
+  const Tensor t = file_->load(key).reshape(shape);
+  if (const int64_t bad = count_non_finite(t); bad > 0)
+    non_finite_.push_back(cat(key, " (", bad, " of ", t.numel(), ")"));
+  // The check reads every value: hand the pages back, or a run that uses half the model (an
+  // encode) would keep the other half's checkpoint resident. A float32 tensor is a view of the
+  // mapping, read again from the file (the page cache) when its layer packs it; any other type
+  // is converted again then, into a buffer freed once packed, so no float32 copy stays.
+  release_file_pages(t.data(), t.bytes());
+  if (entry->dtype == "F32") return t;
+  file_->release_pages(key);
+  std::shared_ptr<const SafetensorsFile> file = file_;
+  return WeightSource(
+      shape, [file, key, shape] { return file->load(key).reshape(shape); },
+      [file, key] { file->release_pages(key); });
+}
+
+Tensor WeightStore::take(const std::string& name, const Shape& shape) {
+  return weight(name, shape).tensor();
 }
 
 std::vector<std::string> WeightStore::finish(bool strict, const std::string& model_name) const {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/weight_source.hpp"
 #include "vvae/model.hpp"
 #include "vvae/tensor.hpp"
 
@@ -29,11 +30,14 @@ class WeightStore {
   // Placeholders without data: enough to build a model, count parameters and plan a run.
   static WeightStore shapes_only();
 
+  // A weight a kernel packs (convolutions, linear layers): read from the checkpoint when packed.
+  WeightSource weight(const std::string& name, const Shape& shape);
+  // A parameter used as it is (norms, biases): float32 values, converted now if stored otherwise.
   Tensor take(const std::string& name, const Shape& shape);
 
   // Every parameter the model asked for, in order.
   const std::vector<ParameterInfo>& requested() const { return requested_; }
-  // Tensors handed out (for saving random weights).
+  // The random tensors handed out (for saving random weights).
   const std::vector<std::pair<std::string, Tensor>>& taken() const { return taken_; }
   // Throws one Error listing all missing and mis-shaped tensors (and those holding NaN or
   // infinity, which would decode to garbage); returns the unexpected ones
@@ -65,6 +69,9 @@ class Scope {
   Scope operator[](int64_t index) const { return (*this)[std::to_string(index)]; }
   Tensor param(const std::string& name, const Shape& shape) const {
     return store_->take(join(name), shape);
+  }
+  WeightSource weight(const std::string& name, const Shape& shape) const {
+    return store_->weight(join(name), shape);
   }
   const std::string& prefix() const { return prefix_; }
 

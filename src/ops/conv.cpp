@@ -10,7 +10,6 @@
 
 #include "core/cpu.hpp"
 #include "core/dry_run.hpp"
-#include "core/file_pages.hpp"
 #include "core/profile.hpp"
 #include "ops/dnnl_context.hpp"
 #include "ops/gemm.hpp"
@@ -162,7 +161,8 @@ ComputeScope::~ComputeScope() {
 }
 
 struct Conv::Impl {
-  Tensor weight, bias;
+  WeightSource weight;
+  Tensor bias;
   ConvGeometry geometry;
   int64_t out_channels = 0, in_channels = 0;
   std::array<int64_t, 3> kernel{1, 1, 1};
@@ -189,13 +189,13 @@ struct Conv::Impl {
   memory pack_weights(const memory::desc& wanted) {
     for (auto& [desc, mem] : packed)
       if (desc == wanted) return mem;
-    if (weight.data() == nullptr) fail("the model was built without weights");
     memory::desc plain(weight_dims(), dt::f32,
                        weights_tag(geometry.spatial_dims, geometry.groups > 1));
-    memory source(plain, cpu_engine(), const_cast<float*>(weight.data()));
     memory mem(wanted, cpu_engine());
-    make_reorder(plain, wanted)(source, mem);
-    release_file_pages(weight.data(), weight.bytes());
+    weight.read([&](const float* values) {
+      memory source(plain, cpu_engine(), const_cast<float*>(values));
+      make_reorder(plain, wanted)(source, mem);
+    });
     packed.emplace_back(wanted, mem);
     return mem;
   }
@@ -269,7 +269,8 @@ struct Conv::Impl {
   }
 };
 
-Conv::Conv(Tensor weight, Tensor bias, ConvGeometry geometry) : impl_(std::make_shared<Impl>()) {
+Conv::Conv(WeightSource weight, Tensor bias, ConvGeometry geometry)
+    : impl_(std::make_shared<Impl>()) {
   const int s = geometry.spatial_dims;
   if (s != 2 && s != 3) fail("convolution must be 2-D or 3-D, got ", s, "-D");
   if (weight.rank() != 2 + s)

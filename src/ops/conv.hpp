@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/weight_source.hpp"
 #include "ops/resample.hpp"
 #include "vvae/compute.hpp"
 #include "vvae/tensor.hpp"
@@ -61,7 +62,7 @@ class Conv {
  public:
   Conv() = default;
   // weight: (O, I/groups, k...) with spatial_dims kernel dims; bias: (O) or undefined.
-  Conv(Tensor weight, Tensor bias, ConvGeometry geometry);
+  Conv(WeightSource weight, Tensor bias, ConvGeometry geometry);
 
   bool defined() const { return impl_ != nullptr; }
   int64_t in_channels() const;

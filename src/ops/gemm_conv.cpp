@@ -6,7 +6,6 @@
 #include <mutex>
 
 #include "core/dry_run.hpp"
-#include "core/file_pages.hpp"
 #include "core/threads.hpp"
 #include "ops/gemm.hpp"
 #include "vvae/error.hpp"
@@ -129,7 +128,7 @@ struct GemmConv::Packed {
   Tensor weights;
 };
 
-GemmConv::GemmConv(Tensor weight, Tensor bias, const ConvGeometry& geometry)
+GemmConv::GemmConv(WeightSource weight, Tensor bias, const ConvGeometry& geometry)
     : weight_(std::move(weight)),
       bias_(std::move(bias)),
       geometry_(geometry),
@@ -155,18 +154,18 @@ const float* GemmConv::packed_weights() const {
     const int64_t taps = kernel_[0] * kernel_[1] * kernel_[2];
     const int64_t fbs = (out_channels_ + kFilterBlock - 1) / kFilterBlock;
     Tensor packed = Tensor::zeros({taps, fbs, in_channels_, kFilterBlock});
-    const float* w = weight_.data();
-    parallel_for(taps * fbs, 1, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t tap = i / fbs, fb = i % fbs;
-        float* dst = packed.data() + i * in_channels_ * kFilterBlock;
-        for (int64_t j = 0; j < kFilterBlock && fb * kFilterBlock + j < out_channels_; ++j)
-          for (int64_t ci = 0; ci < in_channels_; ++ci)
-            dst[ci * kFilterBlock + j] =
-                w[((fb * kFilterBlock + j) * in_channels_ + ci) * taps + tap];
-      }
+    weight_.read([&](const float* w) {
+      parallel_for(taps * fbs, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const int64_t tap = i / fbs, fb = i % fbs;
+          float* dst = packed.data() + i * in_channels_ * kFilterBlock;
+          for (int64_t j = 0; j < kFilterBlock && fb * kFilterBlock + j < out_channels_; ++j)
+            for (int64_t ci = 0; ci < in_channels_; ++ci)
+              dst[ci * kFilterBlock + j] =
+                  w[((fb * kFilterBlock + j) * in_channels_ + ci) * taps + tap];
+        }
+      });
     });
-    release_file_pages(weight_.data(), weight_.bytes());
     packed_->weights = std::move(packed);
   });
   return packed_->weights.data();
@@ -174,7 +173,7 @@ const float* GemmConv::packed_weights() const {
 
 void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   if (dry_run_active() || dst.numel() == 0) return;
-  if (weight_.data() == nullptr) fail("the model was built without weights");
+  if (!weight_.has_data()) fail("the model was built without weights");
   const int s = geometry_.spatial_dims;
   Problem pb;
   pb.x = x.data();

@@ -21,7 +21,7 @@ class GemmConv {
  public:
   GemmConv() = default;
   // weight (O, I, k...) in the checkpoint layout with geometry.spatial_dims kernel dims.
-  GemmConv(Tensor weight, Tensor bias, const ConvGeometry& geometry);
+  GemmConv(WeightSource weight, Tensor bias, const ConvGeometry& geometry);
 
   // Whether a convolution of this weight shape and geometry can run here.
   static bool applies(const Shape& weight, const ConvGeometry& geometry);
@@ -33,7 +33,8 @@ class GemmConv {
   struct Packed;
   const float* packed_weights() const;  // (taps, filter blocks, C_in, 32), made once
 
-  Tensor weight_, bias_;
+  WeightSource weight_;
+  Tensor bias_;
   ConvGeometry geometry_;
   int64_t out_channels_ = 0, in_channels_ = 0;
   int64_t kernel_[3] = {1, 1, 1};

@@ -52,13 +52,14 @@ Tensor phase_weights(const Tensor& w, int dims, const std::array<bool, 3>& up,
 }  // namespace
 
 struct UpsampleConv::State {
-  Tensor weight, bias;
+  WeightSource weight;
+  Tensor bias;
   std::unique_ptr<WinogradConv> winograd;  // when the shape allows it
   std::once_flag phases_made;
   std::vector<Conv> phases;  // indexed by phase bits, outermost axis most significant
 };
 
-UpsampleConv::UpsampleConv(const Tensor& weight, const Tensor& bias, int spatial_dims,
+UpsampleConv::UpsampleConv(const WeightSource& weight, const Tensor& bias, int spatial_dims,
                            std::array<bool, 3> upsampled)
     : spatial_dims_(spatial_dims),
       in_channels_(weight.dim(1)),
@@ -151,8 +152,9 @@ Tensor UpsampleConv::run_phases(const Tensor& x, const Shape& out_shape) const {
     std::vector<Conv> phases;
     ConvGeometry g = ConvGeometry::uniform(s, 1, 0);
     g.counted = false;  // this op counts the direct convolution's FLOPs itself
-    const Tensor weight =
-        shapes_only ? Tensor::borrow(state_->weight.shape(), nullptr, nullptr) : state_->weight;
+    const Tensor weight = shapes_only || !state_->weight.has_data()
+                              ? Tensor::borrow(state_->weight.shape(), nullptr, nullptr)
+                              : state_->weight.tensor();
     for (int phase = 0; phase < (1 << s); ++phase) {
       bool valid = true;  // phases only vary over upsampled axes
       for (int d = 0; d < s; ++d)

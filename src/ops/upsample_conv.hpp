@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/weight_source.hpp"
 #include "ops/conv.hpp"
 #include "vvae/tensor.hpp"
 
@@ -26,7 +27,7 @@ class UpsampleConv {
   UpsampleConv() = default;
   // weight (O, I, k...) with k = 3 on every upsampled axis; `upsampled` per spatial dim,
   // outermost first (e.g. {false, true, true} for H, W of a 3-D input).
-  UpsampleConv(const Tensor& weight, const Tensor& bias, int spatial_dims,
+  UpsampleConv(const WeightSource& weight, const Tensor& bias, int spatial_dims,
                std::array<bool, 3> upsampled);
 
   bool defined() const { return state_ != nullptr; }

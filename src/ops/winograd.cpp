@@ -9,7 +9,6 @@
 
 #include "core/cpu.hpp"
 #include "core/dry_run.hpp"
-#include "core/file_pages.hpp"
 #include "core/profile.hpp"
 #include "core/threads.hpp"
 #include "ops/gemm.hpp"
@@ -363,7 +362,7 @@ struct WinogradConv::Packed {
   Tensor weights;
 };
 
-WinogradConv::WinogradConv(Tensor weight, Tensor bias)
+WinogradConv::WinogradConv(WeightSource weight, Tensor bias)
     : weight_(std::move(weight)), bias_(std::move(bias)), packed_(std::make_shared<Packed>()) {
   const int r = weight_.rank();
   if ((r != 4 && r != 5) || weight_.dim(-1) != 3 || weight_.dim(-2) != 3)
@@ -378,18 +377,18 @@ const float* WinogradConv::packed_weights() const {
   std::call_once(packed_->made, [this] {
     const int64_t cout_padded = (out_channels_ + kFilterBlock - 1) / kFilterBlock * kFilterBlock;
     Tensor packed = Tensor::zeros({taps_t_, in_channels_, 9, cout_padded});
-    const float* w = weight_.data();
-    parallel_for(taps_t_ * in_channels_, 16, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const int64_t tap = r / in_channels_, ci = r % in_channels_;
-        float* dst = packed.data() + r * 9 * cout_padded;
-        for (int64_t co = 0; co < out_channels_; ++co) {
-          const float* src = w + ((co * in_channels_ + ci) * taps_t_ + tap) * 9;
-          for (int64_t k = 0; k < 9; ++k) dst[k * cout_padded + co] = src[k];
+    weight_.read([&](const float* w) {
+      parallel_for(taps_t_ * in_channels_, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) {
+          const int64_t tap = r / in_channels_, ci = r % in_channels_;
+          float* dst = packed.data() + r * 9 * cout_padded;
+          for (int64_t co = 0; co < out_channels_; ++co) {
+            const float* src = w + ((co * in_channels_ + ci) * taps_t_ + tap) * 9;
+            for (int64_t k = 0; k < 9; ++k) dst[k * cout_padded + co] = src[k];
+          }
         }
-      }
+      });
     });
-    release_file_pages(weight_.data(), weight_.bytes());
     packed_->weights = std::move(packed);
   });
   return packed_->weights.data();
@@ -449,7 +448,7 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
       run_fused(pb, nullptr);
     return 0;
   }
-  if (weight_.data() == nullptr) fail("the model was built without weights");
+  if (!weight_.has_data()) fail("the model was built without weights");
   pb.kernels = &winograd::kernels(cpu_isa());
   pb.x = x.data();
   pb.dst = dst.data();

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/weight_source.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {
@@ -58,7 +59,7 @@ class WinogradConv {
  public:
   WinogradConv() = default;
   // weight (O, I, 3, 3) or (O, I, kt, 3, 3) in the checkpoint layout; bias (O) or undefined.
-  WinogradConv(Tensor weight, Tensor bias);
+  WinogradConv(WeightSource weight, Tensor bias);
 
   bool defined() const { return out_channels_ > 0; }
   // Whether a convolution of this weight shape, stride and group count can run here.
@@ -77,7 +78,8 @@ class WinogradConv {
   struct Packed;
   const float* packed_weights() const;  // (kt, C_in, 9, C_out padded), made once
 
-  Tensor weight_, bias_;
+  WeightSource weight_;
+  Tensor bias_;
   int64_t out_channels_ = 0, in_channels_ = 0, taps_t_ = 1;
   std::shared_ptr<Packed> packed_;
 };

@@ -38,6 +38,11 @@ struct Ae2dConfig {
   int64_t z_channels = 16;
   double scale_factor = 0.3611;
   double shift_factor = 0.1159;
+  // vvae's spatial tiles (upstream's 2D AE codes whole frames): off unless a memory cap or
+  // --tile-size asks for them; HunyuanVideo's scheme (blended overlaps) inside each frame.
+  bool vvae_spatial_tiling = false;
+  int64_t vvae_tile_size = 256;  // pixels
+  double vvae_tile_overlap = 0.25;
 
   static Ae2dConfig parse(const Json& args) {
     ArgReader r(args, "ae2d");
@@ -53,6 +58,9 @@ struct Ae2dConfig {
     c.scale_factor = r.get_number("scale_factor", c.scale_factor);
     c.shift_factor = r.get_number("shift_factor", c.shift_factor);
     r.get_bool("sample", true);  // vvae takes the mode unless `--sample` asks for a draw
+    c.vvae_spatial_tiling = r.get_bool("vvae_spatial_tiling", c.vvae_spatial_tiling);
+    c.vvae_tile_size = r.get_int("vvae_tile_size", c.vvae_tile_size, 1, kMaxSide);
+    c.vvae_tile_overlap = r.get_number("vvae_tile_overlap", c.vvae_tile_overlap);
     r.ignore("from_pretrained");
     r.ignore("cache_dir");
     r.finish();
@@ -74,12 +82,24 @@ struct Ae2dConfig {
             ch, " x ", m);
     }
     if (scale_factor == 0.0) fail("ae2d model_args.scale_factor must not be 0");
+    if (vvae_tile_size % spatial_ratio() != 0)
+      fail("ae2d model_args.vvae_tile_size (--tile-size) must be a multiple of ", spatial_ratio(),
+           " pixels, got ", vvae_tile_size);
+    if (!(vvae_tile_overlap >= 0.0 && vvae_tile_overlap < 1.0))
+      fail("ae2d model_args.vvae_tile_overlap must be in [0, 1), got ", vvae_tile_overlap);
   }
 
   int64_t levels() const { return static_cast<int64_t>(ch_mult.size()); }
   int64_t spatial_ratio() const { return int64_t{1} << (levels() - 1); }
   int64_t width(int64_t level) const { return ch * ch_mult[static_cast<size_t>(level)]; }
 };
+
+TilingPair ae2d_tiling(const Ae2dConfig& c) {
+  return tiling_pair({.spatial = c.vvae_spatial_tiling,
+                      .overlap = c.vvae_tile_overlap,
+                      .tile = c.vvae_tile_size,
+                      .latent_tile = c.vvae_tile_size / c.spatial_ratio()});
+}
 
 Conv conv3x3(const Scope& s, int64_t in, int64_t out) {
   return load_conv(s, in, out, {3, 3}, ConvGeometry::uniform(2, 1, 1));
@@ -260,7 +280,9 @@ class AutoEncoder2D : public Codec {
                .out_channels = c.out_ch,
                .spatial_ratio = c.spatial_ratio(),
                .unit = CodecSpec::Unit::kFrame,
-               .latent = LatentSpec::gaussian(c.scale_factor, c.shift_factor)}),
+               .latent = LatentSpec::gaussian(c.scale_factor, c.shift_factor),
+               .encode_tiling = ae2d_tiling(c).encode,
+               .decode_tiling = ae2d_tiling(c).decode}),
         config_(c),
         encoder_(Scope(weights)["encoder"], c),
         decoder_(Scope(weights)["decoder"], c) {}
@@ -415,8 +437,15 @@ Json ae2d_from_diffusers(const Json& c) {
   const int64_t latent = r.get_int("latent_channels", 4, 1, kMaxChannels);
   const double scale = r.get_number("scaling_factor", 0.18215);
   const double shift = r.get_optional_number("shift_factor", 0.0);  // None: no shift
-  // What does not change encode or decode: the training size (and diffusers' tile size, where
-  // vvae's 2D AE does not tile), pipelines' latent statistics and their dtype hint.
+  // diffusers' tile size (its tiling is off until enable_tiling, as vvae's) is sample_size;
+  // a size the tiles cannot take (not a multiple of the ratio, or a list) leaves vvae's default.
+  const int64_t ratio = int64_t{1} << (widths.size() - 1);
+  std::optional<int64_t> tile;
+  if (c.contains("sample_size") && c["sample_size"].is_number_integer()) {
+    const int64_t size = r.get_int("sample_size", 0, 1, kMaxSide);
+    if (size % ratio == 0) tile = size;
+  }
+  // What does not change encode or decode: pipelines' latent statistics and their dtype hint.
   for (const char* key : {"sample_size", "latents_mean", "latents_std", "force_upcast"})
     r.ignore(key);
   r.finish();
@@ -428,18 +457,24 @@ Json ae2d_from_diffusers(const Json& c) {
            ": every width must be a multiple of the first (the Flux AE's ch * ch_mult)");
     mult.push_back(w / ch);
   }
-  return Json{{"in_channels", in_channels},
-              {"out_ch", out_channels},
-              {"ch", ch},
-              {"ch_mult", mult},
-              {"num_res_blocks", layers},
-              {"z_channels", latent},
-              {"scale_factor", scale},
-              {"shift_factor", shift}};
+  Json args{{"in_channels", in_channels},
+            {"out_ch", out_channels},
+            {"ch", ch},
+            {"ch_mult", mult},
+            {"num_res_blocks", layers},
+            {"z_channels", latent},
+            {"scale_factor", scale},
+            {"shift_factor", shift}};
+  if (tile) args["vvae_tile_size"] = *tile;
+  return args;
 }
 
 std::unique_ptr<Codec> build_ae2d(const Json& args, WeightStore& weights) {
   return std::make_unique<AutoEncoder2D>(Ae2dConfig::parse(args), weights);
+}
+
+TilingPair tiling_of_ae2d(const Json& args) {
+  return ae2d_tiling(Ae2dConfig::parse(args));
 }
 
 }  // namespace
@@ -451,6 +486,12 @@ Family ae2d_family() {
           .checkpoint_renames = diffusers_renames,
           .diffusers_class = "AutoencoderKL",
           .from_diffusers = ae2d_from_diffusers,
+          // No temporal keys: the 2D AE codes frame by frame.
+          .tiling_keys = TilingKeys{.spatial_on = "vvae_spatial_tiling",
+                                    .tile_size = "vvae_tile_size",
+                                    .overlap = "vvae_tile_overlap"},
+          .tiling = tiling_of_ae2d,
+          .upstream_tiles = false,
           .presets = {{"flux-ae", "ae2d",
                        "Flux / Open-Sora 2D AutoEncoder: 8x8 spatial, 16 latent channels "
                        "(ae.safetensors)",
