@@ -18,6 +18,7 @@ extern "C" {
 }
 
 #include "media/cache_files.hpp"
+#include "media/clip_source.hpp"
 #include "media/torch_file.hpp"
 #include "vvae/error.hpp"
 #include "vvae/latent.hpp"
@@ -135,17 +136,9 @@ std::string cache_options_json(const ModelInfo& info, const LatentCacheOptions& 
     const FileSample s = sample_file(w, kWeightsSamples);
     weights.push_back({{"size", s.size}, {"sample_sha256", s.sha256}});
   }
-  const Json key = {{"config", config_hash(info)},
-                    {"weights", weights},
-                    {"precision", o.compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
-                    {"conv_algo", conv_algorithm_name(o.compute.conv_algorithm)},
-                    {"num_frames", o.clip.frames.num_frames},
-                    {"frame_interval", o.clip.frames.frame_interval},
-                    {"fps_max", o.clip.frames.fps_max},
-                    {"resolution", o.clip.resolution},
-                    {"size", {o.clip.height, o.clip.width}},
-                    {"sample", o.encode.sample},
-                    {"seed", o.encode.sample ? o.encode.seed : 0}};
+  // (nlohmann's objects keep their keys sorted: the text does not depend on the order set.)
+  Json key = coding_settings_json(info, o.compute, o.clip, o.encode);
+  key["weights"] = weights;
   // A cap may choose other tiles, which change the latents (keys of uncapped runs stay as they
   // were).
   Json with_cap = key;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "vvae/latent.hpp"
 #include "vvae/safetensors.hpp"
 
 namespace vvae {
@@ -33,6 +34,20 @@ Tensor frames_of_clip(const Tensor& x, int64_t begin, int64_t end) {
     std::memcpy(part.data() + c * n * plane, x.data() + (c * frames + begin) * plane,
                 static_cast<size_t>(n * plane) * sizeof(float));
   return part;
+}
+
+nlohmann::json coding_settings_json(const ModelInfo& info, const ComputeOptions& compute,
+                                    const ClipOptions& clip, const EncodeOptions& encode) {
+  return {{"config", config_hash(info)},
+          {"precision", compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
+          {"conv_algo", conv_algorithm_name(compute.conv_algorithm)},
+          {"num_frames", clip.frames.num_frames},
+          {"frame_interval", clip.frames.frame_interval},
+          {"fps_max", clip.frames.fps_max},
+          {"resolution", clip.resolution},
+          {"size", {clip.height, clip.width}},
+          {"sample", encode.sample},
+          {"seed", encode.sample ? encode.seed : 0}};
 }
 
 }  // namespace vvae

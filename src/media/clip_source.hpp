@@ -4,6 +4,7 @@
 // vvae/clip.hpp's ClipReader), so a long clip holds a tile's worth of frames.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -25,6 +26,12 @@ struct ClipSource {
 
 ClipSource open_clip_source(const std::string& path, const ClipOptions& options,
                             const ShapeRules& rules);
+
+// What a clip's coded numbers depend on besides its source: the model's config, the compute
+// mode, the frames and size chosen, and the posterior draw. The base of the latent cache's key
+// and of reconstruct's run key (each adds its own fields).
+nlohmann::json coding_settings_json(const ModelInfo& info, const ComputeOptions& compute,
+                                    const ClipOptions& clip, const EncodeOptions& encode);
 
 // Frames [begin, end) of a (B, C, T, H, W) clip tensor (the tensor itself when that is all).
 Tensor frames_of_clip(const Tensor& x, int64_t begin, int64_t end);

@@ -247,21 +247,12 @@ Json result_json(const ClipResult& r) {
 }  // namespace
 
 std::string run_key(const ModelInfo& info, const ReconstructOptions& o) {
-  const Json key = {{"config", config_hash(info)},
-                    {"model", utf8_or_escaped(o.model_label)},
-                    {"precision", o.compute.precision == Precision::kBf16 ? "bf16" : "fp32"},
-                    {"conv_algo", conv_algorithm_name(o.compute.conv_algorithm)},
-                    {"num_frames", o.clip.frames.num_frames},
-                    {"frame_interval", o.clip.frames.frame_interval},
-                    {"fps_max", o.clip.frames.fps_max},
-                    {"resolution", o.clip.resolution},
-                    {"size", {o.clip.height, o.clip.width}},
-                    {"sample", o.encode.sample},
-                    {"seed", o.encode.sample ? o.encode.seed : 0},
-                    {"fps", o.fps},
-                    {"crf", o.crf},
-                    {"compare", o.compare},
-                    {"latents", o.latents}};
+  Json key = coding_settings_json(info, o.compute, o.clip, o.encode);
+  key["model"] = utf8_or_escaped(o.model_label);
+  key["fps"] = o.fps;
+  key["crf"] = o.crf;
+  key["compare"] = o.compare;
+  key["latents"] = o.latents;
   // A cap may choose other tiles, which change the outputs (keys of uncapped runs stay as they
   // were).
   Json with_cap = key;
