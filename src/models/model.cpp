@@ -528,9 +528,34 @@ std::vector<TilingOptions> tiling_candidates(const TilingSpec& configured, const
 struct Candidate {
   std::optional<TilingOptions> tiling;
   int64_t tiles = 1;
+  bool planned = false;  // plan and need are set (candidates are planned only as needed)
   RunPlan plan;
   int64_t need = 0;  // resident bytes: the plan's peak, the process at load, the runtime's share
 };
+
+// The family's tilings a cap may choose from for this shape, fewest tiles first (unplanned).
+template <typename TilesWith>
+std::vector<Candidate> tiled_candidates(const ModelImpl& impl, int64_t side, int64_t frames,
+                                        TilesWith tiles_with) {
+  std::vector<Candidate> candidates;
+  const Family& family = *impl.family;
+  if (family.tiling == nullptr) return candidates;
+  for (const TilingOptions& t :
+       tiling_candidates(impl.model->spec().encode_tiling, impl.info, side, frames,
+                         !family.tiling_keys->tile_frames.empty())) {
+    try {
+      Candidate c;
+      c.tiling = t;
+      c.tiles = tiles_with(t);
+      candidates.push_back(std::move(c));
+    } catch (const Error&) {
+      // this tiling does not line up for this shape
+    }
+  }
+  std::stable_sort(candidates.begin(), candidates.end(),
+                   [](const Candidate& a, const Candidate& b) { return a.tiles < b.tiles; });
+  return candidates;
+}
 
 // The plan for `input` that fits `cap`: the config's, else the fitting candidate with the fewest
 // tiles (the least peak among equals). Tile counts are cheap, plans are dry runs: candidates are
@@ -542,6 +567,7 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
   const auto plan = [&](Candidate& c) {
     c.plan = plan_with(c.tiling);
     c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + kRuntimeAllowanceBytes;
+    c.planned = true;
   };
   Candidate own;
   plan(own);  // an invalid input fails here, as a run would
@@ -552,20 +578,8 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
     return {own.plan, std::nullopt,
             cat(head, "the configured plan fits (~", format_memory(own.need), ", ",
                 tiles_text(own.tiles), ")")};
-  std::vector<Candidate> candidates;
   const Family& family = *impl.family;
-  if (family.tiling != nullptr)
-    for (const TilingOptions& t :
-         tiling_candidates(impl.model->spec().encode_tiling, impl.info, side, frames,
-                           !family.tiling_keys->tile_frames.empty())) {
-      try {
-        candidates.push_back({t, tiles_with(t), {}, 0});
-      } catch (const Error&) {
-        // this tiling does not line up for this shape
-      }
-    }
-  std::stable_sort(candidates.begin(), candidates.end(),
-                   [](const Candidate& a, const Candidate& b) { return a.tiles < b.tiles; });
+  std::vector<Candidate> candidates = tiled_candidates(impl, side, frames, tiles_with);
   // The smallest tiles need the least: when even they do not fit, nothing does (and the other
   // candidates need no plan).
   Candidate least = own;
@@ -578,14 +592,14 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
     fail(what, " ", to_string(input), " needs ~", format_memory(least.need),
          " of memory at the least (", describe_tiling_options(least.tiling), ", ",
          tiles_text(least.tiles),
-         impl.family->tiling == nullptr ? cat("; the ", impl.family->name, " family has no tiles")
-                                        : std::string(),
+         family.tiling == nullptr ? cat("; the ", family.name, " family has no tiles")
+                                  : std::string(),
          "), above --max-memory ", format_memory(cap), ": raise the cap to at least ",
          format_memory(least.need), ", or code a smaller clip");
   std::optional<Candidate> best;
   for (Candidate& c : candidates) {
     if (best && c.tiles > best->tiles) break;
-    if (c.need == 0) plan(c);
+    if (!c.planned) plan(c);
     if (c.need <= cap && (!best || c.need < best->need)) best = c;
   }
   if (!best) best = least;  // (cannot happen: least fits)
