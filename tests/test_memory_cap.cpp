@@ -17,12 +17,17 @@ Model load(const std::string& golden, bool untiled) {
   return Model::load(o);
 }
 
-// What every cap test checks, in one direction: `plan(cap)` at a cap above the configured
-// plan keeps it; at 60% of its activations it tiles within the cap, with the configured output
-// shape, the plan plan_encode / plan_decode makes of that tiling, and no tiling of fewer tiles
-// fitting; far below, it refuses.
-template <typename Fit, typename PlanWith>
-void check_cap(const Model& model, Fit fit, PlanWith plan_with) {
+// What every cap test checks, in one direction (fit_encode / fit_decode of `input`): a cap
+// above the configured plan keeps it; at 60% of its activations it tiles within the cap, with
+// the configured output shape, the plan plan_encode / plan_decode makes of that tiling, and no
+// tiling of fewer tiles fitting; far below, it refuses.
+void check_cap(const Model& model, const Shape& input, bool encode) {
+  const auto fit = [&](int64_t cap) {
+    return encode ? model.fit_encode(input, cap) : model.fit_decode(input, cap);
+  };
+  const auto plan_with = [&](const std::optional<TilingOptions>& t) {
+    return encode ? model.plan_encode(input, t) : model.plan_decode(input, t);
+  };
   const RunPlan configured = plan_with(std::nullopt);
   const int64_t base = model.baseline_bytes() + kRuntimeAllowanceBytes;
   EXPECT_GT(base, 0);
@@ -83,9 +88,7 @@ FittedPlan check_fitted_encode_runs_as_at_load(const Model& model, const std::st
 TEST(MemoryCap, HunyuanEncodeTilesToFitAndRunsAsThatTiling) {
   const Model model = load("hunyuan_tiled", true);
   const Shape x = {1, 3, 25, 96, 96};
-  check_cap(
-      model, [&](int64_t cap) { return model.fit_encode(x, cap); },
-      [&](const std::optional<TilingOptions>& t) { return model.plan_encode(x, t); });
+  check_cap(model, x, /*encode=*/true);
 
   check_fitted_encode_runs_as_at_load(model, "hunyuan_tiled", x);
 }
@@ -93,9 +96,7 @@ TEST(MemoryCap, HunyuanEncodeTilesToFitAndRunsAsThatTiling) {
 TEST(MemoryCap, DcaeDecodeTilesToFit) {
   const Model model = load("dcae_tiled", true);
   const Shape z = {1, model.info().latent_channels, 8, 12, 12};
-  check_cap(
-      model, [&](int64_t cap) { return model.fit_decode(z, cap); },
-      [&](const std::optional<TilingOptions>& t) { return model.plan_decode(z, t); });
+  check_cap(model, z, /*encode=*/false);
 }
 
 // The 2D AE codes frame by frame (the smallest frame batch) and has no tiles upstream: under a
@@ -104,13 +105,9 @@ TEST(MemoryCap, DcaeDecodeTilesToFit) {
 TEST(MemoryCap, Ae2dTilesEachFrameToFitWithVvaesOwnTiles) {
   const Model model = load("ae2d_small", false);
   const Shape x = {1, 3, 2, 128, 128};
-  check_cap(
-      model, [&](int64_t cap) { return model.fit_encode(x, cap); },
-      [&](const std::optional<TilingOptions>& t) { return model.plan_encode(x, t); });
+  check_cap(model, x, /*encode=*/true);
   const Shape z = model.encoded_shape(x);
-  check_cap(
-      model, [&](int64_t cap) { return model.fit_decode(z, cap); },
-      [&](const std::optional<TilingOptions>& t) { return model.plan_decode(z, t); });
+  check_cap(model, z, /*encode=*/false);
 
   const FittedPlan fit = check_fitted_encode_runs_as_at_load(model, "ae2d_small", x);
   ASSERT_TRUE(fit.tiling);

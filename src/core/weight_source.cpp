@@ -7,10 +7,9 @@ namespace vvae {
 
 WeightSource::WeightSource(Tensor values) : values_(std::move(values)) {}
 
-WeightSource::WeightSource(const Shape& shape, Convert convert, Release release)
+WeightSource::WeightSource(const Shape& shape, Convert convert)
     : values_(Tensor::borrow(shape, nullptr, nullptr)),
-      convert_(std::make_shared<const Convert>(std::move(convert))),
-      release_(std::make_shared<const Release>(std::move(release))) {}
+      convert_(std::make_shared<const Convert>(std::move(convert))) {}
 
 WeightSource WeightSource::reshape(const Shape& shape) const {
   WeightSource out = *this;
@@ -23,7 +22,6 @@ Tensor WeightSource::tensor() const {
   Tensor t = (*convert_)();
   if (t.numel() != numel())
     fail("internal: a weight converted to ", t.numel(), " values, not ", numel());
-  (*release_)();
   return t.reshape(shape());
 }
 

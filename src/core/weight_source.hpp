@@ -14,15 +14,14 @@ namespace vvae {
 
 class WeightSource {
  public:
-  // The values of `shape`, as a new float32 tensor, and what hands their stored bytes back.
+  // The values of `shape` as a new float32 tensor, the stored bytes' pages handed back after.
   using Convert = std::function<Tensor()>;
-  using Release = std::function<void()>;
 
   WeightSource() = default;
   // A float32 tensor is a source as it is (a view of a mapping or owned values; shape-only for
   // plans): implicit, so kernels take plain tensors in tests and derived layers.
   WeightSource(Tensor values);  // NOLINT(google-explicit-constructor)
-  WeightSource(const Shape& shape, Convert convert, Release release);
+  WeightSource(const Shape& shape, Convert convert);
 
   bool defined() const { return values_.defined(); }
   // False for a plan's shape-only weights.
@@ -45,7 +44,6 @@ class WeightSource {
  private:
   Tensor values_;  // the values, or (when converted) a shape-only tensor of their shape
   std::shared_ptr<const Convert> convert_;
-  std::shared_ptr<const Release> release_;
 };
 
 }  // namespace vvae

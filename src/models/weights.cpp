@@ -112,20 +112,29 @@ WeightSource WeightStore::weight(const std::string& name, const Shape& shape) {
     misshaped_.push_back(cat(key, " is ", to_string(entry->shape), ", needs ", to_string(shape)));
     return Tensor::borrow(shape, nullptr, nullptr);
   }
-  const Tensor t = file_->load(key).reshape(shape);
-  if (const int64_t bad = count_non_finite(t); bad > 0)
-    non_finite_.push_back(cat(key, " (", bad, " of ", t.numel(), ")"));
-  // The check reads every value: hand the pages back, or a run that uses half the model (an
-  // encode) would keep the other half's checkpoint resident. A float32 tensor is a view of the
-  // mapping, read again from the file (the page cache) when its layer packs it; any other type
-  // is converted again then, into a buffer freed once packed, so no float32 copy stays.
-  release_file_pages(t.data(), t.bytes());
-  if (entry->dtype == "F32") return t;
-  file_->release_pages(key);
+  // The check below reads every value: the pages are handed back after it, or a run that uses
+  // half the model (an encode) would keep the other half's checkpoint resident. A float32
+  // tensor is a view of the mapping, read again from the file (the page cache) when its layer
+  // packs it; any other type is converted again then, into a buffer freed once packed, so no
+  // float32 copy stays.
+  const auto check_finite = [&](const Tensor& t) {
+    if (const int64_t bad = count_non_finite(t); bad > 0)
+      non_finite_.push_back(cat(key, " (", bad, " of ", t.numel(), ")"));
+  };
+  if (entry->dtype == "F32") {
+    const Tensor t = file_->load(key).reshape(shape);
+    check_finite(t);
+    release_file_pages(t.data(), t.bytes());
+    return t;
+  }
   std::shared_ptr<const SafetensorsFile> file = file_;
-  return WeightSource(
-      shape, [file, key, shape] { return file->load(key).reshape(shape); },
-      [file, key] { file->release_pages(key); });
+  const WeightSource::Convert convert = [file, key, shape] {
+    Tensor t = file->load(key).reshape(shape);
+    file->release_pages(key);
+    return t;
+  };
+  check_finite(convert());
+  return WeightSource(shape, convert);
 }
 
 Tensor WeightStore::take(const std::string& name, const Shape& shape) {
