@@ -29,7 +29,7 @@ void check_cap(const Model& model, const Shape& input, bool encode) {
     return encode ? model.plan_encode(input, t) : model.plan_decode(input, t);
   };
   const RunPlan configured = plan_with(std::nullopt);
-  const int64_t base = model.baseline_bytes() + kRuntimeAllowanceBytes;
+  const int64_t base = model.baseline_bytes() + runtime_allowance_bytes();
   EXPECT_GT(base, 0);
   const FittedPlan kept = fit(base + configured.estimated_peak_bytes + 1);
   EXPECT_FALSE(kept.tiling.has_value()) << kept.summary;
@@ -66,7 +66,7 @@ void check_cap(const Model& model, const Shape& input, bool encode) {
 FittedPlan check_fitted_encode_runs_as_at_load(const Model& model, const std::string& golden,
                                                const Shape& x) {
   const FittedPlan fit =
-      model.fit_encode(x, model.baseline_bytes() + kRuntimeAllowanceBytes +
+      model.fit_encode(x, model.baseline_bytes() + runtime_allowance_bytes() +
                               model.plan_encode(x).estimated_peak_bytes * 6 / 10);
   EXPECT_TRUE(fit.tiling) << fit.summary;
   if (!fit.tiling) return fit;

@@ -199,7 +199,7 @@ class Model {
 
   // The plan for `input` whose whole process fits in `max_memory` bytes of resident memory (its
   // estimated peak, what the process held when the model was loaded (code, libraries) and
-  // kRuntimeAllowanceBytes (vvae/memory.hpp) for what a first run adds): the
+  // runtime_allowance_bytes() (vvae/memory.hpp) for what a first run adds): the
   // config's tiling when it fits (upstream's tiles stay the default), else the fitting tiling
   // with the fewest tiles (spatial and temporal tiles of the tiled families). Throws Error,
   // naming the smallest cap that would do, when nothing fits.

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/cpu.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -101,6 +102,10 @@ int64_t parse_memory_size(const std::string& text) {
 void return_freed_memory_promptly() {
   ::mallopt(M_MMAP_THRESHOLD, 64 * 1024);
   ::mallopt(M_TRIM_THRESHOLD, 128 * 1024);
+}
+
+int64_t runtime_allowance_bytes() {
+  return (cpu_isa() == Isa::kAvx512 ? int64_t{40} : int64_t{32}) << 20;
 }
 
 int64_t resident_bytes() {

@@ -566,7 +566,7 @@ FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, cons
   if (cap <= 0) fail("--max-memory must be positive, got ", cap, " bytes");
   const auto plan = [&](Candidate& c) {
     c.plan = plan_with(c.tiling);
-    c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + kRuntimeAllowanceBytes;
+    c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + runtime_allowance_bytes();
     c.planned = true;
   };
   Candidate own;
