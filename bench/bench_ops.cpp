@@ -44,6 +44,32 @@ BENCHMARK(BM_Conv3x3)
     ->ArgsProduct({{128}, {256}, {0, 1}})
     ->Unit(benchmark::kMillisecond);
 
+// The 3-D convolutions of the video families at their sizes (C channels, T frames of S x S): a
+// 3x3x3 stride-1 layer (vvae's default: Winograd, arg 0 = 1) and a 3x3x3 downsampling layer with
+// spatial stride 2 and C -> 2C channels (tap-wise products, arg 0 = 2). GFLOP/s counts the direct
+// convolution's FLOPs.
+void BM_Conv3d(benchmark::State& state) {
+  const bool strided = state.range(0) == 2;
+  const int64_t c = state.range(1), t = state.range(2), s = state.range(3);
+  const int64_t out = strided ? 2 * c : c;
+  ConvGeometry g = ConvGeometry::uniform(3, 1, 1);
+  if (strided) g.stride = {1, 2, 2};
+  const Conv conv(random({out, c, 3, 3, 3}, 1), random({out}, 2), g);
+  const Tensor x = random({1, t, s, s, c}, 3);
+  for (auto _ : state) benchmark::DoNotOptimize(conv(x));
+  const int64_t pixels = strided ? t * (s / 2) * (s / 2) : t * s * s;
+  const double flops = 2.0 * static_cast<double>(out * c * 27 * pixels);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops, benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_Conv3d)
+    ->ArgNames({"kind", "c", "t", "s"})
+    ->Args({1, 512, 8, 32})
+    ->Args({1, 128, 8, 128})
+    ->Args({2, 256, 8, 64})
+    ->Args({2, 512, 8, 32})
+    ->Unit(benchmark::kMillisecond);
+
 // The products inside a Winograd convolution, 36 points of a block of T tiles against packed
 // filter panels (K input channels, N output channels), through each candidate library: LIBXSMM
 // (what vvae uses, on its 32-channel packed panels), oneDNN's sgemm, and OpenBLAS's and BLIS's

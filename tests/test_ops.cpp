@@ -129,6 +129,12 @@ TEST(Conv, TapWiseProductsMatchTheDefinition) {
   check_conv({3, {2, 3, 5, 4, 48}, 17, {1, 1, 1}, ConvGeometry::uniform(3, 1, 0)}, 85);
   // Stride 1 with a kernel Winograd does not take.
   check_conv({2, {1, 9, 8, 16}, 16, {5, 5}, ConvGeometry::uniform(2, 1, 2)}, 86);
+  // The DC-AE's downsampling (spatial stride 2, padded): at 256 input channels 27 taps' panels
+  // outgrow the L2 budget, so each product is cut into calls that add onto the output, and the
+  // padded edge columns join the products of the columns whose taps match theirs.
+  ConvGeometry dcae_down = ConvGeometry::uniform(3, 2, 1);
+  dcae_down.stride = {1, 2, 2};
+  check_conv({3, {1, 3, 6, 7, 256}, 40, {3, 3, 3}, dcae_down}, 89);
   // And it is vvae's kernel that ran, not oneDNN's.
   const Conv conv(random_tensor({16, 16, 3, 3}, 87), Tensor(), ae2d_down);
   set_profiling(true);

@@ -51,25 +51,53 @@ void start_row(const Problem& pb, float* c, int64_t pixels, int64_t c0, int64_t 
   }
 }
 
-// Output pixels [x0, x1) of one row against the taps whose input pixel is inside the frame for
-// all of them; filter blocks [fb0, fb1).
+// A's bytes one product call reads at most: a batch of (C_in x kFilterBlock) weight panels
+// is read again for every block of columns the kernel keeps in registers, so a batch larger than
+// the L2 cache would stream from memory that many times; longer batches are cut into calls that
+// each add onto C (a few KiB, in L1).
+constexpr int64_t kPanelBudgetBytes = int64_t{256} << 10;
+// The weights of the filter blocks one thread runs over many rows: a share of the last-level
+// cache, where they stay while the rows stream through.
+constexpr int64_t kGroupBudgetBytes = int64_t{4} << 20;
+
+// Output pixels [x0, x1) of one row against column taps [q0, q1) of every input row, all inside
+// the row for these pixels; filter blocks [fb0, fb1). c holds the bias (or the running sum).
 void segment(const Problem& pb, const float* const* rows, const int64_t* row_taps, int64_t nrows,
              int64_t x0, int64_t x1, int64_t q0, int64_t q1, int64_t fb0, int64_t fb1, float* c) {
   const float* a[BatchGemm::kMaxBatch];
   const float* b[BatchGemm::kMaxBatch];
   const int64_t pixels = x1 - x0;
+  const int64_t panel_bytes = pb.cin * kFilterBlock * static_cast<int64_t>(sizeof(float));
+  const int64_t chunk = std::max<int64_t>(1, kPanelBudgetBytes / panel_bytes);
   for (int64_t fb = fb0; fb < fb1; ++fb) {
     const int64_t m = std::min(kFilterBlock, pb.cout - fb * kFilterBlock);
     const BatchGemm gemm(m, pixels, pb.cin, pb.stride[2] * pb.cin, pb.cout, true, kFilterBlock);
+    float* out = c + x0 * pb.cout + fb * kFilterBlock;
     int64_t count = 0;
     for (int64_t r = 0; r < nrows; ++r)
       for (int64_t q = q0; q < q1; ++q) {
         a[count] = pb.panel(row_taps[r] * pb.k[2] + q, fb);
         b[count] = rows[r] + ((x0 * pb.stride[2] + q - pb.pad[2]) * pb.cin);
-        ++count;
+        if (++count == chunk) {
+          gemm(a, b, count, out);
+          count = 0;
+        }
       }
-    if (count > 0) gemm(a, b, count, c + x0 * pb.cout + fb * kFilterBlock);
+    if (count > 0) gemm(a, b, count, out);
   }
+}
+
+// The output pixels [lo, hi) whose column tap q reads inside the input row.
+struct ColumnRange {
+  int64_t lo, hi;
+};
+ColumnRange columns_inside(const Problem& pb, int64_t q) {
+  const int64_t sw = pb.stride[2], pw = pb.pad[2], w = pb.out[2];
+  // ox * sw + q - pw in [0, in): ox >= ceil((pw - q) / sw), ox <= floor((in - 1 + pw - q) / sw).
+  const int64_t first = pw - q <= 0 ? 0 : (pw - q + sw - 1) / sw;
+  const int64_t last_plus = pb.in[2] - 1 + pw - q < 0 ? 0 : (pb.in[2] - 1 + pw - q) / sw + 1;
+  const int64_t lo = std::min(w, first), hi = std::min(w, last_plus);
+  return {lo, std::max(lo, hi)};
 }
 
 // One output row, filter blocks [fb0, fb1).
@@ -105,19 +133,19 @@ void run_row(const Problem& pb, int64_t row, int64_t fb0, int64_t fb1) {
   float* c = pb.dst + ((s * pb.out[0] + ot) * pb.out[1] + oy) * pb.out[2] * pb.cout;
   const int64_t W = pb.out[2];
   start_row(pb, c, W, c0, c1);
-  // Pixels whose every column tap is inside the row: ox * stride + q - pad in [0, in) for all q.
-  const int64_t sw = pb.stride[2], pw = pb.pad[2];
-  const int64_t lo = std::min(W, (pw + sw - 1) / sw), span = pb.in[2] - pb.k[2] + pw;
-  const int64_t hi = span < 0 ? lo : std::max(lo, std::min(W, span / sw + 1));
-  for (int64_t x0 = lo; x0 < hi; x0 += kSegment)
-    segment(pb, rows, row_taps, nrows, x0, std::min(hi, x0 + kSegment), 0, pb.k[2], fb0, fb1, c);
-  // The edge pixels, one at a time, against the column taps inside the row.
-  for (int64_t ox = 0; ox < W; ++ox) {
-    if (ox == lo) ox = hi;
-    if (ox >= W) break;
-    const int64_t q0 = std::max<int64_t>(0, pw - ox * sw);
-    const int64_t q1 = std::min(pb.k[2], pb.in[2] + pw - ox * sw);
-    if (q0 < q1) segment(pb, rows, row_taps, nrows, ox, ox + 1, q0, q1, fb0, fb1, c);
+  // Column taps that read inside the row for the same pixels share their products: every
+  // pixel's product is one matrix row, so the edge pixels of a padded row never become products
+  // of one row each.
+  for (int64_t q0 = 0; q0 < pb.k[2];) {
+    const ColumnRange range = columns_inside(pb, q0);
+    int64_t q1 = q0 + 1;
+    while (q1 < pb.k[2] && columns_inside(pb, q1).lo == range.lo &&
+           columns_inside(pb, q1).hi == range.hi)
+      ++q1;
+    for (int64_t x0 = range.lo; x0 < range.hi; x0 += kSegment)
+      segment(pb, rows, row_taps, nrows, x0, std::min(range.hi, x0 + kSegment), q0, q1, fb0, fb1,
+              c);
+    q0 = q1;
   }
 }
 
@@ -195,13 +223,22 @@ void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   pb.flat = pb.taps() == 1 && pb.stride[0] == 1 && pb.stride[1] == 1 && pb.stride[2] == 1 &&
             pb.pad[0] == 0 && pb.pad[1] == 0 && pb.pad[2] == 0;
   pb.weights = packed_weights();
-  // Work items: rows, split into ranges of filter blocks when rows are few.
-  const int64_t rows = pb.rows(), threads = omp_get_max_threads();
-  const int64_t ranges = std::min(pb.filter_blocks, (2 * threads + rows - 1) / rows);
-  parallel_for(rows * ranges, 1, [&](int64_t i0, int64_t i1) {
+  // Work items: (group of filter blocks, row), group-major, so each thread's rows reuse one
+  // group's weights from the cache; a group's weights fit kGroupBudgetBytes. Wide layers (27
+  // taps of 512 channels: 1.8 MB per filter block) would otherwise stream all their weights
+  // from memory for every row. Groups come in multiples of the thread count, so that each thread
+  // takes whole groups of equal size, and multiply when rows are too few to share out.
+  const int64_t rows = pb.rows(), threads = omp_get_max_threads(), fbs = pb.filter_blocks;
+  const int64_t block_bytes =
+      pb.taps() * pb.cin * kFilterBlock * static_cast<int64_t>(sizeof(float));
+  int64_t groups =
+      std::clamp<int64_t>((fbs * block_bytes + kGroupBudgetBytes - 1) / kGroupBudgetBytes, 1, fbs);
+  if (groups > 1) groups = std::min(fbs, (groups + threads - 1) / threads * threads);
+  while (groups < fbs && rows * groups < 2 * threads) groups = std::min(fbs, 2 * groups);
+  parallel_for(groups * rows, 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t r = i % ranges;
-      run_row(pb, i / ranges, r * pb.filter_blocks / ranges, (r + 1) * pb.filter_blocks / ranges);
+      const int64_t g = i / rows;
+      run_row(pb, i % rows, g * fbs / groups, (g + 1) * fbs / groups);
     }
   });
 }
