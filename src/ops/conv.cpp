@@ -465,6 +465,7 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
   if (dry_run_active()) {
     const PlannedShape planned = impl_->plan_shape(x.shape(), dst.shape(), accumulate);
     note_scratchpad_bytes(planned.scratchpad_bytes);
+    // The staging buffers, live together as in a run, for the plan's peak.
     const Tensor src_stage = planned.stage_src ? staging_buffer(planned.src) : Tensor();
     const Tensor dst_stage = planned.stage_dst ? staging_buffer(planned.dst) : Tensor();
     return;

@@ -90,6 +90,7 @@ void segment(const Problem& pb, const float* const* rows, const int64_t* row_tap
 // The output pixels [lo, hi) whose column tap q reads inside the input row.
 struct ColumnRange {
   int64_t lo, hi;
+  bool operator==(const ColumnRange&) const = default;
 };
 ColumnRange columns_inside(const Problem& pb, int64_t q) {
   const int64_t sw = pb.stride[2], pw = pb.pad[2], w = pb.out[2];
@@ -139,9 +140,7 @@ void run_row(const Problem& pb, int64_t row, int64_t fb0, int64_t fb1) {
   for (int64_t q0 = 0; q0 < pb.k[2];) {
     const ColumnRange range = columns_inside(pb, q0);
     int64_t q1 = q0 + 1;
-    while (q1 < pb.k[2] && columns_inside(pb, q1).lo == range.lo &&
-           columns_inside(pb, q1).hi == range.hi)
-      ++q1;
+    while (q1 < pb.k[2] && columns_inside(pb, q1) == range) ++q1;
     for (int64_t x0 = range.lo; x0 < range.hi; x0 += kSegment)
       segment(pb, rows, row_taps, nrows, x0, std::min(range.hi, x0 + kSegment), q0, q1, fb0, fb1,
               c);

@@ -345,9 +345,11 @@ double run_wide(Problem& pb, const float* weights) {
       const int64_t c0 = fb * kFilterBlock, c1 = std::min(pb.cout, c0 + kFilterBlock);
       for (int64_t o0 = 0; o0 < pb.out_t; o0 += group) {
         const int64_t o1 = std::min(pb.out_t, o0 + group);
+        FrameTaps taps[kFrameGroup];
+        for (int64_t ot = o0; ot < o1; ++ot) taps[ot - o0] = frame_taps(pb, ot);
         for (int64_t p = 0; p < kPoints; ++p)
           for (int64_t ot = o0; ot < o1; ++ot) {
-            const FrameTaps ft = frame_taps(pb, ot);
+            const FrameTaps& ft = taps[ot - o0];
             for (int64_t i = 0; i < ft.count; ++i) {
               a[i] = u + (ft.tap[i] * kPoints + p) * pu;
               b[i] = frames.data() + ft.frame[i] * frame_floats + p * pv;
