@@ -64,6 +64,44 @@ TEST(Tensor, MemoryStatsTrackLiveBytes) {
   EXPECT_EQ(live_tensor_bytes(), before);
 }
 
+constexpr int64_t kLargeFloats = int64_t{4} << 20;  // 16 MiB: a mapped block
+
+TEST(Tensor, LargeBlocksAreReusedOnlyDuringARun) {
+  const int64_t before = live_tensor_bytes();
+  {
+    const LargeBlockReuse run;
+    const float* first = Tensor::empty({kLargeFloats}).data();
+    EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);
+    Tensor again = Tensor::empty({kLargeFloats});
+    EXPECT_EQ(again.data(), first);  // the same pages
+    EXPECT_EQ(kept_tensor_bytes(), 0);
+    EXPECT_EQ(live_tensor_bytes(), before + kLargeFloats * 4);
+  }
+  EXPECT_EQ(kept_tensor_bytes(), 0);  // the run's end returns what it kept
+  { Tensor t = Tensor::empty({kLargeFloats}); }
+  EXPECT_EQ(kept_tensor_bytes(), 0);  // outside a run nothing is kept
+}
+
+TEST(Tensor, KeptBlocksStayUnderTheRunsLivePeak) {
+  const LargeBlockReuse run;
+  {
+    Tensor a = Tensor::empty({kLargeFloats}), b = Tensor::empty({kLargeFloats});
+  }  // the live peak: 32 MiB
+  EXPECT_EQ(kept_tensor_bytes(), 2 * kLargeFloats * 4);
+  {
+    Tensor bigger = Tensor::empty({2 * kLargeFloats});  // no kept block fits: both are returned
+    EXPECT_EQ(kept_tensor_bytes(), 0);
+  }
+  EXPECT_EQ(kept_tensor_bytes(), 2 * kLargeFloats * 4);
+  Tensor same = Tensor::empty({kLargeFloats});  // no exact match: 16 + 32 kept > the 32 MiB peak
+  EXPECT_EQ(kept_tensor_bytes(), 0);
+  Tensor also = Tensor::empty({kLargeFloats});
+  { Tensor held = Tensor::empty({kLargeFloats}); }  // live 48 MiB, a new peak; 16 kept
+  EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);
+  Tensor small = Tensor::empty({1024});  // small blocks count too: 32 + 4 KiB + 16 > 48
+  EXPECT_EQ(kept_tensor_bytes(), 0);
+}
+
 TEST(Random, PhiloxKnownAnswers) {
   // Random123's known-answer vectors for philox4x32-10.
   uint32_t out[4];

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/cpu.hpp"
+#include "core/memory_stats.hpp"
 #include "core/plan.hpp"
 #include "io/config.hpp"
 #include "models/family.hpp"
@@ -315,6 +316,7 @@ EncodeResult Model::encode(const Tensor& x, const EncodeOptions& options) const 
   checked_output(*impl_->model, x.shape(), true, tiling);
   check_finite(x, "the input");
   const ComputeScope mode(impl_->compute);
+  const LargeBlockReuse reuse;
   impl_->encoded = true;
   return impl_->model->encode(x, options, tiling);
 }
@@ -325,6 +327,7 @@ Tensor Model::decode(const Tensor& z, const DecodeOptions& options) const {
   checked_output(*impl_->model, z.shape(), false, tiling);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
+  const LargeBlockReuse reuse;
   impl_->decoded = true;
   return impl_->model->decode(z, options, tiling);
 }
@@ -336,6 +339,7 @@ EncodeResult Model::encode_streamed(const Shape& input, const FrameReader& read,
   const TilingSpec* tiling = tilings ? &tilings->encode : nullptr;
   checked_output(*impl_->model, input, true, tiling);
   const ComputeScope mode(impl_->compute);
+  const LargeBlockReuse reuse;
   impl_->encoded = true;
   return impl_->model->encode_streamed(
       input,
@@ -360,6 +364,7 @@ void Model::decode_streamed(const Tensor& z, const FrameWriter& write,
   checked_output(*impl_->model, z.shape(), false, tiling);
   check_finite(z, "the latent");
   const ComputeScope mode(impl_->compute);
+  const LargeBlockReuse reuse;
   impl_->decoded = true;
   impl_->model->decode_streamed(z, finished_frames(write), options, tiling);
 }
