@@ -84,20 +84,30 @@ TEST(Tensor, LargeBlocksAreReusedOnlyDuringARun) {
 
 TEST(Tensor, KeptBlocksStayUnderTheRunsLivePeak) {
   const LargeBlockReuse run;
+  constexpr int64_t kLarge = kLargeFloats * 4;
   {
     Tensor a = Tensor::empty({kLargeFloats}), b = Tensor::empty({kLargeFloats});
   }  // the live peak: 32 MiB
-  EXPECT_EQ(kept_tensor_bytes(), 2 * kLargeFloats * 4);
+  EXPECT_EQ(kept_tensor_bytes(), 2 * kLarge);
+  const float* whole = nullptr;
   {
-    Tensor bigger = Tensor::empty({2 * kLargeFloats});  // no kept block fits: both are returned
+    // Both kept blocks, whether they join or are returned for fresh pages.
+    Tensor bigger = Tensor::empty({2 * kLargeFloats});
+    whole = bigger.data();
     EXPECT_EQ(kept_tensor_bytes(), 0);
   }
-  EXPECT_EQ(kept_tensor_bytes(), 2 * kLargeFloats * 4);
-  Tensor same = Tensor::empty({kLargeFloats});  // no exact match: 16 + 32 kept > the 32 MiB peak
-  EXPECT_EQ(kept_tensor_bytes(), 0);
-  Tensor also = Tensor::empty({kLargeFloats});
-  { Tensor held = Tensor::empty({kLargeFloats}); }  // live 48 MiB, a new peak; 16 kept
-  EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);
+  {
+    Tensor first = Tensor::empty({kLargeFloats});  // half of the kept 32 MiB piece
+    EXPECT_EQ(first.data(), whole);
+    EXPECT_EQ(kept_tensor_bytes(), kLarge);
+    Tensor second = Tensor::empty({kLargeFloats});
+    EXPECT_EQ(second.data(), whole + kLargeFloats);
+    EXPECT_EQ(kept_tensor_bytes(), 0);
+  }
+  EXPECT_EQ(Tensor::empty({2 * kLargeFloats}).data(), whole);  // the halves joined again
+  Tensor held = Tensor::empty({2 * kLargeFloats});
+  { Tensor more = Tensor::empty({kLargeFloats}); }  // live 48 MiB, a new peak; 16 kept
+  EXPECT_EQ(kept_tensor_bytes(), kLarge);
   Tensor small = Tensor::empty({1024});  // small blocks count too: 32 + 4 KiB + 16 > 48
   EXPECT_EQ(kept_tensor_bytes(), 0);
 }

@@ -27,42 +27,51 @@ constexpr int64_t kHugeBlock = int64_t{8} << 20;
 constexpr int64_t kHugePage = int64_t{2} << 20;
 constexpr int64_t kAlign = 64;
 
-// A large block's own mapping, one huge page longer than the block so it can be aligned.
-struct Mapping {
-  void* base = nullptr;
-  size_t bytes = 0;  // mapped
-  int64_t size = 0;  // the block's bytes inside the mapping
-  float* data = nullptr;
+// Whole huge pages of mapped memory: a large block, or a kept piece of one.
+struct Pages {
+  char* data = nullptr;
+  int64_t bytes = 0;  // a multiple of kHugePage
+  char* end() const { return data + bytes; }
 };
 
-Mapping map_huge(int64_t bytes) {
-  Mapping m;
-  m.size = bytes;
-  m.bytes = static_cast<size_t>(bytes + kHugePage);
-  void* p = ::mmap(nullptr, m.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return m;
-  m.base = p;
-  const auto aligned = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) & ~uintptr_t(kHugePage - 1);
-  ::madvise(reinterpret_cast<void*>(aligned), static_cast<size_t>(bytes), MADV_HUGEPAGE);
-  m.data = reinterpret_cast<float*>(aligned);
-  return m;
+int64_t huge_pages_for(int64_t bytes) {
+  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
 }
 
-void unmap(const std::vector<Mapping>& mappings) {
-  for (const Mapping& m : mappings) ::munmap(m.base, m.bytes);
+// Fresh pages, 2 MiB aligned: one huge page more is mapped and the unaligned ends are returned.
+Pages map_huge(int64_t bytes) {
+  const int64_t wanted = huge_pages_for(bytes);
+  const size_t mapped = static_cast<size_t>(wanted + kHugePage);
+  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return {};
+  char* base = static_cast<char*>(p);
+  const auto aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) &
+                                               ~uintptr_t(kHugePage - 1));
+  if (aligned > base) ::munmap(base, static_cast<size_t>(aligned - base));
+  char* tail = aligned + wanted;
+  if (tail < base + mapped) ::munmap(tail, static_cast<size_t>(base + mapped - tail));
+  ::madvise(aligned, static_cast<size_t>(wanted), MADV_HUGEPAGE);
+  return {aligned, wanted};
+}
+
+void unmap(const std::vector<Pages>& pieces) {
+  for (const Pages& p : pieces) ::munmap(p.data, static_cast<size_t>(p.bytes));
 }
 
 // The real (heap or mapped) tensor storage of the process; plans count their shape-only
-// tensors in their own PlanContext instead.
+// tensors in their own PlanContext instead. Large blocks count their whole huge pages, which
+// is what they hold once touched.
 //
-// Large blocks freed while a model runs are kept for the next block of the same size, so a
-// layer's activations reuse the pages of the one before instead of faulting in fresh ones (the
-// kernel clears each new page, and a huge page may first need compaction: a 32 MiB GroupNorm
-// output took 24 ms on a Xeon VM, against 3 ms into reused pages). Kept blocks never hold the
-// tensor memory above the most that live tensors have needed at once since the run began:
-// whenever live tensors grow, kept blocks are returned, oldest first, until live + kept fits
-// under that mark. A run's peak thus stays the live peak that memory plans predict, and what is
-// kept is returned when the last run ends. Outside a run, freeing returns memory at once.
+// Large blocks freed while a model runs are kept, and a later large block takes its pages from
+// the smallest kept piece that holds it (the rest stays kept; freed neighbours join again), so
+// a layer's activations reuse the pages of the one before instead of faulting in fresh ones:
+// the kernel clears each new page, and a huge page may first need compaction (a 32 MiB
+// GroupNorm output took 24 ms on a Xeon VM, against 3 ms into reused pages). Kept pieces never
+// hold the tensor memory above the most that live tensors have needed at once since the run
+// began: whenever live tensors grow, kept pieces are returned, oldest first, until live + kept
+// fits under that mark. A run's peak thus stays the live peak that memory plans predict, and
+// what is kept is returned when the last run ends. Outside a run, freeing returns memory at
+// once.
 class TensorMemory {
  public:
   int64_t live() {
@@ -79,7 +88,7 @@ class TensorMemory {
     if (runs_++ == 0) high_water_ = live_;
   }
   void leave_run() {
-    std::vector<Mapping> released;
+    std::vector<Pages> released;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       if (--runs_ == 0) {
@@ -90,16 +99,38 @@ class TensorMemory {
     unmap(released);
   }
 
-  float* allocate(int64_t bytes, Mapping* large) {
-    if (bytes >= kHugeBlock) {
-      std::vector<Mapping> released;
-      if (take_kept(bytes, large, &released)) return large->data;
-      unmap(released);
-      *large = map_huge(bytes);
-      if (large->data == nullptr) release_count(bytes);
-      return large->data;
+  // A large block's pages (data null when the system has none).
+  Pages allocate_large(int64_t bytes) {
+    const int64_t wanted = huge_pages_for(bytes);
+    std::vector<Pages> released;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      const Pages reused = take_kept(wanted);
+      if (reused.data != nullptr) {
+        live_ += wanted;
+        return reused;
+      }
+      grow(wanted, &released);
     }
-    std::vector<Mapping> released;
+    unmap(released);
+    const Pages fresh = map_huge(bytes);
+    if (fresh.data == nullptr) uncount(wanted);
+    return fresh;
+  }
+  void release_large(const Pages& pages) {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      live_ -= pages.bytes;
+      if (runs_ > 0) {
+        keep(pages);
+        return;
+      }
+    }
+    unmap({pages});
+  }
+
+  float* allocate_small(int64_t bytes) {
+    std::vector<Pages> released;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       grow(bytes, &released);
@@ -107,54 +138,53 @@ class TensorMemory {
     unmap(released);
     const int64_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
     float* data = static_cast<float*>(std::aligned_alloc(kAlign, static_cast<size_t>(rounded)));
-    if (data == nullptr) release_count(bytes);
+    if (data == nullptr) uncount(bytes);
     return data;
   }
-
-  void release(int64_t bytes, float* data, const Mapping& large) {
-    if (large.data == nullptr) {
-      std::free(data);
-      release_count(bytes);
-      return;
-    }
-    {
-      const std::lock_guard<std::mutex> lock(mutex_);
-      live_ -= bytes;
-      if (runs_ > 0) {
-        kept_.push_back(large);
-        kept_bytes_ += bytes;
-        return;
-      }
-    }
-    ::munmap(large.base, large.bytes);
+  void release_small(int64_t bytes, float* data) {
+    std::free(data);
+    uncount(bytes);
   }
 
  private:
-  // A kept block of exactly `bytes` when there is one; else counts the block as live.
-  bool take_kept(int64_t bytes, Mapping* large, std::vector<Mapping>* released) {
-    const std::lock_guard<std::mutex> lock(mutex_);
+  // The first `wanted` bytes of the smallest kept piece that holds them; null data if none.
+  Pages take_kept(int64_t wanted) {
+    auto best = kept_.end();
     for (auto it = kept_.begin(); it != kept_.end(); ++it)
-      if (it->size == bytes) {
-        *large = *it;
-        kept_.erase(it);
-        kept_bytes_ -= bytes;
-        live_ += bytes;
-        return true;
-      }
-    grow(bytes, released);
-    return false;
+      if (it->bytes >= wanted && (best == kept_.end() || it->bytes < best->bytes)) best = it;
+    if (best == kept_.end()) return {};
+    const Pages taken{best->data, wanted};
+    if (best->bytes == wanted)
+      kept_.erase(best);
+    else
+      *best = {best->data + wanted, best->bytes - wanted};
+    kept_bytes_ -= wanted;
+    return taken;
   }
-  // Counts new live bytes, returning kept blocks until live + kept fits under the high mark.
-  void grow(int64_t bytes, std::vector<Mapping>* released) {
+  // Keeps freed pages, joined with the kept pieces on either side of them.
+  void keep(Pages pages) {
+    kept_bytes_ += pages.bytes;
+    for (auto it = kept_.begin(); it != kept_.end();) {
+      if (it->end() == pages.data || pages.end() == it->data) {
+        pages = {std::min(it->data, pages.data), it->bytes + pages.bytes};
+        it = kept_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    kept_.push_back(pages);
+  }
+  // Counts new live bytes, returning kept pieces until live + kept fits under the high mark.
+  void grow(int64_t bytes, std::vector<Pages>* released) {
     live_ += bytes;
     high_water_ = std::max(high_water_, live_);
     while (!kept_.empty() && live_ + kept_bytes_ > high_water_) {
       released->push_back(kept_.front());
-      kept_bytes_ -= kept_.front().size;
+      kept_bytes_ -= kept_.front().bytes;
       kept_.erase(kept_.begin());
     }
   }
-  void release_count(int64_t bytes) {
+  void uncount(int64_t bytes) {
     const std::lock_guard<std::mutex> lock(mutex_);
     live_ -= bytes;
   }
@@ -162,7 +192,7 @@ class TensorMemory {
   std::mutex mutex_;
   int runs_ = 0;
   int64_t live_ = 0, kept_bytes_ = 0, high_water_ = 0;
-  std::vector<Mapping> kept_;  // oldest first
+  std::vector<Pages> kept_;  // oldest first
 };
 
 TensorMemory& tensor_memory() {
@@ -180,21 +210,28 @@ struct Block {
       return;
     }
     if (bytes == 0) return;
-    data = tensor_memory().allocate(bytes, &large);
+    if (bytes >= kHugeBlock) {
+      large = tensor_memory().allocate_large(bytes);
+      data = reinterpret_cast<float*>(large.data);
+    } else {
+      data = tensor_memory().allocate_small(bytes);
+    }
     if (data == nullptr) fail("out of memory allocating ", bytes, " bytes");
   }
   ~Block() {
     if (counters)
       counters->release(size);
+    else if (large.data != nullptr)
+      tensor_memory().release_large(large);
     else if (data != nullptr)
-      tensor_memory().release(size, data, large);
+      tensor_memory().release_small(size, data);
   }
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
 
   int64_t size;
   float* data = nullptr;
-  Mapping large;                                    // the mapping behind a large block
+  Pages large;                                      // a large block's pages
   std::shared_ptr<PlanContext::Counters> counters;  // the plan counting a shape-only block
 };
 
