@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/cpu.hpp"
+#include "core/profile.hpp"
 #include "ops/conv.hpp"
 #include "ops/resample.hpp"
 #include "ops/upsample_conv.hpp"
@@ -201,6 +202,36 @@ TEST(Winograd, ConvModesAgree) {
     EXPECT_TRUE(close(wino, direct, kTolerance));
     EXPECT_TRUE(close(acc, direct_acc, kTolerance));
     EXPECT_GT(max_abs_diff(wino, direct), 0.0);  // a different algorithm really ran
+  }
+}
+
+// Frames of fewer than four tiles run tap-wise on Winograd's packed weights (no second copy);
+// larger ones stay Winograd. Both match the direct convolution, padded and accumulating, with
+// output channels that leave a partial panel.
+TEST(Winograd, SmallFramesRunTapWiseOnItsWeights) {
+  const Tensor w = random_tensor({40, 24, 3, 3, 3}, 51, 0.2f), b = random_tensor({40}, 52);
+  const Conv conv(w, b, ConvGeometry::uniform(3, 1, 0));
+  const PadSpec causal{{2, 1, 1}, {0, 1, 1}, PadMode::kReplicate};
+  for (const int64_t side : {4, 8}) {
+    const Tensor x = random_tensor({2, 3, side, side, 24}, 53);
+    Tensor direct, acc_direct = random_tensor({2, 3, side, side, 40}, 54);
+    Tensor acc = acc_direct.clone();
+    {
+      const ComputeScope s({Precision::kFp32, ConvAlgorithm::kDirect});
+      direct = conv.padded(x, causal);
+      conv.accumulate_padded(x, causal, acc_direct);
+    }
+    const ComputeScope s({Precision::kFp32, ConvAlgorithm::kAuto});
+    set_profiling(true);
+    take_profile();
+    const Tensor y = conv.padded(x, causal);
+    conv.accumulate_padded(x, causal, acc);
+    const std::vector<ProfileEntry> ran = take_profile();
+    set_profiling(false);
+    ASSERT_FALSE(ran.empty());
+    EXPECT_EQ(ran[0].op, side == 4 ? "conv gemm 3x3x3" : "conv winograd 3x3x3") << side;
+    EXPECT_TRUE(close(y, direct, kTolerance)) << side;
+    EXPECT_TRUE(close(acc, acc_direct, kTolerance)) << side;
   }
 }
 

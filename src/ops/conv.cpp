@@ -179,9 +179,10 @@ struct Conv::Impl {
 
   std::mutex mutex;
   std::map<Key, std::shared_ptr<Primitive>> primitives;
-  std::map<Key, PlannedShape> planned;                  // shapes only plans have seen
-  std::unique_ptr<WinogradConv> winograd;               // 3x3 stride 1, when the shape allows it
-  std::unique_ptr<GemmConv> gemm;                       // the other vvae-engine convolutions
+  std::map<Key, PlannedShape> planned;     // shapes only plans have seen
+  std::unique_ptr<WinogradConv> winograd;  // 3x3 stride 1, when the shape allows it
+  std::unique_ptr<GemmConv> gemm;          // the other vvae-engine convolutions
+  std::unique_ptr<GemmConv> small_frames;  // Winograd's shapes where it does not pay off
   std::vector<std::pair<memory::desc, memory>> packed;  // packed weights by format and type
 
   memory::dims weight_dims() const {
@@ -318,9 +319,11 @@ Conv::Conv(WeightSource weight, Tensor bias, ConvGeometry geometry)
   if (impl_->bias.numel() > 0 && impl_->bias.numel() != impl_->out_channels)
     fail("convolution bias ", to_string(impl_->bias.shape()), " does not match ",
          impl_->out_channels, " outputs");
-  if (WinogradConv::applies(impl_->weight.shape(), geometry.stride, geometry.groups))
+  if (WinogradConv::applies(impl_->weight.shape(), geometry.stride, geometry.groups)) {
     impl_->winograd = std::make_unique<WinogradConv>(impl_->weight, impl_->bias);
-  else if (GemmConv::applies(impl_->weight.shape(), geometry))
+    if (GemmConv::applies(impl_->weight.shape(), geometry))
+      impl_->small_frames = std::make_unique<GemmConv>(impl_->weight, impl_->bias, geometry);
+  } else if (GemmConv::applies(impl_->weight.shape(), geometry))
     impl_->gemm = std::make_unique<GemmConv>(impl_->weight, impl_->bias, geometry);
 }
 
@@ -427,8 +430,14 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
   const bool own_pads =
       std::any_of(g.pad_lo.begin(), g.pad_lo.end(), [](int64_t p) { return p; }) ||
       std::any_of(g.pad_hi.begin(), g.pad_hi.end(), [](int64_t p) { return p; });
-  if (extra != nullptr && (!impl_->winograd || !winograd_selected(t_compute) ||
-                           (own_pads && extra->mode != PadMode::kZeros))) {
+  const bool engine = winograd_selected(t_compute);
+  std::array<WinogradAxis, 3> axes;
+  if (impl_->winograd && engine)
+    axes = winograd_axes(x.shape(), impl_->geometry, impl_->kernel[0], extra);
+  const bool by_winograd =
+      impl_->winograd && engine &&
+      (!impl_->small_frames || WinogradConv::pays_off(x.dim(0), axes[1], axes[2]));
+  if (extra != nullptr && (!by_winograd || (own_pads && extra->mode != PadMode::kZeros))) {
     // Paths without index maps pad a copy (as does replicate padding before zero padding).
     run(pad(x, extra->lo, extra->hi, extra->mode), dst, accumulate, nullptr);
     return;
@@ -438,8 +447,8 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
   // Each output value costs (C_in / groups) * kernel volume multiply-adds.
   const int64_t flops = 2 * dst.numel() * impl_->weight.numel() / impl_->out_channels;
   if (impl_->geometry.counted) count_conv_flops(flops);
-  if (impl_->winograd && winograd_selected(t_compute)) {
-    const auto [t, h, w] = winograd_axes(x.shape(), impl_->geometry, impl_->kernel[0], extra);
+  if (by_winograd) {
+    const auto& [t, h, w] = axes;
     const int64_t executed = impl_->winograd->executed_flops(x, t, h, w);
     count_executed_conv_flops(executed);
     const auto start = std::chrono::steady_clock::now();
@@ -451,10 +460,13 @@ void Conv::run(const Tensor& x, Tensor& dst, bool accumulate, const PadSpec* ext
                    executed);
     return;
   }
-  if (impl_->gemm && winograd_selected(t_compute)) {
+  if ((impl_->gemm || impl_->small_frames) && engine) {
     count_executed_conv_flops(flops);
     const auto start = std::chrono::steady_clock::now();
-    impl_->gemm->run(x, dst, accumulate);
+    if (impl_->gemm)
+      impl_->gemm->run(x, dst, accumulate);
+    else if (!dry_run_active())
+      impl_->small_frames->run(x, dst, accumulate, impl_->winograd->weight_panels());
     if (dry_run_active()) return;
     const double seconds = seconds_since(start);
     count_conv_seconds(seconds);

@@ -31,6 +31,20 @@ class BatchGemm {
   Kernel kernel_ = nullptr;
 };
 
+// Where the packed weights of a convolution put the (C_in x 32) panel of one kernel tap and one
+// block of 32 output channels: base + tap_offset[tap] + block * block_stride, input channel
+// rows row_stride floats apart (the products' A, leading dimension row_stride).
+struct WeightPanels {
+  static constexpr int64_t kBlock = 32;  // output channels per panel (the products' m)
+  const float* base = nullptr;
+  int64_t tap_offset[BatchGemm::kMaxBatch] = {};
+  int64_t block_stride = 0;
+  int64_t row_stride = kBlock;
+  const float* panel(int64_t tap, int64_t block) const {
+    return base + tap_offset[tap] + block * block_stride;
+  }
+};
+
 // "LIBXSMM 1.17 at hsw" (the code generator's target) for `vvae info`.
 std::string gemm_library_name();
 

@@ -13,15 +13,15 @@
 namespace vvae {
 namespace {
 
-constexpr int64_t kFilterBlock = 32;  // output channels per packed weight panel (GEMM m)
-constexpr int64_t kSegment = 64;      // output pixels per product at most (GEMM n)
+constexpr int64_t kFilterBlock = WeightPanels::kBlock;  // output channels per panel (GEMM m)
+constexpr int64_t kSegment = 64;  // output pixels per product at most (GEMM n)
 
 // The convolution in 3-D terms (2-D: one frame, one temporal tap).
 struct Problem {
   const float* x = nullptr;
   float* dst = nullptr;
   const float* bias = nullptr;
-  const float* weights = nullptr;  // (taps, filter blocks, C_in, kFilterBlock)
+  WeightPanels weights;
   int64_t n = 0, cin = 0, cout = 0;
   int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, stride[3] = {1, 1, 1},
           pad[3] = {0, 0, 0};
@@ -30,9 +30,6 @@ struct Problem {
   bool flat = false;  // 1x1, stride 1, no padding: the whole tensor is one row of pixels
 
   int64_t taps() const { return k[0] * k[1] * k[2]; }
-  const float* panel(int64_t tap, int64_t fb) const {
-    return weights + (tap * filter_blocks + fb) * cin * kFilterBlock;
-  }
   // Output rows (n, t, y) with out[2] pixels each; flat: rows of kSegment pixels.
   int64_t rows() const {
     if (flat) return (n * out[0] * out[1] * out[2] + kSegment - 1) / kSegment;
@@ -71,12 +68,13 @@ void segment(const Problem& pb, const float* const* rows, const int64_t* row_tap
   const int64_t chunk = std::max<int64_t>(1, kPanelBudgetBytes / panel_bytes);
   for (int64_t fb = fb0; fb < fb1; ++fb) {
     const int64_t m = std::min(kFilterBlock, pb.cout - fb * kFilterBlock);
-    const BatchGemm gemm(m, pixels, pb.cin, pb.stride[2] * pb.cin, pb.cout, true, kFilterBlock);
+    const BatchGemm gemm(m, pixels, pb.cin, pb.stride[2] * pb.cin, pb.cout, true,
+                         pb.weights.row_stride);
     float* out = c + x0 * pb.cout + fb * kFilterBlock;
     int64_t count = 0;
     for (int64_t r = 0; r < nrows; ++r)
       for (int64_t q = q0; q < q1; ++q) {
-        a[count] = pb.panel(row_taps[r] * pb.k[2] + q, fb);
+        a[count] = pb.weights.panel(row_taps[r] * pb.k[2] + q, fb);
         b[count] = rows[r] + ((x0 * pb.stride[2] + q - pb.pad[2]) * pb.cin);
         if (++count == chunk) {
           gemm(a, b, count, out);
@@ -201,6 +199,18 @@ const float* GemmConv::packed_weights() const {
 void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   if (dry_run_active() || dst.numel() == 0) return;
   if (!weight_.has_data()) fail("the model was built without weights");
+  WeightPanels own;
+  own.base = packed_weights();
+  const int64_t fbs = (out_channels_ + kFilterBlock - 1) / kFilterBlock;
+  for (int64_t tap = 0; tap < kernel_[0] * kernel_[1] * kernel_[2]; ++tap)
+    own.tap_offset[tap] = tap * fbs * in_channels_ * kFilterBlock;
+  own.block_stride = in_channels_ * kFilterBlock;
+  run(x, dst, accumulate, own);
+}
+
+void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate,
+                   const WeightPanels& weights) const {
+  if (dry_run_active() || dst.numel() == 0) return;
   const int s = geometry_.spatial_dims;
   Problem pb;
   pb.x = x.data();
@@ -221,7 +231,7 @@ void GemmConv::run(const Tensor& x, Tensor& dst, bool accumulate) const {
   pb.accumulate = accumulate;
   pb.flat = pb.taps() == 1 && pb.stride[0] == 1 && pb.stride[1] == 1 && pb.stride[2] == 1 &&
             pb.pad[0] == 0 && pb.pad[1] == 0 && pb.pad[2] == 0;
-  pb.weights = packed_weights();
+  pb.weights = weights;
   // Work items: (group of filter blocks, row), group-major, so each thread's rows reuse one
   // group's weights from the cache; a group's weights fit kGroupBudgetBytes. Wide layers (27
   // taps of 512 channels: 1.8 MB per filter block) would otherwise stream all their weights

@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "ops/conv.hpp"
+#include "ops/gemm.hpp"
 #include "vvae/tensor.hpp"
 
 namespace vvae {
@@ -28,6 +29,8 @@ class GemmConv {
 
   // dst (the convolution's output shape) = conv(x), or dst += conv(x) when `accumulate`.
   void run(const Tensor& x, Tensor& dst, bool accumulate) const;
+  // The same from weights another kernel packed (WinogradConv's), never packing its own.
+  void run(const Tensor& x, Tensor& dst, bool accumulate, const WeightPanels& weights) const;
 
  private:
   struct Packed;
