@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 #include <thread>
+#include <utility>
 
 #include "core/profile.hpp"
 #include "core/random.hpp"
@@ -265,6 +266,21 @@ TEST(GroupNorm, MatchesDefinitionIn2DAnd5D) {
   EXPECT_THROW(group_norm(random_tensor({1, 4, 6}, 1), random_tensor({6}, 1), random_tensor({6}, 1),
                           4, 1e-6f),
                Error);
+}
+
+TEST(GroupNorm, WritesInPlaceOnlyOverStorageOfItsOwn) {
+  const Tensor x = random_tensor({2, 9, 11, 64}, 10, 2.0f);
+  const Tensor g = random_tensor({64}, 11), b = random_tensor({64}, 12);
+  const Tensor want = group_norm(x, g, b, 32, 1e-6f, Activation::kSilu);
+  EXPECT_NE(want.data(), x.data());  // x is shared (held here): a new tensor
+  Tensor own = x.clone();
+  const float* storage = own.data();
+  const Tensor y = group_norm(std::move(own), g, b, 32, 1e-6f, Activation::kSilu);
+  EXPECT_EQ(y.data(), storage);
+  EXPECT_TRUE(close(y, want, 0.0));
+  const Tensor view = x.slice0(1, 2);  // a view shares x's storage
+  EXPECT_NE(group_norm(view, g, b, 32, 1e-6f).data(), view.data());
+  EXPECT_TRUE(close(x.slice0(1, 2), view, 0.0));
 }
 
 TEST(GroupNorm, LargeOffsetIsStable) {

@@ -3,6 +3,7 @@
 // parameter names ("weight", "bias") and runs on channels-last activations.
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "models/weights.hpp"
@@ -31,8 +32,9 @@ struct GroupNorm {
   float eps = 1e-6f;
 
   static GroupNorm load(const Scope& scope, int64_t channels, int64_t groups, float eps);
-  Tensor operator()(const Tensor& x, Activation act = Activation::kNone) const {
-    return group_norm(x, weight, bias, groups, eps, act);
+  // In place when x's storage is its own (ops/norm.hpp).
+  Tensor operator()(Tensor x, Activation act = Activation::kNone) const {
+    return group_norm(std::move(x), weight, bias, groups, eps, act);
   }
 };
 

@@ -121,8 +121,8 @@ VVAE_MULTI_ISA(normalize_rows,
 
 }  // namespace
 
-Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
-                  float eps, Activation act) {
+Tensor group_norm(Tensor x, const Tensor& gamma, const Tensor& beta, int64_t groups, float eps,
+                  Activation act) {
   const ProfileTimer profile_timer("group_norm", x.shape());
   if (x.rank() < 2) fail("group_norm needs a tensor of rank >= 2, got ", to_string(x.shape()));
   const int64_t n = x.dim(0), channels = x.dim(-1);
@@ -130,7 +130,8 @@ Tensor group_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, int6
     fail("group_norm: ", groups, " groups do not divide ", channels, " channels");
   if (gamma.numel() != channels || beta.numel() != channels)
     fail("group_norm: affine parameters do not match ", channels, " channels");
-  Tensor y = Tensor::empty(x.shape());
+  // In place, each row is read whole before it is written.
+  Tensor y = x.storage_unique() ? x : Tensor::empty(x.shape());
   if (dry_run_active() || x.numel() == 0) return y;
 
   const int64_t rows = x.numel() / (n * channels);
