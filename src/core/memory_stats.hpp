@@ -11,9 +11,9 @@ int64_t live_tensor_bytes();
 // Bytes of freed large blocks kept for reuse by the runs alive now.
 int64_t kept_tensor_bytes();
 
-// While one is alive (a model run), freed large tensor blocks are kept for reuse by blocks of the
-// same size, never above the most memory the run's live tensors have needed at once; the last
-// to end returns them (core/tensor.cpp).
+// While one is alive (a model run), the pages of freed large tensor blocks are kept for later
+// large blocks (each takes the smallest kept piece that holds it), never above the most memory
+// the run's live tensors have needed at once; the last to end returns them (core/tensor.cpp).
 class LargeBlockReuse {
  public:
   LargeBlockReuse();
