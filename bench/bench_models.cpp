@@ -33,6 +33,7 @@
 #include "fma_peak.hpp"
 #include "models/family.hpp"
 #include "ops/conv.hpp"
+#include "vvae/memory.hpp"
 #include "vvae/model.hpp"
 
 namespace {
@@ -284,6 +285,9 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   try {
+    // The allocation policy the CLI and the Python module run under: without it, glibc's heap
+    // would keep the blocks vvae maps itself, and the figures would not be the users'.
+    vvae::return_freed_memory_promptly();
     return run(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "vvae_bench_models: error: " << e.what() << "\n";

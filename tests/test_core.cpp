@@ -9,6 +9,7 @@
 #include "models/posterior.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
+#include "vvae/memory.hpp"
 #include "vvae/model.hpp"
 
 namespace vvae::test {
@@ -80,6 +81,58 @@ TEST(Tensor, LargeBlocksAreReusedOnlyDuringARun) {
   EXPECT_EQ(kept_tensor_bytes(), 0);  // the run's end returns what it kept
   { Tensor t = Tensor::empty({kLargeFloats}); }
   EXPECT_EQ(kept_tensor_bytes(), 0);  // outside a run nothing is kept
+}
+
+TEST(Tensor, MediumBlocksAreReusedDuringARun) {
+  // A convolution's scratch: 256 KiB, mapped (64 KiB and up) rather than from the heap.
+  constexpr int64_t kMediumFloats = int64_t{64} << 10;
+  const LargeBlockReuse run;
+  const float* first = Tensor::empty({kMediumFloats}).data();
+  EXPECT_EQ(kept_tensor_bytes(), kMediumFloats * 4);
+  EXPECT_EQ(Tensor::empty({kMediumFloats}).data(), first);
+}
+
+TEST(Tensor, ALoadedModelKeepsPagesBetweenRuns) {
+  const float* first = nullptr;
+  {
+    const KeepPagesBetweenRuns loaded;
+    {
+      const LargeBlockReuse run;
+      first = Tensor::empty({kLargeFloats}).data();
+    }
+    EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);  // the run ended, the model lives
+    { Tensor t = Tensor::empty({kLargeFloats / 2}); }  // between runs: taken and kept again
+    EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);
+    {
+      const LargeBlockReuse next;  // the next clip: its mark starts at what is kept
+      Tensor again = Tensor::empty({kLargeFloats});
+      EXPECT_EQ(again.data(), first);
+      Tensor more = Tensor::empty({kLargeFloats / 2});  // a new peak, nothing kept to return
+      EXPECT_EQ(kept_tensor_bytes(), 0);
+    }
+    EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 6);
+    const MemoryLimits limits = current_memory_limits();
+    if (limits.available >= 0) {
+      EXPECT_GE(limits.available, kept_tensor_bytes());
+    }
+    return_kept_pages();  // a capped run's start
+    EXPECT_EQ(kept_tensor_bytes(), 0);
+  }
+  EXPECT_EQ(kept_tensor_bytes(), 0);  // the model's end returns what its runs kept
+}
+
+// (It switches the whole process to the capped rule: ctest runs every test in its own process.)
+TEST(Tensor, UnderMemoryCapsOnlyLargeBlocksAreKeptAndOnlyDuringARun) {
+  keep_pages_for_memory_caps();
+  const KeepPagesBetweenRuns loaded;
+  {
+    const LargeBlockReuse run;
+    { Tensor medium = Tensor::empty({int64_t{64} << 10}); }
+    EXPECT_EQ(kept_tensor_bytes(), 0);
+    { Tensor large = Tensor::empty({kLargeFloats}); }
+    EXPECT_EQ(kept_tensor_bytes(), kLargeFloats * 4);
+  }
+  EXPECT_EQ(kept_tensor_bytes(), 0);  // the run's end returns it, a model loaded or not
 }
 
 TEST(Tensor, KeptBlocksStayUnderTheRunsLivePeak) {

@@ -10,8 +10,10 @@ namespace vvae {
 
 struct MemoryLimits {
   int64_t address_space_limit = -1;  // bytes; -1: unlimited
-  int64_t address_space_used = 0;    // what the process maps now (VmSize)
+  int64_t address_space_used = 0;    // what the process maps now (VmSize), less kept pages
   int64_t available = -1;            // MemAvailable in bytes; -1: unknown
+  // (Both count the tensor pages a loaded model keeps between runs as free: the next run takes
+  // them first.)
 };
 
 MemoryLimits current_memory_limits();

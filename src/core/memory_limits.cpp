@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/cpu.hpp"
+#include "core/memory_stats.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -47,9 +48,12 @@ MemoryLimits current_memory_limits() {
   struct rlimit r {};
   if (::getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
     m.address_space_limit = static_cast<int64_t>(r.rlim_cur);
+  // The pages earlier runs kept are there for the next one: they count as free.
+  const int64_t kept = kept_tensor_bytes();
   const int64_t used = proc_kib("/proc/self/status", "VmSize:");
-  m.address_space_used = used > 0 ? used : 0;
+  m.address_space_used = used > kept ? used - kept : 0;
   m.available = proc_kib("/proc/meminfo", "MemAvailable:");
+  if (m.available >= 0) m.available += kept;
   return m;
 }
 

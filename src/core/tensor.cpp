@@ -20,31 +20,39 @@
 namespace vvae {
 namespace {
 
-// Large blocks come straight from mmap, 2 MiB aligned and marked for transparent huge pages:
-// first touching a 128 MiB activation then takes ~64 page faults instead of ~32000 (measured
-// 4-5x faster).
+// Blocks from 64 KiB up are mapped here rather than by malloc (which would map them too, as
+// return_freed_memory_promptly asks), so that their pages can be kept for reuse (TensorMemory).
+// Those from 8 MiB up are 2 MiB aligned and marked for transparent huge pages: first touching a
+// 128 MiB activation then takes ~64 page faults instead of ~32000 (measured 4-5x faster).
+constexpr int64_t kMappedBlock = int64_t{64} << 10;
 constexpr int64_t kHugeBlock = int64_t{8} << 20;
 constexpr int64_t kHugePage = int64_t{2} << 20;
+constexpr int64_t kPage = int64_t{4} << 10;
 constexpr int64_t kAlign = 64;
 
-// Whole huge pages of mapped memory: a large block, or a kept piece of one.
+// Whole pages of mapped memory: a mapped block, or a kept piece of one.
 struct Pages {
   char* data = nullptr;
-  int64_t bytes = 0;  // a multiple of kHugePage
+  int64_t bytes = 0;  // a multiple of kPage
   char* end() const { return data + bytes; }
 };
 
-int64_t huge_pages_for(int64_t bytes) {
-  return (bytes + kHugePage - 1) / kHugePage * kHugePage;
+// What a mapped block of `bytes` holds once touched: whole huge pages from kHugeBlock up.
+int64_t mapped_bytes_for(int64_t bytes) {
+  const int64_t page = bytes >= kHugeBlock ? kHugePage : kPage;
+  return (bytes + page - 1) / page * page;
 }
 
-// Fresh pages, 2 MiB aligned: one huge page more is mapped and the unaligned ends are returned.
-Pages map_huge(int64_t bytes) {
-  const int64_t wanted = huge_pages_for(bytes);
-  const size_t mapped = static_cast<size_t>(wanted + kHugePage);
+// Fresh pages; from kHugeBlock up 2 MiB aligned: one huge page more is mapped and the unaligned
+// ends are returned.
+Pages map_pages(int64_t bytes) {
+  const int64_t wanted = mapped_bytes_for(bytes);
+  const bool huge = bytes >= kHugeBlock;
+  const size_t mapped = static_cast<size_t>(huge ? wanted + kHugePage : wanted);
   void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return {};
   char* base = static_cast<char*>(p);
+  if (!huge) return {base, wanted};
   const auto aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) &
                                                ~uintptr_t(kHugePage - 1));
   if (aligned > base) ::munmap(base, static_cast<size_t>(aligned - base));
@@ -59,19 +67,23 @@ void unmap(const std::vector<Pages>& pieces) {
 }
 
 // The real (heap or mapped) tensor storage of the process; plans count their shape-only
-// tensors in their own PlanContext instead. Large blocks count their whole huge pages, which
-// is what they hold once touched.
+// tensors in their own PlanContext instead. Mapped blocks count their whole pages, which is what
+// they hold once touched.
 //
-// Large blocks freed while a model runs are kept, and a later large block takes its pages from
+// Mapped blocks freed while a model runs are kept, and a later one takes its pages from
 // the smallest kept piece that holds it (the rest stays kept; freed neighbours join again), so
 // a layer's activations reuse the pages of the one before instead of faulting in fresh ones:
 // the kernel clears each new page, and a huge page may first need compaction (a 32 MiB
-// GroupNorm output took 24 ms on a Xeon VM, against 3 ms into reused pages). Kept pieces never
+// GroupNorm output took 24 ms on a Xeon VM, against 3 ms into reused pages); a convolution's
+// scratch of a few MiB faulted in ~1000 small pages on every call. Kept pieces never
 // hold the tensor memory above the most that live tensors have needed at once since the run
 // began: whenever live tensors grow, kept pieces are returned, oldest first, until live + kept
 // fits under that mark. A run's peak thus stays the live peak that memory plans predict, and
-// what is kept is returned when the last run ends. Outside a run, freeing returns memory at
-// once.
+// what is kept is returned when the last run ends, or, while a model is loaded
+// (KeepPagesBetweenRuns), when the last model goes: a run then starts with the mark at what
+// the runs before it kept, and its peak is the higher of the two. With neither a run nor
+// a model, freeing returns memory at once; once a plan has been fitted to a memory cap, only
+// large blocks are kept, only during a run (keep_pages_for_memory_caps).
 class TensorMemory {
  public:
   int64_t live() {
@@ -85,23 +97,31 @@ class TensorMemory {
 
   void enter_run() {
     const std::lock_guard<std::mutex> lock(mutex_);
-    if (runs_++ == 0) high_water_ = live_;
+    if (runs_++ == 0) high_water_ = live_ + kept_bytes_;
   }
-  void leave_run() {
+  void leave_run() { leave(&runs_); }
+  void enter_keeper() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++keepers_;
+  }
+  void leave_keeper() { leave(&keepers_); }
+  void keep_for_caps() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    capped_ = true;
+  }
+  void return_kept() {
     std::vector<Pages> released;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
-      if (--runs_ == 0) {
-        released.swap(kept_);
-        kept_bytes_ = 0;
-      }
+      released.swap(kept_);
+      kept_bytes_ = 0;
     }
     unmap(released);
   }
 
-  // A large block's pages (data null when the system has none).
-  Pages allocate_large(int64_t bytes) {
-    const int64_t wanted = huge_pages_for(bytes);
+  // A mapped block's pages (data null when the system has none).
+  Pages allocate_mapped(int64_t bytes) {
+    const int64_t wanted = mapped_bytes_for(bytes);
     std::vector<Pages> released;
     {
       const std::lock_guard<std::mutex> lock(mutex_);
@@ -113,15 +133,15 @@ class TensorMemory {
       grow(wanted, &released);
     }
     unmap(released);
-    const Pages fresh = map_huge(bytes);
+    const Pages fresh = map_pages(bytes);
     if (fresh.data == nullptr) uncount(wanted);
     return fresh;
   }
-  void release_large(const Pages& pages) {
+  void release_mapped(const Pages& pages) {
     {
       const std::lock_guard<std::mutex> lock(mutex_);
       live_ -= pages.bytes;
-      if (runs_ > 0) {
+      if (keeps(pages)) {
         keep(pages);
         return;
       }
@@ -147,6 +167,23 @@ class TensorMemory {
   }
 
  private:
+  // Whether freed pages are kept (the lock held).
+  bool keeps(const Pages& pages) const {
+    if (capped_) return runs_ > 0 && pages.bytes >= kHugeBlock;
+    return runs_ > 0 || keepers_ > 0;
+  }
+  // Ends a run or a keeper; returns what is kept when neither is left.
+  void leave(int* count) {
+    std::vector<Pages> released;
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      if (--*count == 0 && runs_ == 0 && (keepers_ == 0 || capped_)) {
+        released.swap(kept_);
+        kept_bytes_ = 0;
+      }
+    }
+    unmap(released);
+  }
   // The first `wanted` bytes of the smallest kept piece that holds them; null data if none.
   Pages take_kept(int64_t wanted) {
     auto best = kept_.end();
@@ -190,7 +227,8 @@ class TensorMemory {
   }
 
   std::mutex mutex_;
-  int runs_ = 0;
+  int runs_ = 0, keepers_ = 0;
+  bool capped_ = false;  // keep_pages_for_memory_caps()
   int64_t live_ = 0, kept_bytes_ = 0, high_water_ = 0;
   std::vector<Pages> kept_;  // oldest first
 };
@@ -210,9 +248,9 @@ struct Block {
       return;
     }
     if (bytes == 0) return;
-    if (bytes >= kHugeBlock) {
-      large = tensor_memory().allocate_large(bytes);
-      data = reinterpret_cast<float*>(large.data);
+    if (bytes >= kMappedBlock) {
+      mapped = tensor_memory().allocate_mapped(bytes);
+      data = reinterpret_cast<float*>(mapped.data);
     } else {
       data = tensor_memory().allocate_small(bytes);
     }
@@ -221,8 +259,8 @@ struct Block {
   ~Block() {
     if (counters)
       counters->release(size);
-    else if (large.data != nullptr)
-      tensor_memory().release_large(large);
+    else if (mapped.data != nullptr)
+      tensor_memory().release_mapped(mapped);
     else if (data != nullptr)
       tensor_memory().release_small(size, data);
   }
@@ -231,7 +269,7 @@ struct Block {
 
   int64_t size;
   float* data = nullptr;
-  Pages large;                                      // a large block's pages
+  Pages mapped;                                     // a mapped block's pages
   std::shared_ptr<PlanContext::Counters> counters;  // the plan counting a shape-only block
 };
 
@@ -338,11 +376,26 @@ int64_t kept_tensor_bytes() {
   return tensor_memory().kept();
 }
 
+void return_kept_pages() {
+  tensor_memory().return_kept();
+}
+
+void keep_pages_for_memory_caps() {
+  tensor_memory().keep_for_caps();
+}
+
 LargeBlockReuse::LargeBlockReuse() {
   tensor_memory().enter_run();
 }
 LargeBlockReuse::~LargeBlockReuse() {
   tensor_memory().leave_run();
+}
+
+KeepPagesBetweenRuns::KeepPagesBetweenRuns() {
+  tensor_memory().enter_keeper();
+}
+KeepPagesBetweenRuns::~KeepPagesBetweenRuns() {
+  tensor_memory().leave_keeper();
 }
 
 }  // namespace vvae

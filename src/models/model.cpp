@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 
 class ModelImpl {
  public:
+  // The pages one clip's run freed are there for the next clip's (core/memory_stats.hpp); first,
+  // so that they go last.
+  KeepPagesBetweenRuns keep_pages;
   ModelInfo info;
   ComputeOptions compute;
   std::unique_ptr<Codec> model;
@@ -239,6 +242,7 @@ Model Model::load(const LoadOptions& options) {
     else if (p.name.rfind("decoder.", 0) == 0 || p.name.rfind("post_quant_conv.", 0) == 0)
       info.decoder_parameter_count += n;
   }
+  return_kept_pages();  // what loading freed is not the model's
   impl->baseline_bytes = resident_bytes();
   return Model(std::move(impl));
 }
@@ -569,6 +573,8 @@ template <typename PlanWith, typename TilesWith>
 FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, const char* what,
                     int64_t side, int64_t frames, PlanWith plan_with, TilesWith tiles_with) {
   if (cap <= 0) fail("--max-memory must be positive, got ", cap, " bytes");
+  keep_pages_for_memory_caps();  // the run's peak is then the one its plan counts
+  return_kept_pages();
   const auto plan = [&](Candidate& c) {
     c.plan = plan_with(c.tiling);
     c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + runtime_allowance_bytes();
