@@ -1,14 +1,16 @@
 // Google Benchmark for the hot kernels, at the sizes of the full-size Flux AE decoder.
 //   build/bench/vvae_bench_ops --benchmark_filter=Conv
 #include <benchmark/benchmark.h>
-
-#include <cmath>
-
 #include <dlfcn.h>
 #include <dnnl.h>
+
+#include <cmath>
+#include <cstring>
+#include <dnnl.hpp>
+#include <string>
+
 #include "core/random.hpp"
 #include "ops/attention.hpp"
-
 #include "ops/conv.hpp"
 #include "ops/gemm.hpp"
 #include "ops/norm.hpp"
@@ -127,6 +129,49 @@ void BM_WinogradProducts(benchmark::State& state) {
 BENCHMARK(BM_WinogradProducts)
     ->ArgNames({"library", "k", "n", "tiles"})
     ->ArgsProduct({{0, 1, 2, 3}, {128, 256, 512}, {128, 512}, {32, 64}})
+    ->Unit(benchmark::kMillisecond);
+
+// A candidate for CPUs with AMX (Sapphire Rapids on): the same products as BM_WinogradProducts
+// in bf16 on AMX through oneDNN's batched matmul (36 points per call), each float32 operand
+// split into bf16 terms so that the sum keeps float32 accuracy: 3 terms each and the 6 products
+// above 2^-24 (split 6), or 2 terms each and 3 products (split 3, ~2^-16 per product). K grows
+// by the split; GFLOP/s counts the float32 products, comparable with BM_WinogradProducts. The
+// split of the operands is not timed. Skipped where oneDNN has no AMX kernel.
+void BM_WinogradProductsAmxSplit(benchmark::State& state) {
+  const int64_t split = state.range(0), k = state.range(1), n = state.range(2), t = state.range(3),
+                points = 36;
+  using dnnl::memory;
+  const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const memory::desc src({points, t, k * split}, memory::data_type::bf16, memory::format_tag::abc);
+  const memory::desc weights({points, k * split, n}, memory::data_type::bf16,
+                             memory::format_tag::any);
+  const memory::desc dst({points, t, n}, memory::data_type::f32, memory::format_tag::abc);
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), engine);
+  const std::string impl = pd.impl_info_str();
+  if (impl.find("amx") == std::string::npos) {
+    state.SkipWithError(("no AMX kernel: oneDNN picks " + impl).c_str());
+    return;
+  }
+  set_num_threads(1);
+  memory a(src, engine), b(pd.weights_desc(), engine), c(dst, engine);
+  std::memset(a.get_data_handle(), 0x3c, src.get_size());
+  std::memset(b.get_data_handle(), 0x3c, pd.weights_desc().get_size());
+  const dnnl::matmul products(pd);
+  for (auto _ : state) {
+    products.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    stream.wait();
+  }
+  set_num_threads(0);
+  state.SetLabel(impl);
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(points * t * k * n),
+                                                 benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_WinogradProductsAmxSplit)
+    ->ArgNames({"split", "k", "n", "tiles"})
+    ->ArgsProduct({{6, 3}, {128}, {128}, {32, 64, 128}})
+    ->ArgsProduct({{6, 3}, {512}, {512}, {32, 64, 128}})
     ->Unit(benchmark::kMillisecond);
 
 void BM_GroupNormSilu(benchmark::State& state) {

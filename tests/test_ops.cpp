@@ -3,6 +3,7 @@
 #include <limits>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "core/profile.hpp"
 #include "core/random.hpp"
@@ -13,6 +14,7 @@
 #include "ops/norm.hpp"
 #include "ops/resample.hpp"
 #include "ops/upsample_conv.hpp"
+#include "ops/vector_math.hpp"
 #include "test_util.hpp"
 #include "vvae/error.hpp"
 
@@ -303,6 +305,25 @@ TEST(Elementwise, FastExpIsAccurate) {
   EXPECT_EQ(exp_fast(-1000.0f), exp_fast(-87.3f));  // clamped, finite, positive
   EXPECT_GT(exp_fast(-1000.0f), 0.0f);
   EXPECT_TRUE(std::isfinite(exp_fast(1000.0f)));
+}
+
+// The 16- and 8-lane forms and the scalar tail of the same span compute the same function:
+// spans of every remainder against the scalar form, element by element.
+TEST(Elementwise, VectorWidthsAgreeWithTheScalarForm) {
+  for (const int64_t n : {1, 7, 8, 15, 16, 27, 40}) {
+    const Tensor x = random_tensor({n}, 20 + static_cast<uint64_t>(n), 12.0f);
+    std::vector<float> silu(static_cast<size_t>(n)), e(x.data(), x.data() + n);
+    silu_span(x.data(), silu.data(), n);
+    const float sum = exp_shifted_span(e.data(), n, 3.0f);
+    double want_sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = x.data()[i];
+      EXPECT_NEAR(silu[i], silu_fast(v), 2e-7 * std::max(1.0f, std::abs(v))) << n << " " << i;
+      EXPECT_NEAR(e[i], exp_fast(v - 3.0f), 2e-7 * exp_fast(v - 3.0f)) << n << " " << i;
+      want_sum += std::exp(static_cast<double>(v) - 3.0);
+    }
+    EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << n;
+  }
 }
 
 TEST(Elementwise, Activations) {

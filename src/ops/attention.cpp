@@ -10,6 +10,7 @@
 
 #include "core/dry_run.hpp"
 #include "core/profile.hpp"
+#include "ops/vector_math.hpp"
 #include "vvae/error.hpp"
 
 namespace vvae {
@@ -36,6 +37,18 @@ std::vector<QueryBlock> plan_blocks(int64_t batch, int64_t tokens, int64_t frame
   return blocks;
 }
 
+// s[j] = e^(s[j] - max) and their sum: the softmax's numerators, vectorised (std::exp one at a
+// time took a third of the attention's time).
+VVAE_KERNEL void exponentials_into_body(float* s, int64_t n, float max, float* sum) {
+  *sum = exp_shifted_span(s, n, max);
+}
+VVAE_MULTI_ISA(exponentials_into, (float* s, int64_t n, float max, float* sum), (s, n, max, sum))
+float exponentials(float* s, int64_t n, float max) {
+  float sum = 0.0f;
+  exponentials_into(s, n, max, &sum);
+  return sum;
+}
+
 void sgemm(char ta, char tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
            int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   if (dnnl_sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) != dnnl_success)
@@ -60,11 +73,7 @@ void attend_block(const QueryBlock& blk, const float* q, const float* k, const f
       const float block_max = *std::max_element(s, s + kn);
       const float new_max = std::max(row_max[i], block_max);
       const float correction = std::exp(row_max[i] - new_max);
-      float sum = 0.0f;
-      for (int64_t j = 0; j < kn; ++j) {
-        s[j] = std::exp(s[j] - new_max);
-        sum += s[j];
-      }
+      const float sum = exponentials(s, kn, new_max);
       row_sum[i] = row_sum[i] * correction + sum;
       row_max[i] = new_max;
       if (correction != 1.0f)

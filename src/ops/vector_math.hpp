@@ -70,55 +70,98 @@ VVAE_KERNEL float silu_fast(float x) {
   return x / (1.0f + exp_fast(-x));
 }
 
-// The same on 8 floats at once, in GCC's vector extensions: each caller's target attribute
-// (VVAE_MULTI_ISA) lowers it to AVX2, AVX-512 or pairs of SSE instructions. The compiler does
-// not vectorise the scalar form's clamp by itself.
+// The same on 8 and 16 floats at once, in GCC's vector extensions: each caller's target attribute
+// (VVAE_MULTI_ISA) lowers them to AVX-512, AVX2 or SSE instructions (16 floats: one AVX-512
+// register, two AVX2 ones). The compiler does not vectorise the scalar form's clamp by itself.
+// Every lane computes exactly what the scalar form does, so widths can be mixed freely.
 using Float8 = float __attribute__((vector_size(32)));
 using Int8 = int32_t __attribute__((vector_size(32)));
+using Float16 = float __attribute__((vector_size(64)));
+using Int16 = int32_t __attribute__((vector_size(64)));
 
-VVAE_KERNEL Float8 load8(const float* p) {
-  Float8 v;
+template <typename F>
+VVAE_KERNEL F load_vec(const float* p) {
+  F v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
-VVAE_KERNEL void store8(float* p, Float8 v) {
+template <typename F>
+VVAE_KERNEL void store_vec(float* p, F v) {
   __builtin_memcpy(p, &v, sizeof v);
 }
+VVAE_KERNEL Float8 load8(const float* p) {
+  return load_vec<Float8>(p);
+}
+VVAE_KERNEL void store8(float* p, Float8 v) {
+  store_vec(p, v);
+}
 
-VVAE_KERNEL Float8 exp_fast(Float8 x) {
-  const Float8 lo = Float8{} - 87.3f, hi = Float8{} + 88.0f;
+template <typename F, typename I>
+VVAE_KERNEL F exp_fast_lanes(F x) {
+  const F lo = F{} - 87.3f, hi = F{} + 88.0f;
   x = x < lo ? lo : x;
   x = x > hi ? hi : x;
   constexpr float kRound = 12582912.0f;
-  const Float8 t = x * 1.44269504088896341f + kRound;
-  const Int8 n = std::bit_cast<Int8>(t) - std::bit_cast<int32_t>(kRound);
-  const Float8 nf = t - kRound;
-  Float8 r = x - nf * 0.693145751953125f;
+  const F t = x * 1.44269504088896341f + kRound;
+  const I n = std::bit_cast<I>(t) - std::bit_cast<int32_t>(kRound);
+  const F nf = t - kRound;
+  F r = x - nf * 0.693145751953125f;
   r = r - nf * 1.428606765330187045e-06f;
-  Float8 p = Float8{} + 1.9875691500e-4f;
+  F p = F{} + 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<Float8>((n + 127) << 23);
+  return p * std::bit_cast<F>((n + 127) << 23);
+}
+VVAE_KERNEL Float8 exp_fast(Float8 x) {
+  return exp_fast_lanes<Float8, Int8>(x);
+}
+VVAE_KERNEL Float16 exp_fast(Float16 x) {
+  return exp_fast_lanes<Float16, Int16>(x);
 }
 
 VVAE_KERNEL Float8 silu_fast(Float8 x) {
+  return x / (1.0f + exp_fast(-x));
+}
+VVAE_KERNEL Float16 silu_fast(Float16 x) {
   return x / (1.0f + exp_fast(-x));
 }
 
 // y[i] = silu(x[i]) for i in [0, n); y may be x.
 VVAE_KERNEL void silu_span(const float* x, float* y, int64_t n) {
   int64_t i = 0;
+  for (; i + 16 <= n; i += 16) store_vec(y + i, silu_fast(load_vec<Float16>(x + i)));
   for (; i + 8 <= n; i += 8) store8(y + i, silu_fast(load8(x + i)));
   for (; i < n; ++i) y[i] = silu_fast(x[i]);
+}
+
+// x[i] = e^(x[i] - shift) for i in [0, n); returns their sum (added in a fixed order: lanes,
+// then the lanes' totals).
+VVAE_KERNEL float exp_shifted_span(float* x, int64_t n, float shift) {
+  Float16 total = Float16{};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const Float16 e = exp_fast(load_vec<Float16>(x + i) - shift);
+    store_vec(x + i, e);
+    total += e;
+  }
+  float sum = 0.0f;
+  for (int lane = 0; lane < 16; ++lane) sum += total[lane];
+  for (; i < n; ++i) {
+    x[i] = exp_fast(x[i] - shift);
+    sum += x[i];
+  }
+  return sum;
 }
 
 // out[i] = v[i] * silu(g[i]) for i in [0, n).
 VVAE_KERNEL void multiply_silu_span(const float* v, const float* g, int64_t n, float* out) {
   int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    store_vec(out + i, load_vec<Float16>(v + i) * silu_fast(load_vec<Float16>(g + i)));
   for (; i + 8 <= n; i += 8) store8(out + i, load8(v + i) * silu_fast(load8(g + i)));
   for (; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
 }
