@@ -39,10 +39,12 @@ std::vector<QueryBlock> plan_blocks(int64_t batch, int64_t tokens, int64_t frame
 
 // s[j] = e^(s[j] - max) and their sum: the softmax's numerators, vectorised (std::exp one at a
 // time took a third of the attention's time).
+template <int kLanes>
 VVAE_KERNEL void exponentials_into_body(float* s, int64_t n, float max, float* sum) {
-  *sum = exp_shifted_span(s, n, max);
+  *sum = exp_shifted_span<kLanes>(s, n, max);
 }
-VVAE_MULTI_ISA(exponentials_into, (float* s, int64_t n, float max, float* sum), (s, n, max, sum))
+VVAE_MULTI_ISA_LANES(exponentials_into, (float* s, int64_t n, float max, float* sum),
+                     (s, n, max, sum))
 float exponentials(float* s, int64_t n, float max) {
   float sum = 0.0f;
   exponentials_into(s, n, max, &sum);

@@ -68,11 +68,14 @@ VVAE_KERNEL void row_portable_body(const Problem& pb, const Rows& rows, float* d
 VVAE_MULTI_ISA(row_portable, (const Problem& pb, const Rows& rows, float* dst), (pb, rows, dst))
 
 // out (W, C/2) = v[..., :C/2] * silu(v[..., C/2:]) for v (W, C).
+template <int kLanes>
 VVAE_KERNEL void glu_silu_row_body(const float* v, int64_t W, int64_t C, float* out) {
   const int64_t half = C / 2;
-  for (int64_t w = 0; w < W; ++w, v += C, out += half) multiply_silu_span(v, v + half, half, out);
+  for (int64_t w = 0; w < W; ++w, v += C, out += half)
+    multiply_silu_span<kLanes>(v, v + half, half, out);
 }
-VVAE_MULTI_ISA(glu_silu_row, (const float* v, int64_t W, int64_t C, float* out), (v, W, C, out))
+VVAE_MULTI_ISA_LANES(glu_silu_row, (const float* v, int64_t W, int64_t C, float* out),
+                     (v, W, C, out))
 
 void run_portable_rows(const Problem& pb) {
   const bool glu = pb.glu;

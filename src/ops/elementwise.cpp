@@ -9,25 +9,27 @@ namespace vvae {
 
 namespace {
 
+template <int kLanes>
 VVAE_KERNEL void activate_span_body(float* p, int64_t n, Activation act) {
   if (act == Activation::kSilu)
-    silu_span(p, p, n);
+    silu_span<kLanes>(p, p, n);
   else if (act == Activation::kRelu)
     for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.0f);
 }
 
-VVAE_MULTI_ISA(activate_span, (float* p, int64_t n, Activation act), (p, n, act))
+VVAE_MULTI_ISA_LANES(activate_span, (float* p, int64_t n, Activation act), (p, n, act))
 
 VVAE_KERNEL void add_span_body(float* d, const float* s, int64_t n) {
   for (int64_t i = 0; i < n; ++i) d[i] += s[i];
 }
 VVAE_MULTI_ISA(add_span, (float* d, const float* s, int64_t n), (d, s, n))
 
+template <int kLanes>
 VVAE_KERNEL void multiply_silu_isa_body(const float* v, const float* g, int64_t n, float* out) {
-  multiply_silu_span(v, g, n, out);
+  multiply_silu_span<kLanes>(v, g, n, out);
 }
-VVAE_MULTI_ISA(multiply_silu_isa, (const float* v, const float* g, int64_t n, float* out),
-               (v, g, n, out))
+VVAE_MULTI_ISA_LANES(multiply_silu_isa, (const float* v, const float* g, int64_t n, float* out),
+                     (v, g, n, out))
 
 }  // namespace
 

@@ -102,6 +102,7 @@ struct Affine {
   int64_t channels;
 };
 
+template <int kLanes>
 VVAE_KERNEL void normalize_rows_body(const float* x, float* y, int64_t rows, const Affine& a,
                                      Activation act) {
   const int64_t c = a.channels;
@@ -110,14 +111,14 @@ VVAE_KERNEL void normalize_rows_body(const float* x, float* y, int64_t rows, con
     float* out = y + r * c;
     for (int64_t i = 0; i < c; ++i) out[i] = ((in[i] - a.hi[i]) - a.lo[i]) * a.scale[i] + a.beta[i];
     if (act == Activation::kSilu)
-      silu_span(out, out, c);
+      silu_span<kLanes>(out, out, c);
     else if (act == Activation::kRelu)
       for (int64_t i = 0; i < c; ++i) out[i] = std::max(out[i], 0.0f);
   }
 }
-VVAE_MULTI_ISA(normalize_rows,
-               (const float* x, float* y, int64_t rows, const Affine& a, Activation act),
-               (x, y, rows, a, act))
+VVAE_MULTI_ISA_LANES(normalize_rows,
+                     (const float* x, float* y, int64_t rows, const Affine& a, Activation act),
+                     (x, y, rows, a, act))
 
 }  // namespace
 

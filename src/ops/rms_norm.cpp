@@ -18,11 +18,11 @@ void check(const Tensor& x, const Tensor& weight, const Tensor& bias) {
          " do not match ", c, " channels");
 }
 
-using Float4 = float __attribute__((vector_size(16)));
 using Double4 = double __attribute__((vector_size(32)));
 
 // One row: y = x / sqrt(mean(x^2) + eps) * weight + bias, then the activation. The squares are
 // rounded to float32, as torch.square(x.float()), and summed in double (four partial sums).
+template <int kLanes>
 VVAE_KERNEL void normalise_row_body(const float* x, float* y, int64_t c, const float* weight,
                                     const float* bias, float eps, Activation act) {
   Double4 acc{};
@@ -41,14 +41,14 @@ VVAE_KERNEL void normalise_row_body(const float* x, float* y, int64_t c, const f
   const float denom = std::sqrt(mean + eps);
   for (int64_t j = 0; j < c; ++j) y[j] = x[j] / denom * weight[j] + bias[j];
   if (act == Activation::kSilu)
-    silu_span(y, y, c);
+    silu_span<kLanes>(y, y, c);
   else if (act == Activation::kRelu)
     for (int64_t j = 0; j < c; ++j) y[j] = y[j] > 0.0f ? y[j] : 0.0f;
 }
-VVAE_MULTI_ISA(normalise_row,
-               (const float* x, float* y, int64_t c, const float* weight, const float* bias,
-                float eps, Activation act),
-               (x, y, c, weight, bias, eps, act))
+VVAE_MULTI_ISA_LANES(normalise_row,
+                     (const float* x, float* y, int64_t c, const float* weight, const float* bias,
+                      float eps, Activation act),
+                     (x, y, c, weight, bias, eps, act))
 
 // in and out may be the same row.
 void normalise_rows(const float* in, float* out, int64_t rows, int64_t c, const float* weight,

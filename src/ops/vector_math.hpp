@@ -23,26 +23,39 @@
 #define VVAE_TARGET_AVX2
 #endif
 
-// Defines `name` (returning void) with `params`, dispatching to `name##_body` compiled for the
-// level in use; `args` are the parameter names in parentheses.
-#define VVAE_MULTI_ISA(name, params, args)                        \
-  [[maybe_unused]] VVAE_TARGET_AVX512 void name##_avx512 params { \
-    name##_body args;                                             \
-  }                                                               \
-  [[maybe_unused]] VVAE_TARGET_AVX2 void name##_avx2 params {     \
-    name##_body args;                                             \
-  }                                                               \
-  void name params {                                              \
-    switch (::vvae::cpu_isa()) {                                  \
-      case ::vvae::Isa::kAvx512:                                  \
-        return name##_avx512 args;                                \
-      case ::vvae::Isa::kAvx2:                                    \
-        return name##_avx2 args;                                  \
-      case ::vvae::Isa::kSse41:                                   \
-        break;                                                    \
-    }                                                             \
-    name##_body args;                                             \
+// Defines `name` (returning void) with `params`, dispatching to the body compiled for the level
+// in use (`avx512`, `avx2` and `base` name it for each level); `args` are the parameter names in
+// parentheses.
+#define VVAE_MULTI_ISA_DISPATCH(name, params, args, avx512, avx2, base) \
+  [[maybe_unused]] VVAE_TARGET_AVX512 void name##_avx512 params {       \
+    avx512 args;                                                        \
+  }                                                                     \
+  [[maybe_unused]] VVAE_TARGET_AVX2 void name##_avx2 params {           \
+    avx2 args;                                                          \
+  }                                                                     \
+  void name params {                                                    \
+    switch (::vvae::cpu_isa()) {                                        \
+      case ::vvae::Isa::kAvx512:                                        \
+        return name##_avx512 args;                                      \
+      case ::vvae::Isa::kAvx2:                                          \
+        return name##_avx2 args;                                        \
+      case ::vvae::Isa::kSse41:                                         \
+        break;                                                          \
+    }                                                                   \
+    base args;                                                          \
   }
+
+// The same body for every level.
+#define VVAE_MULTI_ISA(name, params, args) \
+  VVAE_MULTI_ISA_DISPATCH(name, params, args, name##_body, name##_body, name##_body)
+
+// A body templated on its vector width, `template <int kLanes> VVAE_KERNEL void name_body`, taken
+// at each level's register width: 16 floats (AVX-512), 8 (AVX2), 4 (SSE). GCC lowers a vector
+// wider than the target's registers lane by lane where it compares or selects (a 16-float clamp
+// under AVX2 became 16 scalar compares and blends through the stack, 5x slower), so a body must
+// not use vectors wider than kLanes.
+#define VVAE_MULTI_ISA_LANES(name, params, args) \
+  VVAE_MULTI_ISA_DISPATCH(name, params, args, name##_body<16>, name##_body<8>, name##_body<4>)
 
 namespace vvae {
 
@@ -70,14 +83,35 @@ VVAE_KERNEL float silu_fast(float x) {
   return x / (1.0f + exp_fast(-x));
 }
 
-// The same on 8 and 16 floats at once, in GCC's vector extensions: each caller's target attribute
-// (VVAE_MULTI_ISA) lowers them to AVX-512, AVX2 or SSE instructions (16 floats: one AVX-512
-// register, two AVX2 ones). The compiler does not vectorise the scalar form's clamp by itself.
-// Every lane computes exactly what the scalar form does, so widths can be mixed freely.
+// The same on 4, 8 and 16 floats at once, in GCC's vector extensions: each caller's target
+// attribute (VVAE_MULTI_ISA_LANES) lowers them to one SSE, AVX2 or AVX-512 register. The compiler
+// does not vectorise the scalar form's clamp by itself. Every lane computes exactly what the
+// scalar form does, so widths can be mixed freely.
+using Float4 = float __attribute__((vector_size(16)));
+using Int4 = int32_t __attribute__((vector_size(16)));
 using Float8 = float __attribute__((vector_size(32)));
 using Int8 = int32_t __attribute__((vector_size(32)));
 using Float16 = float __attribute__((vector_size(64)));
 using Int16 = int32_t __attribute__((vector_size(64)));
+
+// The float and int vectors of kLanes lanes.
+template <int kLanes>
+struct Lanes;
+template <>
+struct Lanes<4> {
+  using F = Float4;
+  using I = Int4;
+};
+template <>
+struct Lanes<8> {
+  using F = Float8;
+  using I = Int8;
+};
+template <>
+struct Lanes<16> {
+  using F = Float16;
+  using I = Int16;
+};
 
 template <typename F>
 VVAE_KERNEL F load_vec(const float* p) {
@@ -116,6 +150,9 @@ VVAE_KERNEL F exp_fast_lanes(F x) {
   p = p * r * r + r + 1.0f;
   return p * std::bit_cast<F>((n + 127) << 23);
 }
+VVAE_KERNEL Float4 exp_fast(Float4 x) {
+  return exp_fast_lanes<Float4, Int4>(x);
+}
 VVAE_KERNEL Float8 exp_fast(Float8 x) {
   return exp_fast_lanes<Float8, Int8>(x);
 }
@@ -123,33 +160,41 @@ VVAE_KERNEL Float16 exp_fast(Float16 x) {
   return exp_fast_lanes<Float16, Int16>(x);
 }
 
-VVAE_KERNEL Float8 silu_fast(Float8 x) {
-  return x / (1.0f + exp_fast(-x));
-}
-VVAE_KERNEL Float16 silu_fast(Float16 x) {
+template <typename F>
+VVAE_KERNEL F silu_lanes(F x) {
   return x / (1.0f + exp_fast(-x));
 }
 
-// y[i] = silu(x[i]) for i in [0, n); y may be x.
+// y[i] = silu(x[i]) for i in [0, n); y may be x. kLanes: the register width (VVAE_MULTI_ISA_LANES).
+template <int kLanes>
 VVAE_KERNEL void silu_span(const float* x, float* y, int64_t n) {
+  using F = typename Lanes<kLanes>::F;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) store_vec(y + i, silu_fast(load_vec<Float16>(x + i)));
-  for (; i + 8 <= n; i += 8) store8(y + i, silu_fast(load8(x + i)));
+  for (; i + kLanes <= n; i += kLanes) store_vec(y + i, silu_lanes(load_vec<F>(x + i)));
+  if constexpr (kLanes > 8)
+    for (; i + 8 <= n; i += 8) store8(y + i, silu_lanes(load8(x + i)));
   for (; i < n; ++i) y[i] = silu_fast(x[i]);
 }
 
-// x[i] = e^(x[i] - shift) for i in [0, n); returns their sum (added in a fixed order: lanes,
-// then the lanes' totals).
+// x[i] = e^(x[i] - shift) for i in [0, n); returns their sum, added in one order whatever kLanes
+// is: 16 running sums (element i into sum i % 16 while 16 remain), then those in turn, then the
+// rest one by one.
+template <int kLanes>
 VVAE_KERNEL float exp_shifted_span(float* x, int64_t n, float shift) {
-  Float16 total = Float16{};
+  using F = typename Lanes<kLanes>::F;
+  constexpr int kParts = 16 / kLanes;
+  F total[kParts] = {};
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const Float16 e = exp_fast(load_vec<Float16>(x + i) - shift);
-    store_vec(x + i, e);
-    total += e;
-  }
+  for (; i + 16 <= n; i += 16)
+    for (int part = 0; part < kParts; ++part) {
+      float* at = x + i + part * kLanes;
+      const F e = exp_fast(load_vec<F>(at) - shift);
+      store_vec(at, e);
+      total[part] += e;
+    }
   float sum = 0.0f;
-  for (int lane = 0; lane < 16; ++lane) sum += total[lane];
+  for (int part = 0; part < kParts; ++part)
+    for (int lane = 0; lane < kLanes; ++lane) sum += total[part][lane];
   for (; i < n; ++i) {
     x[i] = exp_fast(x[i] - shift);
     sum += x[i];
@@ -158,11 +203,14 @@ VVAE_KERNEL float exp_shifted_span(float* x, int64_t n, float shift) {
 }
 
 // out[i] = v[i] * silu(g[i]) for i in [0, n).
+template <int kLanes>
 VVAE_KERNEL void multiply_silu_span(const float* v, const float* g, int64_t n, float* out) {
+  using F = typename Lanes<kLanes>::F;
   int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    store_vec(out + i, load_vec<Float16>(v + i) * silu_fast(load_vec<Float16>(g + i)));
-  for (; i + 8 <= n; i += 8) store8(out + i, load8(v + i) * silu_fast(load8(g + i)));
+  for (; i + kLanes <= n; i += kLanes)
+    store_vec(out + i, load_vec<F>(v + i) * silu_lanes(load_vec<F>(g + i)));
+  if constexpr (kLanes > 8)
+    for (; i + 8 <= n; i += 8) store8(out + i, load8(v + i) * silu_lanes(load8(g + i)));
   for (; i < n; ++i) out[i] = v[i] * silu_fast(g[i]);
 }
 
