@@ -566,18 +566,32 @@ std::vector<Candidate> tiled_candidates(const ModelImpl& impl, int64_t side, int
   return candidates;
 }
 
+// What the process holds now beyond its resident memory once loaded and the weights a plan counts
+// as already in: what earlier runs left (a manifest's earlier clips: the video reader's and the
+// latent writer's buffers, allocator pools). A 17-frame HunyuanVideo clip coded after another
+// peaked 16 MiB above its first run, over a cap its estimate fitted (AVX2, 2 threads).
+// Before any run, the allowance covers what is open (a clip's reader) as it did when measured.
+int64_t held_beyond_plans(const ModelImpl& impl, bool encoder) {
+  if (!impl.ran(true) && !impl.ran(false)) return 0;
+  const ModelImpl::PlannedWeights w = impl.planned_weights(encoder);
+  const int64_t weights_in = w.other_resident + (w.first_run ? 0 : w.read);
+  return std::max<int64_t>(0, resident_bytes() - impl.baseline_bytes - weights_in);
+}
+
 // The plan for `input` that fits `cap`: the config's, else the fitting candidate with the fewest
 // tiles (the least peak among equals). Tile counts are cheap, plans are dry runs: candidates are
 // planned in order of their tile count until one fits.
 template <typename PlanWith, typename TilesWith>
-FittedPlan fit_plan(const ModelImpl& impl, const Shape& input, int64_t cap, const char* what,
-                    int64_t side, int64_t frames, PlanWith plan_with, TilesWith tiles_with) {
+FittedPlan fit_plan(const ModelImpl& impl, bool encoder, const Shape& input, int64_t cap,
+                    const char* what, int64_t side, int64_t frames, PlanWith plan_with,
+                    TilesWith tiles_with) {
   if (cap <= 0) fail("--max-memory must be positive, got ", cap, " bytes");
   keep_pages_for_memory_caps();  // the run's peak is then the one its plan counts
   return_kept_pages();
+  const int64_t held = held_beyond_plans(impl, encoder);
   const auto plan = [&](Candidate& c) {
     c.plan = plan_with(c.tiling);
-    c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + runtime_allowance_bytes();
+    c.need = c.plan.estimated_peak_bytes + impl.baseline_bytes + held + runtime_allowance_bytes();
     c.planned = true;
   };
   Candidate own;
@@ -629,7 +643,7 @@ FittedPlan Model::fit_encode(const Shape& input, int64_t max_memory, ClipIo io) 
   const Codec& m = *impl_->model;
   encoded_shape(input);  // a shape it does not take is refused before its sides are read
   return fit_plan(
-      *impl_, input, max_memory, "encoding", std::max(input.at(3), input.at(4)), input.at(2),
+      *impl_, true, input, max_memory, "encoding", std::max(input.at(3), input.at(4)), input.at(2),
       [&](const std::optional<TilingOptions>& t) { return plan_encode(input, t, io); },
       [&](const TilingOptions& t) { return m.encode_tiles(input, &impl_->tilings(t)->encode); });
 }
@@ -639,7 +653,7 @@ FittedPlan Model::fit_decode(const Shape& input, int64_t max_memory, ClipIo io) 
   const Codec& m = *impl_->model;
   const Shape out = decoded_shape(input);
   return fit_plan(
-      *impl_, input, max_memory, "decoding", std::max(out[3], out[4]), out[2],
+      *impl_, false, input, max_memory, "decoding", std::max(out[3], out[4]), out[2],
       [&](const std::optional<TilingOptions>& t) { return plan_decode(input, t, io); },
       [&](const TilingOptions& t) { return m.decode_tiles(input, &impl_->tilings(t)->decode); });
 }
