@@ -567,9 +567,11 @@ std::vector<Candidate> tiled_candidates(const ModelImpl& impl, int64_t side, int
 }
 
 // What the process holds now beyond its resident memory once loaded and the weights a plan counts
-// as already in: what earlier runs left (a manifest's earlier clips: the video reader's and the
-// latent writer's buffers, allocator pools). A 17-frame HunyuanVideo clip coded after another
-// peaked 16 MiB above its first run, over a cap its estimate fitted (AVX2, 2 threads).
+// as already in: what earlier runs left (LIBXSMM's registry, locked at the first product; library
+// code pages; allocator pools: 18 MiB after a small HunyuanVideo clip). A 17-frame clip coded after
+// another peaked 16 MiB above its first run, over a cap its estimate fitted (AVX2, 2 threads).
+// Counted beside the first-run allowance, which covers part of the same: a later estimate errs
+// high.
 // Before any run, the allowance covers what is open (a clip's reader) as it did when measured.
 int64_t held_beyond_plans(const ModelImpl& impl, bool encoder) {
   if (!impl.ran(true) && !impl.ran(false)) return 0;
