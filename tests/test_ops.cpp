@@ -307,10 +307,9 @@ TEST(Elementwise, FastExpIsAccurate) {
   EXPECT_TRUE(std::isfinite(exp_fast(1000.0f)));
 }
 
-// The 16- and 8-lane forms and the scalar tail of the same span compute the same function:
-// spans of every remainder against the scalar form, element by element.
-// Each register width (4, 8 and 16 floats: SSE, AVX2, AVX-512) against the scalar form, and the
-// softmax sums bitwise the same at every width (one order of additions).
+// Each register width (4, 8 and 16 floats: SSE, AVX2, AVX-512) and the scalar tail of the same
+// span compute the same function: spans of every remainder against the scalar form, element by
+// element, and the softmax sums bitwise the same at every width (one order of additions).
 template <int kLanes>
 void check_vector_width(int64_t n, const Tensor& x, float* sum) {
   std::vector<float> silu(static_cast<size_t>(n)), e(x.data(), x.data() + n);
@@ -319,8 +318,10 @@ void check_vector_width(int64_t n, const Tensor& x, float* sum) {
   double want_sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     const float v = x.data()[i];
-    EXPECT_NEAR(silu[i], silu_fast(v), 2e-7 * std::max(1.0f, std::abs(v))) << kLanes << " " << n;
-    EXPECT_NEAR(e[i], exp_fast(v - 3.0f), 2e-7 * exp_fast(v - 3.0f)) << kLanes << " " << n;
+    EXPECT_NEAR(silu[i], silu_fast(v), 2e-7 * std::max(1.0f, std::abs(v)))
+        << kLanes << " " << n << " " << i;
+    EXPECT_NEAR(e[i], exp_fast(v - 3.0f), 2e-7 * exp_fast(v - 3.0f))
+        << kLanes << " " << n << " " << i;
     want_sum += std::exp(static_cast<double>(v) - 3.0);
   }
   EXPECT_NEAR(*sum, want_sum, 1e-6 * want_sum) << kLanes << " " << n;

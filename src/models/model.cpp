@@ -571,8 +571,8 @@ std::vector<Candidate> tiled_candidates(const ModelImpl& impl, int64_t side, int
 // code pages; allocator pools: 18 MiB after a small HunyuanVideo clip). A 17-frame clip coded after
 // another peaked 16 MiB above its first run, over a cap its estimate fitted (AVX2, 2 threads).
 // Counted beside the first-run allowance, which covers part of the same: a later estimate errs
-// high.
-// Before any run, the allowance covers what is open (a clip's reader) as it did when measured.
+// high. Before any run it is none: the allowance covers what is open then (a clip's reader), as
+// it did when measured.
 int64_t held_beyond_plans(const ModelImpl& impl, bool encoder) {
   if (!impl.ran(true) && !impl.ran(false)) return 0;
   const ModelImpl::PlannedWeights w = impl.planned_weights(encoder);
