@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <dnnl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <dnnl.hpp>
@@ -68,6 +69,7 @@ BENCHMARK(BM_Conv3d)
     ->ArgNames({"kind", "c", "t", "s"})
     ->Args({1, 512, 8, 32})
     ->Args({1, 128, 8, 128})
+    ->Args({1, 256, 8, 64})
     ->Args({2, 256, 8, 64})
     ->Args({2, 512, 8, 32})
     ->Unit(benchmark::kMillisecond);
@@ -129,6 +131,46 @@ void BM_WinogradProducts(benchmark::State& state) {
 BENCHMARK(BM_WinogradProducts)
     ->ArgNames({"library", "k", "n", "tiles"})
     ->ArgsProduct({{0, 1, 2, 3}, {128, 256, 512}, {128, 512}, {32, 64}})
+    ->Unit(benchmark::kMillisecond);
+
+// The products of a Winograd layer as vvae lays them out: one block of T tiles, 8 frames, `taps`
+// temporal taps (1: a 2-D layer), one filter block of 32 output channels, K input channels, 36
+// points over every output frame. Input channels are cut into chunks of `chunk` (a divisor of
+// K), each stored as its own (tiles x chunk) panel and run as one call that sums the taps and
+// accumulates into C.
+void BM_WinogradProductsChunked(benchmark::State& state) {
+  const int64_t k = state.range(0), t = state.range(1), chunk = state.range(2),
+                taps = state.range(3), frames = 8, points = 36;
+  set_num_threads(1);
+  const int64_t pv = t * k + 16, pu = k * 32 + 16, pm = t * 32 + 16;
+  const Tensor u = random({taps * points * pu}, 1), v = random({frames * points * pv}, 2);
+  Tensor m = Tensor::empty({points * pm});
+  const BatchGemm first(32, t, chunk, chunk, 32, false, 32),
+      rest(32, t, chunk, chunk, 32, true, 32);
+  for (auto _ : state) {
+    for (int64_t ot = 0; ot < frames; ++ot)
+      for (int64_t p = 0; p < points; ++p)
+        for (int64_t c0 = 0; c0 < k; c0 += chunk) {
+          const float* a[BatchGemm::kMaxBatch];
+          const float* b[BatchGemm::kMaxBatch];
+          for (int64_t tap = 0; tap < taps; ++tap) {
+            const int64_t f = std::clamp<int64_t>(ot + tap - taps / 2, 0, frames - 1);
+            a[tap] = u.data() + (tap * points + p) * pu + c0 * 32;
+            b[tap] = v.data() + (f * points + p) * pv + c0 * t;
+          }
+          (c0 == 0 ? first : rest)(a, b, taps, m.data() + p * pm);
+        }
+  }
+  set_num_threads(0);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * static_cast<double>(frames * points * taps * t * k * 32),
+      benchmark::Counter::kIsIterationInvariantRate, benchmark::Counter::kIs1000);
+}
+BENCHMARK(BM_WinogradProductsChunked)
+    ->ArgNames({"k", "tiles", "chunk", "taps"})
+    ->ArgsProduct({{512}, {64}, {512, 256, 128, 64, 32}, {1, 3}})
+    ->ArgsProduct({{256}, {64}, {256, 64}, {3}})
+    ->ArgsProduct({{128}, {32}, {128, 64}, {1, 3}})
     ->Unit(benchmark::kMillisecond);
 
 // A candidate for CPUs with AMX (Sapphire Rapids on): the same products as BM_WinogradProducts

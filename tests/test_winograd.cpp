@@ -107,6 +107,13 @@ TEST(Winograd, ReadsUpsampledInputThroughIndexMaps) {
   check({{1, 3, 13, 12, 16}, 16, 3, upsampled(3), upsampled(13), upsampled(12)}, 33);
 }
 
+TEST(Winograd, InputChannelsInSeveralChunks) {
+  // Below AVX-512 the products run 64 input channels per call (ops/winograd.cpp): two full
+  // chunks and a narrower one, in one block (3-D) and in the blocked schedule (2-D).
+  check({{1, 3, 9, 10, 150}, 40, 3, padded(3, 1, 1), padded(9, 1, 1), padded(10, 1, 1)}, 34);
+  check({{1, 1, 40, 37, 136}, 33, 1, padded(1, 0, 0, 1), padded(40, 1, 1), padded(37, 1, 1)}, 35);
+}
+
 TEST(Winograd, SameBitsForAnyThreadCount) {
   const Tensor x = random_tensor({1, 3, 37, 29, 48}, 11);
   const Tensor w = random_tensor({40, 48, 3, 3, 3}, 12, 0.2f), b = random_tensor({40}, 13);

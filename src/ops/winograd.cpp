@@ -46,12 +46,27 @@ namespace {
 constexpr int64_t kFilterBlock = 32;  // output channels per packed filter block (GEMM m)
 constexpr int64_t kStridePad = 16;    // floats: one cache line
 
-// Tiles per block (GEMM n). Every block streams all transformed filters once per output frame:
-// 2 / tiles bytes per FLOP, which stays in the last-level cache for small layers but comes from
-// memory for wide ones (36 x 512 x 512 floats per temporal tap: 38 MB), so those take larger
-// blocks. Depends on the shape only, so results do not depend on the thread count.
-int64_t tiles_per_block(int64_t filter_bytes) {
-  return filter_bytes > (int64_t{8} << 20) ? 64 : 32;
+// How the products are cut, from the shape and the instruction set alone (so results do not
+// depend on the thread count).
+//  - tiles per block (GEMM n): every block streams all transformed filters once per output
+//    frame, 2 / tiles bytes per FLOP, from the last-level cache for small layers but from memory
+//    for wide ones (36 x 512 x 512 floats per temporal tap: 38 MB), which take 64 tiles.
+//  - input channels per product call (chunk): a call sweeps its block with the same filter rows,
+//    32 x chunk floats per temporal tap. At 64 channels and 3 taps they stay in the 32 KiB L1;
+//    one core's products then ran at 92-94 % of its FMA peak on a Zen 3, against 74-84 % in one
+//    call over 256 or 512 channels and 63-74 % in chunks of 128 or 256 (bench_ops
+//    BM_WinogradProductsChunked). With the filters in L1 a block of 64 tiles beat 32 for small
+//    layers too (a 3x3x3 128-channel layer at 8 x 128^2: 168-172 ms against 175-209). AVX-512
+//    keeps the blocking it was measured with: one call over all channels, 32 tiles for small
+//    layers.
+struct Blocking {
+  int64_t tiles = 0, chunk = 0;
+};
+Blocking blocking(Isa isa, int64_t cin, int64_t filter_bytes) {
+  constexpr int64_t kChunk = 64;
+  const bool wide = filter_bytes > (int64_t{8} << 20);
+  if (isa == Isa::kAvx512) return {wide ? 64 : 32, cin};
+  return {64, std::min(cin, kChunk)};
 }
 
 struct Problem {
@@ -66,6 +81,7 @@ struct Problem {
   int64_t tiles_y = 0, tiles_x = 0, tiles = 0;  // tiles = n * tiles_y * tiles_x
   int64_t block = 0, blocks = 0;
   int64_t filter_blocks = 0, cout_padded = 0;
+  int64_t chunk = 0;  // input channels per product call (Blocking)
   bool accumulate = false;
   const winograd::Kernels* kernels = nullptr;
 
@@ -77,6 +93,42 @@ struct Problem {
   const float* filter(int64_t tap, int64_t point, int64_t fb) const {
     return filters + (tap * kPoints + point) * point_stride_u() + fb * cin * kFilterBlock;
   }
+  // A point's transformed tiles are stored chunk by chunk: input channels [q chunk, +width) of
+  // the block's tiles as one (block x width) panel, chunk q at q * chunk * block.
+  int64_t chunks() const { return (cin + chunk - 1) / chunk; }
+  int64_t chunk_width(int64_t q) const { return std::min(chunk, cin - q * chunk); }
+};
+
+// The products of one point for a block of `tiles` tiles and one filter block: C (tiles x 32,
+// leading dimension ldc) = the sum over the taps of V_i (tiles x C_in) U_i (C_in x 32), one call
+// per chunk of input channels (the first writes C, the others add to it). a[i] is U_i's panel,
+// b[i] V_i's point, laid out as Problem::chunks says.
+class ChunkedProducts {
+ public:
+  ChunkedProducts(const Problem& pb, int64_t tiles, int64_t ldc)
+      : chunk_(pb.chunk), chunks_(pb.chunks()), rows_(pb.block) {
+    const int64_t widths[2] = {pb.chunk, pb.chunk_width(chunks_ - 1)};
+    for (int first = 0; first < 2; ++first)
+      for (int partial = 0; partial < 2; ++partial)
+        kernels_[first][partial] = BatchGemm(kFilterBlock, tiles, widths[partial], widths[partial],
+                                             ldc, /*accumulate=*/first == 0);
+  }
+  void operator()(const float* const* a, const float* const* b, int64_t count, float* c) const {
+    const float* aq[BatchGemm::kMaxBatch];
+    const float* bq[BatchGemm::kMaxBatch];
+    for (int64_t q = 0; q < chunks_; ++q) {
+      const int64_t c0 = q * chunk_;
+      for (int64_t i = 0; i < count; ++i) {
+        aq[i] = a[i] + c0 * kFilterBlock;
+        bq[i] = b[i] + c0 * rows_;
+      }
+      kernels_[q == 0 ? 1 : 0][q == chunks_ - 1 ? 1 : 0](aq, bq, count, c);
+    }
+  }
+
+ private:
+  int64_t chunk_, chunks_, rows_;
+  BatchGemm kernels_[2][2];  // [writes C][the last chunk, possibly narrower]
 };
 
 // A frame's tiles of one block, transformed: which source frame it holds.
@@ -109,9 +161,12 @@ TileIndex tile_at(const Problem& pb, int64_t tile) {
   return {tile / (pb.tiles_y * pb.tiles_x), (tile / pb.tiles_x) % pb.tiles_y, tile % pb.tiles_x};
 }
 
-void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame,
-                     float* v) {
+// Tiles [first_tile, + count) of source frame `frame`, transformed into the block's rows
+// [first_row, + count) at v (Problem::chunks' layout).
+void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64_t frame, float* v,
+                     int64_t first_row) {
   const float* patch[kPoints];
+  const float* chunk_patch[kPoints];
   for (int64_t j = 0; j < count; ++j) {
     const TileIndex tile = tile_at(pb, first_tile + j);
     const float* frame_base = pb.x + (tile.n * pb.in_t + frame) * pb.in_h * pb.in_w * pb.cin;
@@ -123,7 +178,12 @@ void transform_frame(const Problem& pb, int64_t first_tile, int64_t count, int64
             sy < 0 || sx < 0 ? pb.zeros : frame_base + (sy * pb.in_w + sx) * pb.cin;
       }
     }
-    pb.kernels->input_tile(patch, pb.cin, v + j * pb.cin, pb.point_stride_v());
+    for (int64_t q = 0; q < pb.chunks(); ++q) {
+      const int64_t c0 = q * pb.chunk, width = pb.chunk_width(q);
+      for (int64_t i = 0; i < kPoints; ++i) chunk_patch[i] = patch[i] + c0;
+      pb.kernels->input_tile(chunk_patch, width, v + c0 * pb.block + (first_row + j) * width,
+                             pb.point_stride_v());
+    }
   }
 }
 
@@ -189,9 +249,10 @@ class PhaseTimer {
 
 // One block's tiles for filter blocks [fb0, fb1), through every output frame.
 void run_block(const Problem& pb, int64_t b, int64_t fb0, int64_t fb1, FrameSlot* slots, float* m,
-               const BatchGemm& full, const BatchGemm& last, double* transform_seconds) {
+               const ChunkedProducts& full, const ChunkedProducts& last,
+               double* transform_seconds) {
   const int64_t first = b * pb.block, count = std::min(pb.block, pb.tiles - first);
-  const BatchGemm& gemm = count == pb.block ? full : last;
+  const ChunkedProducts& gemm = count == pb.block ? full : last;
   std::vector<const float*> a(static_cast<size_t>(pb.taps)), bv(static_cast<size_t>(pb.taps));
   std::vector<int64_t> taps(static_cast<size_t>(pb.taps));
   std::vector<FrameSlot*> frames(static_cast<size_t>(pb.taps));
@@ -217,7 +278,7 @@ void run_block(const Problem& pb, int64_t b, int64_t fb0, int64_t fb1, FrameSlot
         slots[s].frame = f;
         {
           const PhaseTimer timer(transform_seconds);
-          transform_frame(pb, first, count, f, slots[s].v);
+          transform_frame(pb, first, count, f, slots[s].v, 0);
         }
         for (int64_t k = i; k < used; ++k)  // a repeated frame (upsampled time) shares the slot
           if (frames[static_cast<size_t>(k)] == nullptr &&
@@ -264,10 +325,9 @@ double run_fused(Problem& pb, const float* weights) {
     const PhaseTimer timer(timed ? &filter_seconds : nullptr);
     transform_filters(pb, weights, filters.data());
   }
-  const BatchGemm full(kFilterBlock, pb.block, pb.cin, pb.cin, pb.cout_padded);
+  const ChunkedProducts full(pb, pb.block, pb.cout_padded);
   const int64_t rest = pb.tiles % pb.block;
-  const BatchGemm last =
-      rest == 0 ? full : BatchGemm(kFilterBlock, rest, pb.cin, pb.cin, pb.cout_padded);
+  const ChunkedProducts last = rest == 0 ? full : ChunkedProducts(pb, rest, pb.cout_padded);
   // Inside another parallel region parallel_for runs inline; each caller then needs its own row.
   std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
   parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
@@ -322,11 +382,11 @@ double run_wide(Problem& pb, const float* weights) {
     parallel_for(pb.in_t * pb.block, 4, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t f = r / pb.block, j = r % pb.block;
-        transform_frame(pb, j, 1, f, frames.data() + f * frame_floats + j * pb.cin);
+        transform_frame(pb, j, 1, f, frames.data() + f * frame_floats, j);
       }
     });
   }
-  const BatchGemm gemm(kFilterBlock, pb.block, pb.cin, pb.cin, kFilterBlock);
+  const ChunkedProducts gemm(pb, pb.block, kFilterBlock);
   std::vector<double> transform_seconds(static_cast<size_t>(threads), 0.0);
   std::vector<float> private_scratch(omp_in_parallel() ? static_cast<size_t>(scratch.dim(1)) : 0);
   parallel_for(pb.filter_blocks, 1, [&](int64_t fb0, int64_t fb1) {
@@ -453,8 +513,10 @@ double WinogradConv::run(const Tensor& x, Tensor& dst, const WinogradAxis& t, co
   pb.tiles = pb.n * pb.tiles_y * pb.tiles_x;
   pb.filter_blocks = (pb.cout + kFilterBlock - 1) / kFilterBlock;
   pb.cout_padded = pb.filter_blocks * kFilterBlock;
-  pb.block = std::min(pb.tiles, tiles_per_block(kPoints * pb.taps * pb.cin * pb.cout_padded * 4));
+  const Blocking cut = blocking(cpu_isa(), pb.cin, kPoints * pb.taps * pb.cin * pb.cout_padded * 4);
+  pb.block = std::min(pb.tiles, cut.tiles);
   pb.blocks = (pb.tiles + pb.block - 1) / pb.block;
+  pb.chunk = cut.chunk;
   pb.accumulate = accumulate;
 
   if (dry_run_active() || pb.tiles == 0 || pb.out_t <= 0) {
