@@ -108,10 +108,10 @@ class ChunkedProducts {
   ChunkedProducts(const Problem& pb, int64_t tiles, int64_t ldc)
       : chunk_(pb.chunk), chunks_(pb.chunks()), rows_(pb.block) {
     const int64_t widths[2] = {pb.chunk, pb.chunk_width(chunks_ - 1)};
-    for (int first = 0; first < 2; ++first)
-      for (int partial = 0; partial < 2; ++partial)
-        kernels_[first][partial] = BatchGemm(kFilterBlock, tiles, widths[partial], widths[partial],
-                                             ldc, /*accumulate=*/first == 0);
+    for (int adds = 0; adds < 2; ++adds)
+      for (int last = 0; last < 2; ++last)
+        kernels_[adds][last] =
+            BatchGemm(kFilterBlock, tiles, widths[last], widths[last], ldc, adds == 1);
   }
   void operator()(const float* const* a, const float* const* b, int64_t count, float* c) const {
     const float* aq[BatchGemm::kMaxBatch];
@@ -122,13 +122,13 @@ class ChunkedProducts {
         aq[i] = a[i] + c0 * kFilterBlock;
         bq[i] = b[i] + c0 * rows_;
       }
-      kernels_[q == 0 ? 1 : 0][q == chunks_ - 1 ? 1 : 0](aq, bq, count, c);
+      kernels_[q > 0 ? 1 : 0][q == chunks_ - 1 ? 1 : 0](aq, bq, count, c);
     }
   }
 
  private:
   int64_t chunk_, chunks_, rows_;
-  BatchGemm kernels_[2][2];  // [writes C][the last chunk, possibly narrower]
+  BatchGemm kernels_[2][2];  // [adds to C][the last chunk, possibly narrower]
 };
 
 // A frame's tiles of one block, transformed: which source frame it holds.
