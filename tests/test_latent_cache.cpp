@@ -228,11 +228,17 @@ TEST_F(CacheRun, IndexDuplicatesFailuresAndResume) {
   EXPECT_TRUE(cached_latent_shape(r.rows[1].latents_path, r.rows[1].key, o.format));
   EXPECT_FALSE(cached_latent_shape(r.rows[1].latents_path, r.rows[0].key, o.format));
 
-  // Resume with the rows reversed: nothing encoded again.
+  // Resume with the rows reversed: nothing encoded again, and the lock file of a run killed
+  // after writing its latent goes.
+  const std::string stale_lock =
+      (fs::path(r.rows[1].latents_path).parent_path() / ("." + r.rows[1].key + ".vvae-lock"))
+          .string();
+  write_all(stale_lock, "");
   LatentCacheOptions again = o;
   again.resume = true;
   const CacheRunResult r2 =
       encode_manifest(*model_, manifest({clips_[2], clips_[0], clips_[1], clips_[0]}), again);
+  EXPECT_FALSE(fs::exists(stale_lock));
   EXPECT_EQ(r2.encoded, 0);
   EXPECT_EQ(r2.resumed, 3);
   EXPECT_EQ(r2.duplicates, 1);

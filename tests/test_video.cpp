@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "media/file_lock.hpp"
 #include "media/geometry.hpp"
 #include "media/visuals.hpp"
 #include "test_util.hpp"
@@ -396,6 +397,16 @@ TEST(Reconstruct, ClipOutputsMetricsAndMarkers) {
   EXPECT_DOUBLE_EQ(done->psnr, r.psnr);
   EXPECT_EQ(done->outputs, r.outputs);
   EXPECT_FALSE(completed_clip(entries[0], o, key + "x").has_value());
+  // The lock file of a run killed after its marker goes; a lock a run holds stays.
+  const std::string lock_file = o.out_dir + "/.rc.vvae-lock";
+  test::write_bytes(lock_file, "");
+  ASSERT_TRUE(completed_clip(entries[0], o, key).has_value());
+  EXPECT_FALSE(fs::exists(lock_file));
+  {
+    const FileLock held = FileLock::lock(lock_file);
+    ASSERT_TRUE(completed_clip(entries[0], o, key).has_value());
+    EXPECT_TRUE(fs::exists(lock_file));
+  }
   std::ofstream(o.out_dir + "/recn/rc_recn.mp4", std::ios::app) << "junk";
   EXPECT_FALSE(completed_clip(entries[0], o, key).has_value());
   fs::remove(o.out_dir + "/done/rc.json");

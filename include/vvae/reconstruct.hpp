@@ -98,7 +98,8 @@ ClipResult reconstruct_clip(const Model& model, const ManifestEntry& entry,
                             const ReconstructOptions& options, const std::string& key,
                             bool wait = false);
 
-// The recorded result of `entry` when an earlier run completed it with this key.
+// The recorded result of `entry` when an earlier run completed it with this key. A lock file that
+// run left for the clip (killed before releasing it) is then removed, unless a process holds it.
 std::optional<ClipResult> completed_clip(const ManifestEntry& entry,
                                          const ReconstructOptions& options, const std::string& key);
 

@@ -21,6 +21,15 @@ FileLock FileLock::lock(const std::string& path) {
   return *acquire(path, true);
 }
 
+void FileLock::remove_abandoned(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+  try {
+    try_lock(path);  // taken only when no process holds it; releasing it unlinks the file
+  } catch (const Error&) {
+  }
+}
+
 std::optional<FileLock> FileLock::acquire(const std::string& path, bool wait) {
   // A holder removes the file as it releases the lock: a lock taken on a file that is no
   // longer the one at `path` guards nothing, so open the new one and try again (a waiter may

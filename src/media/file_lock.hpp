@@ -17,6 +17,10 @@ class FileLock {
   // Takes the lock of `path`, waiting while another process holds it (for short critical
   // sections such as rewriting an index). Throws Error when the lock file cannot be created.
   static FileLock lock(const std::string& path);
+  // Removes the lock file at `path` that a holder killed before releasing it left behind, unless
+  // a process holds it now. Does nothing when there is no such file or it cannot be opened (it
+  // then guards nothing this process could take).
+  static void remove_abandoned(const std::string& path);
 
   FileLock(FileLock&& other) noexcept;
   FileLock& operator=(FileLock&& other) noexcept;

@@ -341,6 +341,8 @@ class Run {
         r.status = CacheRow::Status::kOk;
         r.resumed = true;
         r.latent_shape = *shape;
+        // A run killed after writing the latent, before releasing its lock, left the lock file.
+        FileLock::remove_abandoned(cache_.lock_path(r.key));
         return true;
       }
     }

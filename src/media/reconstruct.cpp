@@ -483,6 +483,8 @@ std::optional<ClipResult> completed_clip(const ManifestEntry& entry, const Recon
       const auto bytes = fs::file_size(fs::path(o.out_dir) / r.outputs[i], ec);
       if (ec || bytes != sizes.at(keys[i]).get<uintmax_t>()) return std::nullopt;
     }
+    // A run killed after writing the marker, before releasing the clip's lock, left its file.
+    FileLock::remove_abandoned(lock_path(entry, o));
     return r;
   } catch (const std::exception&) {
     return std::nullopt;  // a marker of another format: redo the clip
